@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: MIT
+# A thin wrapper: CMake is the build. The two commands a newcomer needs:
+#   make demo   install what is missing, build, run chimed on a throwaway database
+#   make test   install what is missing, build, run the whole ctest suite
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build test test-asan demo clean
+
+all: build
+
+deps:
+	@tests/harness/deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCHIME_WERROR=ON $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The whole suite, then the unit and fuzz-smoke tests again under ASan+UBSan.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 2
+	$(MAKE) test-asan
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCHIME_WERROR=ON -DCHIME_BENCH=OFF \
+		-DCHIME_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
+
+demo: build
+	@tests/harness/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

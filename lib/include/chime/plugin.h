@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chime plugin ABI: the only header a plugin includes.
+ *
+ * A plugin is a `struct chime_plugin` descriptor. Built-in plugins are
+ * linked into libchime and listed in one table; a third-party plugin is a
+ * shared object named by `plugin_path:` in the YAML that exports
+ * `chime_plugin_entry()`, loaded with dlopen(RTLD_NOW | RTLD_LOCAL) and
+ * checked for `abi_version` and `struct_size` before use.
+ *
+ * Life of a plugin for one job:
+ *   configure()  on the loop thread at load and reload time; validates the
+ *                job's `options:` and returns private state. Every bad option
+ *                is a diagnostic (chime_node_error()), so `chimectl check`
+ *                catches plugin mistakes with file:line:col.
+ *   run()        on a worker thread, once per run, with a database
+ *                connection of its own; may block; must check
+ *                chime_run_cancelled() between units of work.
+ *   release()    when the job definition is dropped (reload, shutdown).
+ *
+ * Rules every plugin keeps: parameterised SQL only (identifiers quoted with
+ * PQescapeIdentifier), each unit of work in its own transaction, safe to run
+ * twice on the same slot, and a report of what it changed.
+ */
+#ifndef CHIME_PLUGIN_H
+#define CHIME_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHIME_PLUGIN_ABI_VERSION 1 /* bumped only on an incompatible change */
+
+#if defined(__GNUC__)
+#define CHIME_EXPORT   __attribute__((visibility("default")))
+#define CHIME_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CHIME_EXPORT
+#define CHIME_PRINTF(a, b)
+#endif
+
+struct chime_node;      /* read-only view of a YAML node (the job's `options:`) */
+struct chime_run;       /* one run: connection, slot, dry-run, cancel, log, report */
+struct chime_diag_list; /* where configure() puts its diagnostics */
+
+struct chime_plugin {
+	uint32_t abi_version; /* CHIME_PLUGIN_ABI_VERSION; first field forever */
+	uint32_t struct_size; /* sizeof(struct chime_plugin) as the plugin saw it */
+	const char *name;     /* "expiration"; [a-z0-9_]+ */
+	/* Validate `options` (a mapping, or NULL when the job has none) and
+	 * return private state in *ret_state. Returns 0, or a negative errno
+	 * after adding at least one diagnostic. Never logs. */
+	int (*configure)(const struct chime_node *options, struct chime_diag_list *diags,
+			 void **ret_state);
+	/* Do the work of one run. Returns 0 on success or a negative errno;
+	 * on failure set the reason with chime_run_fail(). May block. */
+	int (*run)(void *state, struct chime_run *run);
+	/* Free the state returned by configure(); NULL-safe. */
+	void (*release)(void *state);
+	/* Since ABI 1: true when re-running a slot after a lost claim (the
+	 * node died mid-run) is safe; false marks such a run failed instead. */
+	bool idempotent;
+};
+
+/* The one symbol a plugin .so exports. */
+CHIME_EXPORT const struct chime_plugin *chime_plugin_entry(void);
+
+/* ---- Options: the YAML under the job's `options:` key ---------------- */
+
+enum chime_node_kind {
+	CHIME_NODE_SCALAR,
+	CHIME_NODE_SEQUENCE,
+	CHIME_NODE_MAPPING,
+};
+
+CHIME_EXPORT enum chime_node_kind chime_node_kind(const struct chime_node *node);
+/* The value of a scalar node, or NULL for other kinds. Borrowed. */
+CHIME_EXPORT const char *chime_node_scalar(const struct chime_node *node);
+/* The value under `key` of a mapping node, or NULL when absent/not a map. */
+CHIME_EXPORT const struct chime_node *chime_node_get(const struct chime_node *map, const char *key);
+/* Number of items of a sequence, or of key/value pairs of a mapping. */
+CHIME_EXPORT size_t chime_node_count(const struct chime_node *node);
+/* The i-th item of a sequence, or the i-th value of a mapping. */
+CHIME_EXPORT const struct chime_node *chime_node_at(const struct chime_node *node, size_t i);
+/* The key of the i-th pair of a mapping, or NULL. */
+CHIME_EXPORT const char *chime_node_key_at(const struct chime_node *node, size_t i);
+
+/*
+ * Add an error diagnostic placed at `node` ("file:line:col: error:
+ * jobs.NAME.options.KEY: message"). Returns -EINVAL so callers can write
+ * `return chime_node_error(...)`.
+ */
+CHIME_EXPORT int chime_node_error(struct chime_diag_list *diags, const struct chime_node *node,
+				  const char *fmt, ...) CHIME_PRINTF(3, 4);
+CHIME_EXPORT int chime_node_warning(struct chime_diag_list *diags, const struct chime_node *node,
+				    const char *fmt, ...) CHIME_PRINTF(3, 4);
+
+/*
+ * Typed getters for the common case. Each looks up `key` in mapping `map`;
+ * when absent it stores `def` and returns 0; when present and valid it
+ * stores the value and returns 0; when present and malformed it adds a
+ * diagnostic naming the key and returns -EINVAL (the out-param untouched).
+ * Strings are borrowed from the node tree, valid while the job is loaded.
+ */
+CHIME_EXPORT int chime_node_get_string(const struct chime_node *map, const char *key,
+				       const char *def, struct chime_diag_list *diags,
+				       const char **ret);
+CHIME_EXPORT int chime_node_get_int(const struct chime_node *map, const char *key, int64_t min,
+				    int64_t max, int64_t def, struct chime_diag_list *diags,
+				    int64_t *ret);
+CHIME_EXPORT int chime_node_get_bool(const struct chime_node *map, const char *key, bool def,
+				     struct chime_diag_list *diags, bool *ret);
+/* A systemd time span ("30s", "5min", "1h 30min"), in microseconds. */
+CHIME_EXPORT int chime_node_get_duration(const struct chime_node *map, const char *key,
+					 int64_t def_usec, struct chime_diag_list *diags,
+					 int64_t *ret_usec);
+/* An SQL identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes, optionally
+ * schema-qualified as "schema.name"); quoting is still the plugin's job. */
+CHIME_EXPORT int chime_node_get_identifier(const struct chime_node *map, const char *key,
+					   const char *def, struct chime_diag_list *diags,
+					   const char **ret);
+/* Report every key of `map` not listed in the NULL-terminated `known`. */
+CHIME_EXPORT int chime_node_check_keys(const struct chime_node *map, const char *const *known,
+				       struct chime_diag_list *diags);
+
+/* ---- The run context (valid only during run()) ----------------------- */
+
+/* This run's own connection, in autocommit state with no open
+ * transaction; statement_timeout is already set to the job's timeout. */
+CHIME_EXPORT PGconn *chime_run_db(struct chime_run *run);
+/* The nominal slot instant (UTC microseconds since the epoch). */
+CHIME_EXPORT int64_t chime_run_nominal_usec(const struct chime_run *run);
+/* The job's previous nominal slot, or INT64_MIN when there is none. A run
+ * may process exactly the window [previous, nominal). */
+CHIME_EXPORT int64_t chime_run_previous_usec(const struct chime_run *run);
+/* The ledger id of this run (0 for a dry run, which is not recorded). */
+CHIME_EXPORT int64_t chime_run_id(const struct chime_run *run);
+CHIME_EXPORT int chime_run_attempt(const struct chime_run *run);
+CHIME_EXPORT const char *chime_run_job(const struct chime_run *run);
+/* The job's IANA time zone name ("Europe/Tbilisi"), for SQL AT TIME ZONE. */
+CHIME_EXPORT const char *chime_run_timezone(const struct chime_run *run);
+/* The name of the node running this run (the `node:` key). */
+CHIME_EXPORT const char *chime_run_node(const struct chime_run *run);
+/* Dry run: change nothing (roll back), contact no external party, and
+ * report what would change. */
+CHIME_EXPORT bool chime_run_dry_run(const struct chime_run *run);
+/* True once the run was cancelled (timeout, replace, shutdown): stop
+ * between units of work, leaving every unit whole. Thread-safe. */
+CHIME_EXPORT bool chime_run_cancelled(const struct chime_run *run);
+
+/* syslog priorities: 3 error, 4 warning, 5 notice, 6 info, 7 debug. The
+ * line goes to the journal with the run's fields (CHIME_JOB, ...). */
+CHIME_EXPORT void chime_run_log(struct chime_run *run, int priority, const char *fmt, ...)
+	CHIME_PRINTF(3, 4);
+/* Set the failure reason returned with a negative status from run(). */
+CHIME_EXPORT void chime_run_fail(struct chime_run *run, const char *fmt, ...) CHIME_PRINTF(2, 3);
+
+/*
+ * The report: what the run changed (or would change, in a dry run). It is
+ * printed by `chimectl run` and stored as JSON in the ledger summary:
+ *   {"counts": {NAME: N, ...}, "values": {KEY: "TEXT", ...}, "items": ["...", ...]}
+ * Counts add up; values are text (use it for numeric money totals); items
+ * are one line each ("JOHNS-20 (Agent: John Smith)"), kept up to a limit
+ * (the count of dropped items is recorded). Thread-safe.
+ */
+CHIME_EXPORT void chime_run_count(struct chime_run *run, const char *name, int64_t delta);
+CHIME_EXPORT void chime_run_value(struct chime_run *run, const char *key, const char *value);
+CHIME_EXPORT void chime_run_item(struct chime_run *run, const char *fmt, ...) CHIME_PRINTF(2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHIME_PLUGIN_H */
