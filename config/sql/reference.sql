@@ -6,3 +6,4 @@
 \ir codes.sql
 \ir packages.sql
 \ir payouts.sql
+\ir billing.sql
