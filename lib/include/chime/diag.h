@@ -11,6 +11,7 @@
 #ifndef CHIME_DIAG_H
 #define CHIME_DIAG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -53,7 +54,11 @@ int chime_diag_addv(struct chime_diag_list *list, enum chime_diag_severity sever
 /* Format one diagnostic as "file:line:col: error: path: message" (no
  * newline) into buf; returns the length snprintf would have written. */
 int chime_diag_format(const struct chime_diag *d, char *buf, size_t size);
-/* Print every diagnostic, one per line, to `f`. */
+/* Print every diagnostic, one per line, to `f`, then a line saying how
+ * many were not stored when the limit was reached. */
 void chime_diag_list_print(const struct chime_diag_list *list, FILE *f);
+/* Print only the diagnostics of `severity`. */
+void chime_diag_list_print_severity(const struct chime_diag_list *list,
+				    enum chime_diag_severity severity, FILE *f);
 
 #endif
