@@ -1,0 +1,702 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `expiration` plugin: rows of an application table whose expiry passed
+ * (before the run's nominal instant) or whose use count reached its maximum
+ * get the expired status and, if configured, a stamp; in keyset batches
+ * with FOR UPDATE SKIP LOCKED, one transaction per batch. The report names
+ * each row by its key and an optional label from a related row
+ * ("JOHNS-20 (Agent: John Smith)"). With `on_save: true` it also keeps a
+ * BEFORE INSERT OR UPDATE trigger that expires a row saved already expired
+ * (seed 000's post_save signal), installing or refreshing it at run time.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "chime/plugin.h"
+
+#include "builtin.h"
+#include "sqlutil.h"
+
+struct label_segment {
+	bool column; /* a {column} placeholder, else literal text */
+	char *text;
+};
+
+struct expiration {
+	const char *table, *key;
+	const char *status, *active, *expired;
+	const char *expires_at;
+	const char *uses, *max, *guard;
+	const char *stamp;
+	const char *label_join, *label_on, *label_key;
+	struct label_segment *label;
+	size_t n_label;
+	int64_t batch_size;
+	bool on_save;
+};
+
+static void
+expiration_release(void *state)
+{
+	struct expiration *e = state;
+
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n_label; i++)
+		free(e->label[i].text);
+	free(e->label);
+	free(e);
+}
+
+static int
+label_add(struct expiration *e, bool column, const char *text, size_t len)
+{
+	struct label_segment *p;
+
+	p = realloc(e->label, (e->n_label + 1) * sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	e->label = p;
+	p[e->n_label].column = column;
+	p[e->n_label].text = strndup(text, len);
+	if (p[e->n_label].text == NULL)
+		return -ENOMEM;
+	e->n_label++;
+	return 0;
+}
+
+static bool
+is_identifier(const char *s, size_t len)
+{
+	if (len == 0 || len > 63 || (s[0] >= '0' && s[0] <= '9') || s[0] == '$')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!(c == '_' || c == '$' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		      (c >= 'A' && c <= 'Z')))
+			return false;
+	}
+	return true;
+}
+
+/* "Agent: {name}" -> literal "Agent: ", column "name". */
+static int
+label_parse_format(struct expiration *e, const struct chime_node *node, const char *format,
+                   struct chime_diag_list *diags)
+{
+	const char *p = format;
+	int r;
+
+	while (*p != '\0') {
+		const char *open = strchr(p, '{'), *close;
+
+		if (open == NULL)
+			return label_add(e, false, p, strlen(p));
+		if (open > p) {
+			r = label_add(e, false, p, (size_t)(open - p));
+			if (r < 0)
+				return r;
+		}
+		close = strchr(open, '}');
+		if (close == NULL || !is_identifier(open + 1, (size_t)(close - open - 1)))
+			return chime_node_error(diags, node,
+			                        "'{' must be followed by a column name and '}' "
+			                        "(as in \"Agent: {name}\")");
+		r = label_add(e, true, open + 1, (size_t)(close - open - 1));
+		if (r < 0)
+			return r;
+		p = close + 1;
+	}
+	return 0;
+}
+
+static int
+configure_label(struct expiration *e, const struct chime_node *label, struct chime_diag_list *diags)
+{
+	static const char *const known[] = {"join", "on", "key", "column", "format", NULL};
+	const char *column = NULL, *format = NULL;
+	int r = 0;
+
+	if (chime_node_kind(label) != CHIME_NODE_MAPPING) {
+		/* `label: name` is short for a column of the row itself. */
+		column = chime_node_scalar(label);
+		if (column == NULL || !is_identifier(column, strlen(column)))
+			return chime_node_error(diags, label,
+			                        "expected a column name or a mapping with join, "
+			                        "on, key and column or format");
+		return label_add(e, true, column, strlen(column));
+	}
+	r |= chime_node_check_keys(label, known, diags);
+	r |= chime_node_get_identifier(label, "join", NULL, diags, &e->label_join);
+	r |= chime_node_get_identifier(label, "on", NULL, diags, &e->label_on);
+	r |= chime_node_get_identifier(label, "key", "id", diags, &e->label_key);
+	r |= chime_node_get_identifier(label, "column", NULL, diags, &column);
+	r |= chime_node_get_string(label, "format", NULL, diags, &format);
+	if (r != 0)
+		return -EINVAL;
+	if ((e->label_join == NULL) != (e->label_on == NULL))
+		return chime_node_error(diags, label,
+		                        "'join' (the related table) and 'on' (the foreign key "
+		                        "column of this table) go together");
+	if ((column == NULL) == (format == NULL))
+		return chime_node_error(diags, label, "give exactly one of 'column' and 'format'");
+	if (column != NULL)
+		return label_add(e, true, column, strlen(column));
+	r = label_parse_format(e, chime_node_get(label, "format"), format, diags);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < e->n_label; i++)
+		if (e->label[i].column)
+			return 0;
+	return chime_node_error(diags, chime_node_get(label, "format"),
+	                        "the format names no column ({name})");
+}
+
+static int
+expiration_configure(const struct chime_node *options, struct chime_diag_list *diags,
+                     void **ret_state)
+{
+	static const char *const known[] = {"table",    "key",   "status", "expires_at",
+	                                    "max_uses", "stamp", "label",  "batch_size",
+	                                    "on_save",  NULL};
+	static const char *const status_known[] = {"column", "active", "expired", NULL};
+	static const char *const max_known[] = {"uses", "max", "guard", NULL};
+	const struct chime_node *status, *max_uses, *label;
+	struct expiration *e;
+	int r = 0;
+
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	if (options != NULL && chime_node_kind(options) != CHIME_NODE_MAPPING) {
+		r = chime_node_error(diags, options, "expected a mapping of options");
+		goto out;
+	}
+	if (options != NULL)
+		r |= chime_node_check_keys(options, known, diags);
+	r |= chime_node_get_identifier(options, "table", "referral_codes", diags, &e->table);
+	r |= chime_node_get_identifier(options, "key", "code", diags, &e->key);
+	r |= chime_node_get_identifier(options, "expires_at", NULL, diags, &e->expires_at);
+	r |= chime_node_get_identifier(options, "stamp", NULL, diags, &e->stamp);
+	r |= chime_node_get_int(options, "batch_size", 1, 1000000, 10000, diags, &e->batch_size);
+	r |= chime_node_get_bool(options, "on_save", false, diags, &e->on_save);
+
+	status = chime_node_get(options, "status");
+	if (status != NULL && chime_node_kind(status) != CHIME_NODE_MAPPING) {
+		r |= chime_node_error(diags, status,
+		                      "expected a mapping {column: COL, active: VALUE, expired: "
+		                      "VALUE}");
+		status = NULL;
+	} else if (status != NULL) {
+		r |= chime_node_check_keys(status, status_known, diags);
+	}
+	r |= chime_node_get_identifier(status, "column", "status", diags, &e->status);
+	r |= chime_node_get_string(status, "active", "active", diags, &e->active);
+	r |= chime_node_get_string(status, "expired", "inactive", diags, &e->expired);
+
+	max_uses = chime_node_get(options, "max_uses");
+	if (max_uses != NULL) {
+		if (chime_node_kind(max_uses) != CHIME_NODE_MAPPING) {
+			r |= chime_node_error(diags, max_uses,
+			                      "expected a mapping {uses: COL, max: COL, guard: "
+			                      "COL}");
+		} else {
+			r |= chime_node_check_keys(max_uses, max_known, diags);
+			r |= chime_node_get_identifier(max_uses, "uses", "usage_count", diags,
+			                               &e->uses);
+			r |= chime_node_get_identifier(max_uses, "max", "max_uses", diags, &e->max);
+			r |= chime_node_get_identifier(max_uses, "guard", NULL, diags, &e->guard);
+		}
+	}
+	/* No rule at all: the reference schema's expiry column. */
+	if (e->expires_at == NULL && max_uses == NULL)
+		e->expires_at = "expires_at";
+
+	label = chime_node_get(options, "label");
+	if (label != NULL && configure_label(e, label, diags) < 0)
+		r = -EINVAL;
+	if (r == 0 && e->active != NULL && e->expired != NULL && strcmp(e->active, e->expired) == 0)
+		r = chime_node_error(diags, status,
+		                     "the active and expired values are the same ('%s')",
+		                     e->active);
+	if (r != 0) {
+		r = -EINVAL;
+		goto out;
+	}
+	*ret_state = e;
+	e = NULL;
+out:
+	expiration_release(e);
+	return r;
+}
+
+/* ---- run ------------------------------------------------------------- */
+
+struct expire_ctx {
+	const struct expiration *e;
+	struct chime__sqlbuf item;
+};
+
+static int
+expire_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
+{
+	struct expire_ctx *x = userdata;
+	struct chime__sqlbuf *b = &x->item;
+	bool any = false;
+	int col = 1;
+
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+	chime__sqlbuf_printf(b, "%s", PQgetvalue(res, row, 0));
+	for (size_t i = 0; i < x->e->n_label; i++)
+		if (x->e->label[i].column && !PQgetisnull(res, row, col + (int)i))
+			any = true;
+	if (any) {
+		chime__sqlbuf_printf(b, " (");
+		for (size_t i = 0; i < x->e->n_label; i++) {
+			const struct label_segment *s = &x->e->label[i];
+
+			if (!s->column)
+				chime__sqlbuf_printf(b, "%s", s->text);
+			else
+				chime__sqlbuf_printf(b, "%s", PQgetvalue(res, row, col + (int)i));
+		}
+		chime__sqlbuf_printf(b, ")");
+	}
+	if (b->oom)
+		return -ENOMEM;
+	chime_run_item(run, "%s", b->data);
+	return 0;
+}
+
+/* The SQL for "expired at instant X": X is `now` ("$1::timestamptz" in a
+ * batch, "now()" in the trigger) and the zone `zone` for columns without
+ * one. Columns are read from `row` ("r" or "NEW"). */
+static void
+build_predicate(struct chime__sqlbuf *b, PGconn *conn, const struct expiration *e,
+                const struct chime__sql_column *exp, const char *row, const char *now,
+                const char *zone, const char *active)
+{
+	bool first = true, failed = false;
+	char *q;
+
+	q = chime__sql_quote(conn, e->status);
+	failed |= q == NULL;
+	chime__sqlbuf_printf(b, "%s.%s = %s AND (", row, q ? q : "", active);
+	free(q);
+	if (exp != NULL) {
+		q = chime__sql_quote(conn, exp->name);
+		failed |= q == NULL;
+		if (exp->kind == CHIME_SQL_TIMESTAMPTZ)
+			chime__sqlbuf_printf(b, "%s.%s < %s", row, q ? q : "", now);
+		else if (exp->kind == CHIME_SQL_TIMESTAMP)
+			chime__sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)", row, q ? q : "",
+			                     now, zone);
+		else
+			chime__sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)::date", row,
+			                     q ? q : "", now, zone);
+		free(q);
+		first = false;
+	}
+	if (e->uses != NULL) {
+		char *u = chime__sql_quote(conn, e->uses), *m = chime__sql_quote(conn, e->max);
+
+		failed |= u == NULL || m == NULL;
+		chime__sqlbuf_printf(b, "%s(", first ? "" : " OR ");
+		if (e->guard != NULL) {
+			q = chime__sql_quote(conn, e->guard);
+			failed |= q == NULL;
+			chime__sqlbuf_printf(b, "%s.%s IS TRUE AND ", row, q ? q : "");
+			free(q);
+		}
+		chime__sqlbuf_printf(b, "%s.%s >= %s.%s)", row, u ? u : "", row, m ? m : "");
+		free(u);
+		free(m);
+	}
+	chime__sqlbuf_printf(b, ")");
+	if (failed)
+		b->oom = true;
+}
+
+/* The value to stamp for instant `now`, by the stamp column's type. */
+static void
+build_stamp_value(struct chime__sqlbuf *b, const struct chime__sql_column *stamp, const char *now,
+                  const char *zone)
+{
+	if (stamp->kind == CHIME_SQL_TIMESTAMPTZ)
+		chime__sqlbuf_printf(b, "%s", now);
+	else if (stamp->kind == CHIME_SQL_TIMESTAMP)
+		chime__sqlbuf_printf(b, "(%s AT TIME ZONE %s)", now, zone);
+	else
+		chime__sqlbuf_printf(b, "(%s AT TIME ZONE %s)::date", now, zone);
+}
+
+struct checked {
+	struct chime__sql_table *table, *join;
+	const struct chime__sql_column *expires_at, *stamp;
+};
+
+static int
+check_schema(struct chime_run *run, const struct expiration *e, struct checked *c)
+{
+	const unsigned when =
+	        1u << CHIME_SQL_TIMESTAMPTZ | 1u << CHIME_SQL_TIMESTAMP | 1u << CHIME_SQL_DATE;
+	const unsigned number = 1u << CHIME_SQL_NUMBER;
+	PGconn *conn = chime_run_db(run);
+	const char *params[2] = {e->active, e->expired};
+	struct chime__sqlbuf sql = {0};
+	const struct chime__sql_column *status;
+	PGresult *res;
+	char *q;
+	int r;
+
+	r = chime__sql_table_load(run, e->table, &c->table);
+	if (r < 0)
+		return r;
+	r = chime__sql_require_unique(run, c->table, "key", e->key);
+	if (r < 0)
+		return r;
+	status = chime__sql_column_require(run, c->table, "status.column", e->status, 0);
+	if (status == NULL)
+		return -EINVAL;
+	if (e->expires_at != NULL) {
+		c->expires_at =
+		        chime__sql_column_require(run, c->table, "expires_at", e->expires_at, when);
+		if (c->expires_at == NULL)
+			return -EINVAL;
+	}
+	if (e->uses != NULL &&
+	    (chime__sql_column_require(run, c->table, "max_uses.uses", e->uses, number) == NULL ||
+	     chime__sql_column_require(run, c->table, "max_uses.max", e->max, number) == NULL))
+		return -EINVAL;
+	if (e->guard != NULL && chime__sql_column_require(run, c->table, "max_uses.guard", e->guard,
+	                                                  1u << CHIME_SQL_BOOL) == NULL)
+		return -EINVAL;
+	if (e->stamp != NULL) {
+		c->stamp = chime__sql_column_require(run, c->table, "stamp", e->stamp, when);
+		if (c->stamp == NULL)
+			return -EINVAL;
+	}
+	if (e->label_join != NULL) {
+		if (chime__sql_column_require(run, c->table, "label.on", e->label_on, 0) == NULL)
+			return -EINVAL;
+		r = chime__sql_table_load(run, e->label_join, &c->join);
+		if (r < 0)
+			return r;
+		if (chime__sql_column_require(run, c->join, "label.key", e->label_key, 0) == NULL)
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < e->n_label; i++)
+		if (e->label[i].column &&
+		    chime__sql_column_require(run, c->join != NULL ? c->join : c->table, "label",
+		                              e->label[i].text, 0) == NULL)
+			return -EINVAL;
+
+	/* The status values must be values of the status column's type. */
+	q = chime__sql_quote(conn, e->status);
+	chime__sqlbuf_printf(&sql, "SELECT 1 FROM %s WHERE %s = $1 OR %s = $2 LIMIT 0",
+	                     c->table->quoted, q ? q : "", q ? q : "");
+	free(q);
+	if (sql.oom) {
+		chime__sqlbuf_done(&sql);
+		return -ENOMEM;
+	}
+	res = PQexecParams(conn, sql.data, 2, NULL, params, NULL, NULL, 0);
+	chime__sqlbuf_done(&sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime_run_fail(run,
+		               "job '%s': table '%s' column '%s' (option status) has type %s, "
+		               "which cannot hold the status values '%s' and '%s': %s",
+		               chime_run_job(run), e->table, e->status, status->type, e->active,
+		               e->expired, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		r = -EINVAL;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* ---- on_save trigger -------------------------------------------------- */
+
+static int
+trigger_body(PGconn *conn, const struct expiration *e, const struct checked *c, const char *zone,
+             char **ret)
+{
+	struct chime__sqlbuf b = {0}, pred = {0};
+	char *active, *expired, *zlit, *q;
+
+	active = PQescapeLiteral(conn, e->active, strlen(e->active));
+	expired = PQescapeLiteral(conn, e->expired, strlen(e->expired));
+	zlit = PQescapeLiteral(conn, zone, strlen(zone));
+	q = chime__sql_quote(conn, e->status);
+	if (active == NULL || expired == NULL || zlit == NULL || q == NULL)
+		b.oom = true;
+	else
+		build_predicate(&pred, conn, e, c->expires_at, "NEW", "now()", zlit, active);
+	chime__sqlbuf_printf(&b,
+	                     "\nBEGIN\n"
+	                     "\t-- Installed by chime (plugin expiration, option on_save):\n"
+	                     "\t-- a row saved already expired is expired at once.\n"
+	                     "\tIF %s THEN\n"
+	                     "\t\tNEW.%s := %s;\n",
+	                     pred.data != NULL ? pred.data : "", q ? q : "",
+	                     expired ? expired : "");
+	if (c->stamp != NULL) {
+		char *s = chime__sql_quote(conn, e->stamp);
+
+		chime__sqlbuf_printf(&b, "\t\tNEW.%s := ", s ? s : "");
+		build_stamp_value(&b, c->stamp, "now()", zlit ? zlit : "");
+		chime__sqlbuf_printf(&b, ";\n");
+		free(s);
+	}
+	chime__sqlbuf_printf(&b, "\tEND IF;\n\tRETURN NEW;\nEND\n");
+	if (pred.oom)
+		b.oom = true;
+	PQfreemem(active);
+	PQfreemem(expired);
+	PQfreemem(zlit);
+	free(q);
+	chime__sqlbuf_done(&pred);
+	if (b.oom) {
+		chime__sqlbuf_done(&b);
+		return -ENOMEM;
+	}
+	*ret = b.data;
+	return 0;
+}
+
+/* The trigger and its function are both named "chime_<job>". */
+static void
+trigger_name(const char *job, char *buf, size_t size)
+{
+	(void)snprintf(buf, size, "chime_%.57s", job);
+}
+
+enum trigger_state { TRIGGER_OK, TRIGGER_MISSING, TRIGGER_OUTDATED };
+
+static int
+trigger_inspect(struct chime_run *run, const struct checked *c, const char *name, const char *body,
+                enum trigger_state *ret)
+{
+	static const char sql[] =
+	        "SELECT p.prosrc = $3, t.tgenabled <> 'D' AND t.tgfoid = p.oid"
+	        "       AND t.tgtype = 23"
+	        "  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+	        "  LEFT JOIN pg_trigger t ON t.tgrelid = $4::oid AND t.tgname = $2"
+	        " WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0";
+	PGconn *conn = chime_run_db(run);
+	char oid[24];
+	const char *params[4] = {c->table->schema, name, body, oid};
+	PGresult *res;
+	int r = 0;
+
+	(void)snprintf(oid, sizeof(oid), "%u", c->table->oid);
+	res = PQexecParams(conn, sql, 4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime_run_fail(run,
+		               "job '%s': cannot inspect the on_save trigger of table '%s': %s",
+		               chime_run_job(run), c->table->name, PQerrorMessage(conn));
+		r = -EIO;
+	} else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 1)) {
+		*ret = TRIGGER_MISSING;
+	} else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0 ||
+	           strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+		*ret = TRIGGER_OUTDATED;
+	} else {
+		*ret = TRIGGER_OK;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+trigger_ensure(struct chime_run *run, const struct expiration *e, const struct checked *c)
+{
+	PGconn *conn = chime_run_db(run);
+	struct chime__sqlbuf sql = {0};
+	char name[64], *body = NULL, *lit = NULL, *qname = NULL, *qschema = NULL;
+	enum trigger_state state;
+	PGresult *res = NULL;
+	int r;
+
+	trigger_name(chime_run_job(run), name, sizeof(name));
+	r = trigger_body(conn, e, c, chime_run_timezone(run), &body);
+	if (r < 0)
+		goto out;
+	r = trigger_inspect(run, c, name, body, &state);
+	if (r < 0 || state == TRIGGER_OK)
+		goto out;
+	chime_run_count(run, "trigger_installed", 1);
+	chime_run_item(run, "on_save trigger %s on %s: %s%s", name, e->table,
+	               state == TRIGGER_MISSING ? "was missing" : "was outdated",
+	               chime_run_dry_run(run) ? ", would install it" : ", installed");
+	if (chime_run_dry_run(run))
+		goto out;
+	chime_run_log(run, 5, "on_save trigger '%s' on table '%s' %s, installing it", name,
+	              e->table, state == TRIGGER_MISSING ? "is missing" : "is outdated");
+	lit = PQescapeLiteral(conn, body, strlen(body));
+	qname = chime__sql_quote(conn, name);
+	qschema = chime__sql_quote(conn, c->table->schema);
+	if (lit == NULL || qname == NULL || qschema == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* One transaction; the advisory lock serialises nodes doing the same. */
+	chime__sqlbuf_printf(&sql,
+	                     "BEGIN;\n"
+	                     "SELECT pg_advisory_xact_lock(%u, hashtext(%s));\n"
+	                     "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql "
+	                     "AS %s;\n"
+	                     "DROP TRIGGER IF EXISTS %s ON %s;\n"
+	                     "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
+	                     "EXECUTE FUNCTION %s.%s();\n"
+	                     "COMMIT;",
+	                     c->table->oid, "'chime_on_save'", qschema, qname, lit, qname,
+	                     c->table->quoted, qname, c->table->quoted, qschema, qname);
+	if (sql.oom) {
+		r = -ENOMEM;
+		goto out;
+	}
+	res = PQexec(conn, sql.data);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		chime_run_fail(run,
+		               "job '%s': cannot install the on_save trigger on table '%s': %s",
+		               chime_run_job(run), e->table, PQerrorMessage(conn));
+		PQclear(PQexec(conn, "ROLLBACK"));
+		r = -EIO;
+	}
+out:
+	if (r == -ENOMEM)
+		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+	PQclear(res);
+	PQfreemem(lit);
+	free(qname);
+	free(qschema);
+	free(body);
+	chime__sqlbuf_done(&sql);
+	return r;
+}
+
+static int
+expiration_run(void *state, struct chime_run *run)
+{
+	const struct expiration *e = state;
+	PGconn *conn = chime_run_db(run);
+	struct checked c = {0};
+	struct chime__sqlbuf where = {0}, set = {0}, report = {0}, join = {0};
+	struct expire_ctx x = {.e = e};
+	struct chime__sql_batch batch;
+	char now[48], *qstatus = NULL, *qkey = NULL;
+	/* timestamptz, text; the status values take the column's type. */
+	static const Oid types[4] = {1184, 25, 0, 0};
+	const char *params[4];
+	int64_t rows = 0;
+	int r;
+
+	if (conn == NULL) {
+		chime_run_fail(run, "job '%s': no database connection", chime_run_job(run));
+		return -ENOTCONN;
+	}
+	r = check_schema(run, e, &c);
+	if (r < 0)
+		goto out;
+	if (e->on_save) {
+		r = trigger_ensure(run, e, &c);
+		if (r < 0)
+			goto out;
+	}
+
+	/* $1 the nominal instant, $2 the job's zone, $3 the active value: the
+	 * predicate; $4 the expired value: the update only. */
+	chime__sql_format_usec(chime_run_nominal_usec(run), now, sizeof(now));
+	params[0] = now;
+	params[1] = chime_run_timezone(run);
+	params[2] = e->active;
+	params[3] = e->expired;
+	build_predicate(&where, conn, e, c.expires_at, "r", "$1::timestamptz", "$2::text", "$3");
+	qstatus = chime__sql_quote(conn, e->status);
+	qkey = chime__sql_quote(conn, e->key);
+	chime__sqlbuf_printf(&set, "%s = $4", qstatus ? qstatus : "");
+	if (c.stamp != NULL) {
+		char *q = chime__sql_quote(conn, e->stamp);
+
+		chime__sqlbuf_printf(&set, ", %s = ", q ? q : "");
+		build_stamp_value(&set, c.stamp, "$1::timestamptz", "$2::text");
+		free(q);
+	}
+	/* One report column per label segment (NULL for literal text), so
+	 * expire_row() indexes the result by segment. */
+	for (size_t i = 0; i < e->n_label; i++) {
+		char *q = NULL;
+
+		if (e->label[i].column) {
+			q = chime__sql_quote(conn, e->label[i].text);
+			report.oom |= q == NULL;
+			chime__sqlbuf_printf(&report, "%s%s.%s::text", i > 0 ? ", " : "",
+			                     c.join != NULL ? "l" : "r", q ? q : "");
+		} else {
+			chime__sqlbuf_printf(&report, "%sNULL", i > 0 ? ", " : "");
+		}
+		free(q);
+	}
+	if (c.join != NULL) {
+		char *k = chime__sql_quote(conn, e->label_key),
+		     *on = chime__sql_quote(conn, e->label_on);
+
+		chime__sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
+		                     k ? k : "", on ? on : "");
+		free(k);
+		free(on);
+	}
+	if (where.oom || set.oom || report.oom || join.oom || qstatus == NULL || qkey == NULL) {
+		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+		r = -ENOMEM;
+		goto out;
+	}
+
+	batch = (struct chime__sql_batch){
+	        .table = c.table->quoted,
+	        .key = qkey,
+	        .where = where.data,
+	        .set = set.data,
+	        .report = e->n_label > 0 ? report.data : NULL,
+	        .join = c.join != NULL ? join.data : NULL,
+	        .params = params,
+	        .param_types = types,
+	        .n_params = 4,
+	        .n_where_params = 3,
+	        .batch_size = e->batch_size,
+	        .dry_run = chime_run_dry_run(run),
+	        .row_cb = expire_row,
+	        .userdata = &x,
+	};
+	r = chime__sql_batch_run(run, &batch, &rows);
+	chime_run_count(run, "expired", rows);
+out:
+	free(qstatus);
+	free(qkey);
+	chime__sqlbuf_done(&where);
+	chime__sqlbuf_done(&set);
+	chime__sqlbuf_done(&report);
+	chime__sqlbuf_done(&join);
+	chime__sqlbuf_done(&x.item);
+	chime__sql_table_free(c.table);
+	chime__sql_table_free(c.join);
+	return r;
+}
+
+const struct chime_plugin chime_plugin_expiration = {
+        .abi_version = CHIME_PLUGIN_ABI_VERSION,
+        .struct_size = sizeof(struct chime_plugin),
+        .name = "expiration",
+        .configure = expiration_configure,
+        .run = expiration_run,
+        .release = expiration_release,
+        .idempotent = true,
+};
