@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small HTTP(S) POST over libcurl, shared by built-in plugins (billing's
+ * gateway calls). One easy handle per call, no redirects, both timeouts,
+ * and a progress callback that aborts the transfer once the run is
+ * cancelled, so a hanging server never holds a worker past shutdown.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTP_MAX_BODY (64 * 1024)
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_init_result;
+
+static void
+curl_init_once(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+int
+chime__curl_init(void)
+{
+	(void)pthread_once(&curl_once, curl_init_once);
+	return curl_init_result;
+}
+
+int
+chime__curl_errno(int curl_code)
+{
+	switch (curl_code) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_USE_SSL_FAILED:
+		return -EPROTO;
+	case CURLE_LOGIN_DENIED:
+		return -EACCES;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+struct http_sink {
+	char *data;
+	size_t len;
+};
+
+static size_t
+http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_sink *sink = userdata;
+	size_t n = size * nmemb, keep;
+	char *p;
+
+	keep = sink->len >= HTTP_MAX_BODY ? 0 : n;
+	if (keep > HTTP_MAX_BODY - sink->len)
+		keep = HTTP_MAX_BODY - sink->len;
+	if (keep == 0)
+		return n; /* drop the excess, keep reading */
+	p = realloc(sink->data, sink->len + keep + 1);
+	if (p == NULL)
+		return 0; /* CURLE_WRITE_ERROR */
+	memcpy(p + sink->len, ptr, keep);
+	sink->len += keep;
+	p[sink->len] = '\0';
+	sink->data = p;
+	return n;
+}
+
+static int
+http_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                 curl_off_t ulnow)
+{
+	struct chime_run *run = userdata;
+
+	return run != NULL && chime_run_cancelled(run) ? 1 : 0;
+}
+
+int
+chime__http_post(const struct chime__http_request *req, struct chime__http_response *ret_response,
+                 char *errbuf, size_t errsize)
+{
+	char curl_err[CURL_ERROR_SIZE] = "";
+	struct curl_slist *headers = NULL, *h;
+	struct http_sink sink = {NULL, 0};
+	CURL *curl = NULL;
+	CURLcode cc;
+	long status = 0;
+	int r;
+
+	errbuf[0] = '\0';
+	r = chime__curl_init();
+	if (r < 0) {
+		snprintf(errbuf, errsize, "libcurl initialisation failed");
+		return r;
+	}
+	curl = curl_easy_init();
+	if (curl == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	for (const char *const *p = req->headers; p != NULL && *p != NULL; p++) {
+		h = curl_slist_append(headers, *p);
+		if (h == NULL) {
+			snprintf(errbuf, errsize, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+		headers = h;
+	}
+	/* No "Expect: 100-continue" round trip for small bodies. */
+	h = curl_slist_append(headers, "Expect:");
+	if (h == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	headers = h;
+
+	(void)curl_easy_setopt(curl, CURLOPT_URL, req->url);
+	(void)curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+	(void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	(void)curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+	(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_write_cb);
+	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	(void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	(void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, http_progress_cb);
+	(void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req->run);
+	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "chime/" CHIME_VERSION);
+	if (req->ca_file != NULL)
+		(void)curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
+	if (req->timeout_usec > 0)
+		(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+		                       (long)((req->timeout_usec + 999) / 1000));
+	if (req->connect_timeout_usec > 0)
+		(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+		                       (long)((req->connect_timeout_usec + 999) / 1000));
+
+	cc = curl_easy_perform(curl);
+	if (cc != CURLE_OK) {
+		snprintf(errbuf, errsize, "%s",
+		         curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+		r = chime__curl_errno(cc);
+		goto out;
+	}
+	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (sink.data == NULL) {
+		sink.data = strdup("");
+		if (sink.data == NULL) {
+			snprintf(errbuf, errsize, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	ret_response->status = status;
+	ret_response->body = sink.data;
+	ret_response->body_len = sink.len;
+	sink.data = NULL;
+	r = 0;
+out:
+	free(sink.data);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	return r;
+}
+
+void
+chime__http_response_done(struct chime__http_response *response)
+{
+	if (response == NULL)
+		return;
+	free(response->body);
+	response->body = NULL;
+	response->body_len = 0;
+}

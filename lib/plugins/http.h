@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small HTTP(S) client over libcurl for built-in plugins: one POST, one
+ * answer, bounded by a connect timeout and a total timeout, aborted when
+ * the run is cancelled. Redirects are never followed. Internal to
+ * libchime (the chime__ prefix); never logs.
+ */
+#ifndef CHIME_PLUGINS_HTTP_H
+#define CHIME_PLUGINS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chime/plugin.h"
+
+struct chime__http_request {
+	const char *url;      /* http:// or https:// */
+	const char *ca_file;  /* PEM bundle to trust instead of the system's; NULL: system */
+	int64_t timeout_usec; /* whole transfer; 0: none */
+	int64_t connect_timeout_usec;
+	const char *const *headers; /* NULL-terminated "Name: value" lines; may be NULL */
+	const char *body;           /* request body, sent as is */
+	size_t body_len;
+	struct chime_run *run; /* aborts when chime_run_cancelled(); may be NULL */
+};
+
+struct chime__http_response {
+	long status; /* the HTTP status code */
+	char *body;  /* malloc'd, NUL-terminated, at most 64 KiB kept */
+	size_t body_len;
+};
+
+/*
+ * Make libcurl usable from worker threads. Call once before any transfer,
+ * from any thread (idempotent, guarded by pthread_once). Returns 0 or -EIO.
+ */
+int chime__curl_init(void);
+
+/*
+ * POST `req->body` to `req->url`. Returns 0 when the server answered (any
+ * status; *ret_response filled, free its body with
+ * chime__http_response_done()), or a negative errno when no answer came:
+ * -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH (name not resolved / no route),
+ * -EPROTO (TLS handshake or certificate refused), -ECANCELED, -ENOMEM,
+ * -EIO (anything else). On failure a human-readable reason is written to
+ * `errbuf` (always NUL-terminated) and *ret_response is not touched.
+ * Never logs.
+ */
+int chime__http_post(const struct chime__http_request *req,
+                     struct chime__http_response *ret_response, char *errbuf, size_t errsize);
+void chime__http_response_done(struct chime__http_response *response);
+
+/* Map a libcurl result to a negative errno (see chime__http_post()). */
+int chime__curl_errno(int curl_code);
+
+#endif
