@@ -18,6 +18,8 @@
 /* Every built-in plugin, one line each (declared in plugins/builtin.h). */
 static const struct chime_plugin *const builtin[] = {
         &chime_plugin_noop,
+        &chime_plugin_sql,
+        &chime_plugin_exec,
 };
 
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))

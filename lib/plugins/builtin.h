@@ -10,5 +10,7 @@
 #include "chime/plugin.h"
 
 extern const struct chime_plugin chime_plugin_noop;
+extern const struct chime_plugin chime_plugin_sql;
+extern const struct chime_plugin chime_plugin_exec;
 
 #endif
