@@ -20,6 +20,7 @@ static const struct chime_plugin *const builtin[] = {
         &chime_plugin_noop,
         &chime_plugin_sql,
         &chime_plugin_exec,
+        &chime_plugin_payouts,
 };
 
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))

@@ -12,5 +12,6 @@
 extern const struct chime_plugin chime_plugin_noop;
 extern const struct chime_plugin chime_plugin_sql;
 extern const struct chime_plugin chime_plugin_exec;
+extern const struct chime_plugin chime_plugin_payouts;
 
 #endif
