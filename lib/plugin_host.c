@@ -21,6 +21,8 @@ static const struct chime_plugin *const builtin[] = {
         &chime_plugin_sql,
         &chime_plugin_exec,
         &chime_plugin_payouts,
+        &chime_plugin_expiration,
+        &chime_plugin_activation,
 };
 
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))

@@ -13,5 +13,7 @@ extern const struct chime_plugin chime_plugin_noop;
 extern const struct chime_plugin chime_plugin_sql;
 extern const struct chime_plugin chime_plugin_exec;
 extern const struct chime_plugin chime_plugin_payouts;
+extern const struct chime_plugin chime_plugin_expiration;
+extern const struct chime_plugin chime_plugin_activation;
 
 #endif
