@@ -14,6 +14,7 @@ struct chimectl_command {
 };
 
 static const struct chimectl_command commands[] = {
+	{"check", chimectl_check_main, "check [FILE]"},
 	/* Entries are added as each subcommand's file lands. */
 	{NULL, NULL, NULL},
 };

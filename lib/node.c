@@ -214,6 +214,7 @@ node_copy(struct node_parser *p, const struct chime_node *src, char *path, size_
 	n->column = src->column;
 	n->path = path;
 	n->quoted = src->quoted;
+	n->value_column = src->value_column;
 	n->n_nodes = src->n_nodes;
 	if (src->scalar != NULL && (n->scalar = strdup(src->scalar)) == NULL) {
 		r = -ENOMEM;
@@ -389,6 +390,27 @@ parser_take_key(struct node_parser *p, struct chime_node *key)
 	return 0;
 }
 
+/* See value_column in chime/node.h: compare the value with its source text. */
+static unsigned
+scalar_value_column(const struct node_parser *p, const yaml_event_t *ev, const struct chime_node *n)
+{
+	size_t start = ev->start_mark.index, len = ev->data.scalar.length;
+	yaml_scalar_style_t style = ev->data.scalar.style;
+	size_t skip = 0;
+
+	if (memchr(n->scalar, '\n', len) != NULL)
+		return 0;
+	if (style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+		skip = 1;
+	else if (style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	if (start + skip + len > p->len || memcmp(p->text + start + skip, n->scalar, len) != 0)
+		return 0;
+	if (skip == 1 && (start + 1 + len >= p->len || p->text[start + 1 + len] != p->text[start]))
+		return 0;
+	return n->column + (unsigned)skip;
+}
+
 static int
 parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 {
@@ -420,6 +442,7 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 	}
 	n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
 	            (tag != NULL && strcmp(tag, YAML_STR_TAG) == 0);
+	n->value_column = scalar_value_column(p, ev, n);
 	r = parser_add_anchor(p, ev->data.scalar.anchor, n, true);
 	if (r < 0) {
 		node_free_rec(n);
@@ -465,6 +488,7 @@ parser_alias(struct node_parser *p, const yaml_event_t *ev)
 	/* The copy stands where the alias is written. */
 	n->line = (unsigned)ev->start_mark.line + 1;
 	n->column = (unsigned)ev->start_mark.column + 1;
+	n->value_column = 0;
 	if (is_key)
 		return parser_take_key(p, n);
 	r = parser_attach(p, n);

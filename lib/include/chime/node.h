@@ -27,6 +27,9 @@ struct chime_node {
 	char *scalar; /* CHIME_NODE_SCALAR */
 	bool quoted;  /* scalar was not plain ('...', "...", | or >, or !!str):
 		       * never a null/bool/number */
+	unsigned value_column; /* column of the scalar's first character when it is written on
+				* one line without escapes (so a column inside the value maps
+				* onto the file), else 0 */
 	struct chime_node **items;     /* sequence items, or mapping values */
 	char **keys;                   /* mapping keys (NULL for sequences); borrowed from key_nodes */
 	struct chime_node **key_nodes; /* mapping key nodes, for key positions */
