@@ -100,8 +100,12 @@ ledger_exec(PGconn *conn, const char *sql, const struct params *p, PGresult **re
 	PGresult *res;
 	int r;
 
-	res = PQexecParams(conn, sql, p != NULL ? p->n : 0, NULL, p != NULL ? p->v : NULL, NULL,
-	                   NULL, 0);
+	/* Without parameters: the simple protocol, which takes several
+	 * statements (migrations). */
+	if (p == NULL)
+		res = PQexec(conn, sql);
+	else
+		res = PQexecParams(conn, sql, p->n, NULL, p->v, NULL, NULL, 0);
 	r = chime_db_result_errno(conn, res, errbuf, errsize);
 	if (r < 0 || ret_res == NULL)
 		PQclear(res);
