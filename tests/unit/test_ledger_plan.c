@@ -4,11 +4,14 @@
  * are recorded skipped, per misfire policy, window and max_catchup. Uses a
  * fake "every minute" expression so the expected slots are obvious.
  */
-#include <cmocka.h>
-#include <setjmp.h>
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
 
 #include "chime/ledger.h"
 
