@@ -318,6 +318,7 @@ chimectl_run_main(int argc, char **argv)
 		        .node = cfg->node,
 		        .manual = true,
 		        .lease_usec = job->lease_usec,
+		        .start = true,
 		};
 
 		r = chime_ledger_migrate(conn, err, sizeof(err));
@@ -351,8 +352,6 @@ chimectl_run_main(int argc, char **argv)
 			        job_name, when);
 			goto out;
 		}
-		if (r == 0)
-			r = chime_ledger_start(conn, id, err, sizeof(err));
 		if (r < 0) {
 			fprintf(stderr, "chimectl run: job '%s': cannot claim the slot: %s\n",
 			        job_name, err);

@@ -253,6 +253,22 @@ newer:
 
 /* ---- Runs ----------------------------------------------------------- */
 
+/* clang-format off */
+static const char claim_sql[] =
+	"INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,"
+	" previous_for, attempt, node, status, manual, lease, started_at, finished_at, error)"
+	" SELECT $1, " TS("2") ", $3, " TSTZ("4") ", " TSTZ("5") ", $6, $7,"
+	"  CASE WHEN b.busy THEN 'skipped' ELSE $11 END, $8,"
+	"  $9::bigint * interval '1 microsecond',"
+	"  CASE WHEN NOT b.busy AND $11 = 'running' THEN now() END,"
+	"  CASE WHEN b.busy THEN now() END,"
+	"  CASE WHEN b.busy THEN 'overlap: the previous run is still running' END"
+	" FROM (SELECT $10::boolean AND EXISTS (SELECT 1 FROM chime.runs"
+	"  WHERE job = $1 AND " LIVE " AND " FRESH ") AS busy) b"
+	" ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
+	" RETURNING id, status";
+/* clang-format on */
+
 int
 chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t *ret_id,
                    enum chime_run_status *ret_status, char *errbuf, size_t errsize)
@@ -272,22 +288,8 @@ chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t
 	p_bool(&p, claim->manual);
 	p_i64(&p, claim->lease_usec > 0 ? claim->lease_usec : INT64_C(300000000));
 	p_bool(&p, claim->skip_if_busy);
-	r = ledger_exec(
-	        conn,
-	        "INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,"
-	        " previous_for, attempt, node, status, manual, lease, finished_at, error)"
-	        " SELECT $1, " TS("2") ", $3, " TSTZ("4") ", " TSTZ(
-	                "5") ", $6, $7,"
-	                     " CASE WHEN b.busy THEN 'skipped' ELSE 'claimed' END, $8,"
-	                     " $9::bigint * interval '1 microsecond',"
-	                     " CASE WHEN b.busy THEN now() END,"
-	                     " CASE WHEN b.busy THEN 'overlap: the previous run is still running' "
-	                     "END"
-	                     " FROM (SELECT $10::boolean AND EXISTS (SELECT 1 FROM chime.runs"
-	                     "  WHERE job = $1 AND " LIVE " AND " FRESH ") AS busy) b"
-	                     " ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
-	                     " RETURNING id, status",
-	        &p, &res, errbuf, errsize);
+	p_str(&p, claim->start ? "running" : "claimed");
+	r = ledger_exec(conn, claim_sql, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 0) {

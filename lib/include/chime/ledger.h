@@ -83,12 +83,14 @@ struct chime_ledger_claim {
 	bool manual; /* chimectl run / trigger */
 	int64_t lease_usec;
 	bool skip_if_busy; /* overlap: skip (see above) */
+	bool start;        /* write the row `running` at once (saves chime_ledger_start()) */
 };
 
 /*
  * Claim a slot: INSERT ... ON CONFLICT DO NOTHING RETURNING. Returns 0 with
- * the new row's id in *ret_id and its status (CLAIMED, or SKIPPED when
- * skip_if_busy found the job live elsewhere) in *ret_status; -EEXIST when
+ * the new row's id in *ret_id and its status (CLAIMED, or RUNNING with
+ * `start`, or SKIPPED when skip_if_busy found the job live elsewhere) in
+ * *ret_status (may be NULL); -EEXIST when
  * that (slot, attempt) already has a row: another node or run has it.
  */
 int chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t *ret_id,
