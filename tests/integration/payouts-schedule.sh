@@ -9,7 +9,7 @@
 # November 2027. No database needed.
 set -euo pipefail
 
-: "${CHIMECTL:?CHIMECTL must name the chimectl binary}"
+: "${CHIMECTL:?CHIMECTL must name the chimectl binary}" "${CHIME_SOURCE_DIR:?}"
 zone=Asia/Tbilisi # +04:00 all year, no DST
 from=2026-01-01T00:00:00
 fails=0
@@ -53,6 +53,27 @@ check "first Monday (crontab #)" "$first_monday" '0 2 * * MON#1'
 check "first Monday (calendar)" "$first_monday" 'Mon *-*-1..7 02:00'
 check "first Monday after the 15th (calendar)" "$after_15th" 'Mon *-*-16..22 02:00'
 check "first Monday after the 15th (crontab, days: all)" "$after_15th" '0 2 16-22 * MON' --days all
+
+# The seed jobs of config/chime.yaml (zone Asia/Tbilisi there): their
+# next twelve dates.
+check_job() {
+	local job=$1 want=$2 got
+	if ! got=$("$CHIMECTL" next --job "$job" --config "$CHIME_SOURCE_DIR/config/chime.yaml" \
+		-n 12 --from "$from" 2>&1); then
+		echo "not ok - config job $job: chimectl next --job failed: $got"
+		fails=$((fails + 1))
+		return
+	fi
+	if [ "$got" != "$(expand "$want" | head -n 12)" ]; then
+		echo "not ok - config job $job"
+		diff <(expand "$want" | head -n 12) <(echo "$got") | sed 's/^/#   /'
+		fails=$((fails + 1))
+		return
+	fi
+	echo "ok - config job $job: the next twelve dates"
+}
+check_job payouts-monthly "$first_monday"
+check_job payouts-returning "$after_15th"
 
 # Without --days all a crontab line restricting both day fields matches
 # either (Vixie): every Monday, and every day from the 16th to the 22nd.
