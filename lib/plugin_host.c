@@ -23,6 +23,7 @@ static const struct chime_plugin *const builtin[] = {
         &chime_plugin_payouts,
         &chime_plugin_expiration,
         &chime_plugin_activation,
+        &chime_plugin_billing,
 };
 
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))

@@ -15,5 +15,6 @@ extern const struct chime_plugin chime_plugin_exec;
 extern const struct chime_plugin chime_plugin_payouts;
 extern const struct chime_plugin chime_plugin_expiration;
 extern const struct chime_plugin chime_plugin_activation;
+extern const struct chime_plugin chime_plugin_billing;
 
 #endif
