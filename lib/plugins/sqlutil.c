@@ -342,7 +342,8 @@ batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime__sqlbuf *s
 		chime__sqlbuf_printf(
 		        s,
 		        " ORDER BY r.%s LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), "
-		        "u AS (UPDATE %s AS r SET %s FROM b WHERE r.%s = b.k RETURNING r.*) "
+		        "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM b)) "
+		        "RETURNING r.*) "
 		        "SELECT r.%s::text%s%s FROM u AS r %s ORDER BY r.%s",
 		        b->key, b->batch_size, b->table, b->set, b->key, b->key, comma, report,
 		        join, b->key);
