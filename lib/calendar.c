@@ -158,7 +158,11 @@ parse_item(struct comp *c, struct ctok t, struct chime_expr_error *err)
 		if (parse_num(c->field, t, &i, &step, err) < 0 ||
 		    check(c, t, s, i, step, 1, c->max - c->min + 1, err) < 0)
 			return -EINVAL;
-		if (open)
+		if (open && c->kind == C_FROM_END) {
+			/* "~7/1": from the 7th last day on, toward the end. */
+			hi = lo;
+			lo = c->min;
+		} else if (open)
 			hi = c->max;
 		c->star = true;
 	}
