@@ -795,9 +795,18 @@ job_compile(struct cf_ctx *ctx, struct chime_job_config *job, const struct chime
 {
 	const struct chime_node *v = chime_node_get(map, "schedule");
 	struct chime_expr_error err = {0};
+	size_t lead = strspn(job->schedule, " \t\n"), len;
 	const char *zone;
 	unsigned column;
 	int r;
+
+	/* Surrounding white space (a block scalar's final newline) is not
+	 * part of the expression. */
+	len = strlen(job->schedule + lead);
+	while (len > 0 && strchr(" \t\n", job->schedule[lead + len - 1]) != NULL)
+		len--;
+	memmove(job->schedule, job->schedule + lead, len);
+	job->schedule[len] = '\0';
 
 	r = chime_expr_parse(job->schedule, &job->expr_options, &job->expr, &err);
 	if (r == -ENOMEM) {
@@ -807,7 +816,7 @@ job_compile(struct cf_ctx *ctx, struct chime_job_config *job, const struct chime
 	if (r < 0) {
 		column = v->column;
 		if (v->value_column != 0 && err.column != 0)
-			column = v->value_column + err.column - 1;
+			column = v->value_column + (unsigned)lead + err.column - 1;
 		return chime_diag_add(ctx->diags, CHIME_DIAG_ERROR, v->file, v->line, column,
 		                      v->path, "%s",
 		                      err.message[0] != '\0' ? err.message : "invalid schedule");
@@ -961,26 +970,37 @@ cf_finish_jobs(struct cf_ctx *ctx)
 
 /* ---- Files and includes --------------------------------------------- */
 
+/* Record a file about to be read: diagnostics are sorted by it. */
 static int
-cf_add_tree(struct chime_config *cfg, const char *path, struct chime_node *tree)
+cf_add_file(struct chime_config *cfg, const char *path)
 {
-	struct chime_node **trees;
 	char **files, *copy;
 
 	copy = strdup(path);
-	trees = reallocarray(cfg->trees, cfg->n_trees + 1, sizeof(*trees));
-	if (trees != NULL)
-		cfg->trees = trees;
 	files = reallocarray(cfg->files, cfg->n_files + 1, sizeof(*files));
 	if (files != NULL)
 		cfg->files = files;
-	if (copy == NULL || trees == NULL || files == NULL) {
+	if (copy == NULL || files == NULL) {
 		free(copy);
+		return -ENOMEM;
+	}
+	cfg->files[cfg->n_files++] = copy;
+	return 0;
+}
+
+/* Keep a parsed tree: jobs point into it. Takes ownership of `tree`. */
+static int
+cf_add_tree(struct chime_config *cfg, struct chime_node *tree)
+{
+	struct chime_node **trees;
+
+	trees = reallocarray(cfg->trees, cfg->n_trees + 1, sizeof(*trees));
+	if (trees == NULL) {
 		chime_node_free(tree);
 		return -ENOMEM;
 	}
+	cfg->trees = trees;
 	cfg->trees[cfg->n_trees++] = tree;
-	cfg->files[cfg->n_files++] = copy;
 	return 0;
 }
 
@@ -1027,9 +1047,13 @@ cf_dropin(struct cf_ctx *ctx, const char *path)
 	struct chime_node *tree = NULL;
 	const struct chime_node *root;
 
+	if (cf_add_file(ctx->cfg, path) < 0) {
+		ctx->oom = true;
+		return;
+	}
 	if (chime_node_load_file(path, NULL, ctx->diags, &tree) < 0)
 		return;
-	if (cf_add_tree(ctx->cfg, path, tree) < 0) {
+	if (cf_add_tree(ctx->cfg, tree) < 0) {
 		ctx->oom = true;
 		return;
 	}
@@ -1143,16 +1167,71 @@ config_walk(struct chime_config *cfg, struct chime_diag_list *diags)
 	return diags->errors > errors ? -EINVAL : 0;
 }
 
+struct diag_sort {
+	struct chime_diag d;
+	size_t rank, seq;
+};
+
+static int
+diag_sort_cmp(const void *a, const void *b)
+{
+	const struct diag_sort *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->d.line != y->d.line)
+		return x->d.line < y->d.line ? -1 : 1;
+	if (x->d.column != y->d.column)
+		return x->d.column < y->d.column ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Put the diagnostics added since `start` in source order: by file (the
+ * main file, then the drop-ins as read), line and column; the walk adds
+ * them in key-table order. Left as they are when memory is short.
+ */
+static void
+diags_sort(const struct chime_config *cfg, struct chime_diag_list *diags, size_t start)
+{
+	size_t n = diags->count - start;
+	struct diag_sort *v;
+
+	if (n < 2 || (v = calloc(n, sizeof(*v))) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct chime_diag *d = &diags->items[start + i];
+
+		v[i] = (struct diag_sort){.d = *d, .rank = cfg->n_files, .seq = i};
+		for (size_t f = 0; d->file != NULL && f < cfg->n_files; f++)
+			if (strcmp(d->file, cfg->files[f]) == 0) {
+				v[i].rank = f;
+				break;
+			}
+	}
+	qsort(v, n, sizeof(*v), diag_sort_cmp);
+	for (size_t i = 0; i < n; i++)
+		diags->items[start + i] = v[i].d;
+	free(v);
+}
+
 static int
 config_finish(struct chime_config *cfg, struct chime_node *tree, struct chime_diag_list *diags,
               struct chime_config **ret_config)
 {
+	size_t start = diags->count;
 	int r;
 
-	r = cf_add_tree(cfg, cfg->path, tree);
+	r = cf_add_file(cfg, cfg->path);
+	if (r < 0) {
+		chime_node_free(tree);
+		goto out;
+	}
+	r = cf_add_tree(cfg, tree);
 	if (r < 0)
 		goto out;
 	r = config_walk(cfg, diags);
+	diags_sort(cfg, diags, start);
 	if (r < 0)
 		goto out;
 	*ret_config = cfg;

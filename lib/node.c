@@ -599,6 +599,11 @@ parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 		                    "%s%s%s (a tab character: YAML indents with spaces only)",
 		                    problem, yp->context != NULL ? " " : "",
 		                    yp->context != NULL ? yp->context : "");
+	if (yp->context != NULL && (yp->context_mark.line != yp->problem_mark.line ||
+	                            yp->context_mark.column != yp->problem_mark.column))
+		return parser_error(p, line, column, NULL, "%s %s started at line %u, column %u",
+		                    problem, yp->context, (unsigned)yp->context_mark.line + 1,
+		                    (unsigned)yp->context_mark.column + 1);
 	return parser_error(p, line, column, NULL, "%s%s%s", problem,
 	                    yp->context != NULL ? " " : "", yp->context != NULL ? yp->context : "");
 }
