@@ -201,7 +201,7 @@ answer_order_id(json_t *doc)
 }
 
 /* The gateway's message ("message", "error" or "error.message"), else the
- * start of the body. Always a new string (or NULL on OOM). */
+ * start of `body` (NULL: no fallback). A new string, or NULL. */
 static char *
 answer_message(json_t *doc, const char *body)
 {
@@ -216,6 +216,8 @@ answer_message(json_t *doc, const char *body)
 	}
 	if (json_is_string(v))
 		return strdup(json_string_value(v));
+	if (body == NULL)
+		return NULL;
 	n = strcspn(body, "\r\n");
 	m = strndup(body, n > 200 ? 200 : n);
 	return m;
@@ -319,7 +321,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 		r = 0;
 	} else {
 		doc = json_loads(resp.body, JSON_DISABLE_EOF_CHECK, NULL);
-		message = answer_message(doc, resp.body);
+		message = answer_message(doc, resp.status >= 300 ? resp.body : NULL);
 		if (resp.status >= 200 && resp.status < 300) {
 			status = "succeeded";
 			gw_id = answer_order_id(doc);
