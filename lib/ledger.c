@@ -93,19 +93,58 @@ p_bool(struct params *p, bool b)
 	p_str(p, b ? "t" : "f");
 }
 
+/* FNV-1a: names a statement's server-side prepared form by its text. */
+static void
+statement_name(const char *sql, char *buf, size_t size)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (const unsigned char *c = (const unsigned char *)sql; *c != '\0'; c++)
+		h = (h ^ *c) * UINT64_C(1099511628211);
+	snprintf(buf, size, "chime_ledger_%016" PRIx64, h);
+}
+
+static bool
+missing_statement(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state != NULL && strcmp(state, "26000") == 0;
+}
+
+/*
+ * Statements with parameters run as server-side prepared statements,
+ * prepared on first use on each connection (and again after anything,
+ * such as DISCARD ALL in a plugin, dropped them): planning is most of the
+ * cost of these short statements. Without parameters: the simple
+ * protocol, which takes several statements (migrations).
+ */
 static int
 ledger_exec(PGconn *conn, const char *sql, const struct params *p, PGresult **ret_res, char *errbuf,
             size_t errsize)
 {
+	char name[40];
 	PGresult *res;
 	int r;
 
-	/* Without parameters: the simple protocol, which takes several
-	 * statements (migrations). */
-	if (p == NULL)
+	if (p == NULL) {
 		res = PQexec(conn, sql);
-	else
+	} else if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		/* A failed EXECUTE would abort the caller's transaction. */
 		res = PQexecParams(conn, sql, p->n, NULL, p->v, NULL, NULL, 0);
+	} else {
+		statement_name(sql, name, sizeof(name));
+		res = PQexecPrepared(conn, name, p->n, p->v, NULL, NULL, 0);
+		if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+		    missing_statement(res)) {
+			PQclear(res);
+			res = PQprepare(conn, name, sql, p->n, NULL);
+			if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+				PQclear(res);
+				res = PQexecPrepared(conn, name, p->n, p->v, NULL, NULL, 0);
+			}
+		}
+	}
 	r = chime_db_result_errno(conn, res, errbuf, errsize);
 	if (r < 0 || ret_res == NULL)
 		PQclear(res);
@@ -156,8 +195,9 @@ static const char *const migrations[] = {
         " error text,"
         " UNIQUE (job, slot_local, slot_occurrence, attempt));"
         "CREATE INDEX runs_job_slot ON chime.runs (job, scheduled_for DESC) WHERE NOT manual;"
-        "CREATE INDEX runs_job_finished ON chime.runs (job, finished_at);"
-        "CREATE INDEX runs_live ON chime.runs (heartbeat_at) WHERE " LIVE ";"
+        /* Live rows are few: this one index serves the overlap checks and the
+         * lost-claim scan, and heartbeats (heartbeat_at is not indexed) stay
+         * HOT updates. */
         "CREATE INDEX runs_job_live ON chime.runs (job) WHERE " LIVE ";"
         "CREATE TABLE chime.paused ("
         " job text PRIMARY KEY,"
