@@ -782,7 +782,14 @@ chime_node_load_file(const char *path, const struct chime_node_limits *limits,
 		               "is a directory, not a file");
 		goto out;
 	}
-	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > lim.max_file_size) {
+	if (!S_ISREG(st.st_mode)) {
+		/* A FIFO or a device would block or never end: chimed reads
+		 * the file again at every reload. */
+		r = -EINVAL;
+		chime_diag_add(diags, CHIME_DIAG_ERROR, path, 0, 0, NULL, "not a regular file");
+		goto out;
+	}
+	if ((uintmax_t)st.st_size > lim.max_file_size) {
 		r = -EFBIG;
 		chime_diag_add(diags, CHIME_DIAG_ERROR, path, 0, 0, NULL,
 		               "file too large: %jd bytes, the limit is %zu", (intmax_t)st.st_size,
@@ -790,7 +797,7 @@ chime_node_load_file(const char *path, const struct chime_node_limits *limits,
 		goto out;
 	}
 	/* Read at most one byte past the limit, whatever fstat said. */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
+	cap = (size_t)st.st_size + 1;
 	for (;;) {
 		ssize_t n;
 

@@ -53,8 +53,8 @@ struct chime_node_limits {
  * be NULL, and zero fields mean the defaults. An empty file is an empty
  * mapping. Returns 0 and the root in *ret_root (the caller frees it with
  * chime_node_free()), or a negative errno after adding diagnostics: the
- * file cannot be opened or is a directory (one diagnostic naming the
- * file), syntax errors with libyaml's position, invalid UTF-8, duplicate
+ * file cannot be opened, is a directory or not a regular file (one
+ * diagnostic naming the file), syntax errors with libyaml's position, invalid UTF-8, duplicate
  * keys, merge keys, limits exceeded. Never logs.
  */
 int chime_node_load_file(const char *path, const struct chime_node_limits *limits,
