@@ -69,15 +69,20 @@ wait_exit 2
 grep -q 'again: exiting at once, abandoning 1 run' "$CHIMED_LOG" || fail "no log line"
 ok "second SIGTERM: exit 1 at once (${ELAPSED_MS} ms)"
 
-# 4. SIGINT behaves as SIGTERM.
+# 4. SIGINT behaves as SIGTERM; with WATCHDOG_USEC set chimed pings at
+# half of it from the loop.
 write_config <<'YAML'
 jobs:
   tick:
     schedule: "* * * * * *"
     plugin: noop
 YAML
-start_chimed
+: >"$NOTIFY_LOG"
+WATCHDOG_USEC=400000 start_chimed
 wait_for "$CHIMED_LOG" "job 'tick' \(noop\): run of .* finished" 5
+sleep 1
+[ "$(count "$NOTIFY_LOG" '^WATCHDOG=1$')" -ge 3 ] || fail "fewer than 3 WATCHDOG=1 in 1 s"
+ok "WATCHDOG=1 at half of WATCHDOG_USEC"
 kill -INT "$CHIMED_PID"
 wait_exit 5
 [ "$EXIT_CODE" = 0 ] || fail "exit status $EXIT_CODE after SIGINT"
