@@ -31,7 +31,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +38,8 @@
 #include <libpq-fe.h>
 
 #include "chime/plugin.h"
+
+#include "sqlutil.h"
 
 /* The table and column mapping: option key, default, and whether "" turns
  * the column off. */
@@ -93,17 +94,13 @@ static const struct {
         [P_INVOICES_RUN] = {"invoices_run_id", "run_id", true},
 };
 
-static const char *const payouts_keys[] = {
-        "min_balance",          "currency",         "first_time_users",
-        "batch_size",           "lock_timeout",     "pending_status",
-        "users_table",          "users_id",         "users_email",
-        "users_active",         "users_balance",    "users_currency",
-        "methods_table",        "methods_id",       "methods_user",
-        "methods_address",      "methods_approved", "invoices_table",
-        "invoices_user",        "invoices_amount",  "invoices_currency",
-        "invoices_method",      "invoices_address", "invoices_status",
-        "invoices_payout_date", "invoices_run_id",  NULL,
+/* The options besides the mapping. */
+static const char *const payouts_settings[] = {
+        "min_balance", "currency",     "first_time_users",
+        "batch_size",  "lock_timeout", "pending_status",
 };
+
+#define N_SETTINGS (sizeof(payouts_settings) / sizeof(payouts_settings[0]))
 
 struct payouts_config {
 	const char *min_balance; /* validated decimal text */
@@ -176,79 +173,6 @@ struct payouts_job {
 };
 
 /* ---- Small helpers ---------------------------------------------------- */
-
-struct sqlbuf {
-	char *data;
-	size_t len, size;
-	bool oom;
-};
-
-static void CHIME_PRINTF(2, 3) sqlbuf_printf(struct sqlbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		size_t avail = b->size - b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->data != NULL ? b->data + b->len : NULL, avail, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)n < avail) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t size = b->size * 2 + (size_t)n + 256;
-		char *p = realloc(b->data, size);
-		if (p == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->data = p;
-		b->size = size;
-	}
-}
-
-/* Quote "name" or "schema.name" for SQL; a malloc'd string or NULL. */
-static char *
-payouts_quote(PGconn *conn, const char *name)
-{
-	struct sqlbuf b = {0};
-	const char *dot = strchr(name, '.');
-	char *part;
-
-	if (dot != NULL) {
-		char *schema = strndup(name, (size_t)(dot - name));
-
-		if (schema == NULL)
-			return NULL;
-		part = PQescapeIdentifier(conn, schema, strlen(schema));
-		free(schema);
-		if (part == NULL)
-			return NULL;
-		sqlbuf_printf(&b, "%s.", part);
-		PQfreemem(part);
-		name = dot + 1;
-	}
-	part = PQescapeIdentifier(conn, name, strlen(name));
-	if (part == NULL) {
-		free(b.data);
-		return NULL;
-	}
-	sqlbuf_printf(&b, "%s", part);
-	PQfreemem(part);
-	if (b.oom) {
-		free(b.data);
-		return NULL;
-	}
-	return b.data;
-}
 
 /* The first line of the server's error message, for reports. */
 static void
@@ -409,13 +333,19 @@ payouts_configure(const struct chime_node *options, struct chime_diag_list *diag
 {
 	struct payouts_config *cfg;
 	const struct chime_node *node;
+	const char *known[N_SETTINGS + P_N_NAMES + 1];
 	int r = 0;
 
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL)
 		return -ENOMEM;
 
-	if (options != NULL && chime_node_check_keys(options, payouts_keys, diags) < 0)
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		known[i] = payouts_settings[i];
+	for (size_t i = 0; i < P_N_NAMES; i++)
+		known[N_SETTINGS + i] = payouts_names[i].key;
+	known[N_SETTINGS + P_N_NAMES] = NULL;
+	if (options != NULL && chime_node_check_keys(options, known, diags) < 0)
 		r = -EINVAL;
 
 	if (chime_node_get_string(options, "min_balance", "100", diags, &cfg->min_balance) < 0)
@@ -487,26 +417,26 @@ static char *
 payouts_scan_sql(const struct payouts_job *job)
 {
 	char *const *q = job->q;
-	struct sqlbuf b = {0};
+	struct chime__sqlbuf b = {0};
 
-	sqlbuf_printf(&b,
-	              "SELECT u.%s::text FROM %s AS u WHERE u.%s > $1 AND u.%s IS TRUE"
-	              " AND (u.%s >= $2 OR u.%s < 0 OR u.%s <> round(u.%s, 2))"
-	              " AND (SELECT true FROM %s AS m WHERE m.%s = u.%s AND m.%s IS TRUE LIMIT 1)"
-	              " AND (NOT $5 OR (SELECT true FROM %s AS i"
-	              " WHERE i.%s = u.%s AND i.%s < $3 LIMIT 1))",
-	              q[P_USERS_ID], q[P_USERS], q[P_USERS_ID], q[P_USERS_ACTIVE],
-	              q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_BALANCE],
-	              q[P_USERS_BALANCE], q[P_METHODS], q[P_METHODS_USER], q[P_USERS_ID],
-	              q[P_METHODS_APPROVED], q[P_INVOICES], q[P_INVOICES_USER], q[P_USERS_ID],
-	              q[P_INVOICES_DATE]);
+	chime__sqlbuf_printf(
+	        &b,
+	        "SELECT u.%s::text FROM %s AS u WHERE u.%s > $1 AND u.%s IS TRUE"
+	        " AND (u.%s >= $2 OR u.%s < 0 OR u.%s <> round(u.%s, 2))"
+	        " AND (SELECT true FROM %s AS m WHERE m.%s = u.%s AND m.%s IS TRUE LIMIT 1)"
+	        " AND (NOT $5 OR (SELECT true FROM %s AS i"
+	        " WHERE i.%s = u.%s AND i.%s < $3 LIMIT 1))",
+	        q[P_USERS_ID], q[P_USERS], q[P_USERS_ID], q[P_USERS_ACTIVE], q[P_USERS_BALANCE],
+	        q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_METHODS],
+	        q[P_METHODS_USER], q[P_USERS_ID], q[P_METHODS_APPROVED], q[P_INVOICES],
+	        q[P_INVOICES_USER], q[P_USERS_ID], q[P_INVOICES_DATE]);
 	if (q[P_USERS_CURRENCY] != NULL)
-		sqlbuf_printf(&b,
-		              " AND ($4::text IS NULL OR u.%s IS NULL OR u.%s::text IN ($4, ''))",
-		              q[P_USERS_CURRENCY], q[P_USERS_CURRENCY]);
+		chime__sqlbuf_printf(
+		        &b, " AND ($4::text IS NULL OR u.%s IS NULL OR u.%s::text IN ($4, ''))",
+		        q[P_USERS_CURRENCY], q[P_USERS_CURRENCY]);
 	else
-		sqlbuf_printf(&b, " AND ($4::text IS NULL OR true)");
-	sqlbuf_printf(&b, " ORDER BY u.%s LIMIT $6", q[P_USERS_ID]);
+		chime__sqlbuf_printf(&b, " AND ($4::text IS NULL OR true)");
+	chime__sqlbuf_printf(&b, " ORDER BY u.%s LIMIT $6", q[P_USERS_ID]);
 	if (b.oom) {
 		free(b.data);
 		return NULL;
@@ -527,7 +457,7 @@ static char *
 payouts_pay_sql(const struct payouts_job *job)
 {
 	char *const *q = job->q;
-	struct sqlbuf b = {0};
+	struct chime__sqlbuf b = {0};
 	const char *cur = q[P_USERS_CURRENCY];
 	static const struct {
 		int name;
@@ -539,17 +469,19 @@ payouts_pay_sql(const struct payouts_job *job)
 	        {P_INVOICES_RUN, "$7"},
 	};
 
-	sqlbuf_printf(&b,
-	              "WITH locked AS (SELECT u.%s AS id, u.%s::text AS email, u.%s AS active,"
-	              " u.%s AS balance, ",
-	              q[P_USERS_ID], q[P_USERS_EMAIL], q[P_USERS_ACTIVE], q[P_USERS_BALANCE]);
+	chime__sqlbuf_printf(
+	        &b,
+	        "WITH locked AS (SELECT u.%s AS id, u.%s::text AS email, u.%s AS active,"
+	        " u.%s AS balance, ",
+	        q[P_USERS_ID], q[P_USERS_EMAIL], q[P_USERS_ACTIVE], q[P_USERS_BALANCE]);
 	if (cur != NULL)
-		sqlbuf_printf(&b, "u.%s::text AS cur", cur);
+		chime__sqlbuf_printf(&b, "u.%s::text AS cur", cur);
 	else
-		sqlbuf_printf(&b, "$6::text AS cur");
-	sqlbuf_printf(&b, " FROM %s AS u WHERE u.%s = ANY ($1) ORDER BY u.%s%s),", q[P_USERS],
-	              q[P_USERS_ID], q[P_USERS_ID], job->dry_run ? "" : " FOR UPDATE OF u");
-	sqlbuf_printf(
+		chime__sqlbuf_printf(&b, "$6::text AS cur");
+	chime__sqlbuf_printf(&b, " FROM %s AS u WHERE u.%s = ANY ($1) ORDER BY u.%s%s),",
+	                     q[P_USERS], q[P_USERS_ID], q[P_USERS_ID],
+	                     job->dry_run ? "" : " FOR UPDATE OF u");
+	chime__sqlbuf_printf(
 	        &b,
 	        " judged AS (SELECT l.*, pm.id AS method_id, pm.address, CASE"
 	        " WHEN l.active IS NOT TRUE THEN 'skip:inactive'"
@@ -573,36 +505,36 @@ payouts_pay_sql(const struct payouts_job *job)
 	        q[P_INVOICES_DATE], q[P_METHODS_ID], q[P_METHODS_ADDRESS], q[P_METHODS],
 	        q[P_METHODS_USER], q[P_METHODS_APPROVED], q[P_METHODS_ADDRESS], q[P_METHODS_ID]);
 	if (job->dry_run) {
-		sqlbuf_printf(&b,
-		              " SELECT j.id::text, j.email, j.balance::text,"
-		              " round(j.balance, 2)::text, j.cur, coalesce(j.outcome, 'paid'), 0"
-		              " FROM judged AS j ORDER BY j.id");
+		chime__sqlbuf_printf(
+		        &b, " SELECT j.id::text, j.email, j.balance::text,"
+		            " round(j.balance, 2)::text, j.cur, coalesce(j.outcome, 'paid'), 0"
+		            " FROM judged AS j ORDER BY j.id");
 		goto out;
 	}
-	sqlbuf_printf(&b, ", inserted AS (INSERT INTO %s AS i (%s, %s, %s, %s", q[P_INVOICES],
-	              q[P_INVOICES_USER], q[P_INVOICES_AMOUNT], q[P_INVOICES_STATUS],
-	              q[P_INVOICES_DATE]);
+	chime__sqlbuf_printf(&b, ", inserted AS (INSERT INTO %s AS i (%s, %s, %s, %s",
+	                     q[P_INVOICES], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
+	                     q[P_INVOICES_STATUS], q[P_INVOICES_DATE]);
 	for (size_t k = 0; k < sizeof(optional) / sizeof(optional[0]); k++)
 		if (q[optional[k].name] != NULL)
-			sqlbuf_printf(&b, ", %s", q[optional[k].name]);
-	sqlbuf_printf(&b, ") SELECT j.id, j.balance, $8, $3");
+			chime__sqlbuf_printf(&b, ", %s", q[optional[k].name]);
+	chime__sqlbuf_printf(&b, ") SELECT j.id, j.balance, $8, $3");
 	for (size_t k = 0; k < sizeof(optional) / sizeof(optional[0]); k++)
 		if (q[optional[k].name] != NULL)
-			sqlbuf_printf(&b, ", %s", optional[k].value);
-	sqlbuf_printf(&b, " FROM judged AS j WHERE j.outcome IS NULL ORDER BY j.id");
-	sqlbuf_printf(&b,
-	              " ON CONFLICT (%s, %s) DO NOTHING RETURNING i.%s AS id, i.%s AS amount),"
-	              " zeroed AS (UPDATE %s AS u SET %s = u.%s - n.amount FROM inserted AS n"
-	              " WHERE u.%s = n.id RETURNING u.%s)"
-	              " SELECT j.id::text, j.email, j.balance::text,"
-	              " round(coalesce(n.amount, j.balance), 2)::text, j.cur, CASE WHEN n.id IS "
-	              "NOT NULL THEN 'paid'"
-	              " ELSE coalesce(j.outcome, 'skip:already invoiced') END,"
-	              " (SELECT count(*) FROM zeroed)"
-	              " FROM judged AS j LEFT JOIN inserted AS n ON n.id = j.id ORDER BY j.id",
-	              q[P_INVOICES_USER], q[P_INVOICES_DATE], q[P_INVOICES_USER],
-	              q[P_INVOICES_AMOUNT], q[P_USERS], q[P_USERS_BALANCE], q[P_USERS_BALANCE],
-	              q[P_USERS_ID], q[P_USERS_ID]);
+			chime__sqlbuf_printf(&b, ", %s", optional[k].value);
+	chime__sqlbuf_printf(&b, " FROM judged AS j WHERE j.outcome IS NULL ORDER BY j.id");
+	chime__sqlbuf_printf(
+	        &b,
+	        " ON CONFLICT (%s, %s) DO NOTHING RETURNING i.%s AS id, i.%s AS amount),"
+	        " zeroed AS (UPDATE %s AS u SET %s = u.%s - n.amount FROM inserted AS n"
+	        " WHERE u.%s = n.id RETURNING u.%s)"
+	        " SELECT j.id::text, j.email, j.balance::text,"
+	        " round(coalesce(n.amount, j.balance), 2)::text, j.cur, CASE WHEN n.id IS "
+	        "NOT NULL THEN 'paid'"
+	        " ELSE coalesce(j.outcome, 'skip:already invoiced') END,"
+	        " (SELECT count(*) FROM zeroed)"
+	        " FROM judged AS j LEFT JOIN inserted AS n ON n.id = j.id ORDER BY j.id",
+	        q[P_INVOICES_USER], q[P_INVOICES_DATE], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
+	        q[P_USERS], q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_ID], q[P_USERS_ID]);
 out:
 	if (b.oom) {
 		free(b.data);
@@ -693,7 +625,7 @@ payouts_start(struct payouts_job *job)
 	for (size_t i = 0; i < P_N_NAMES; i++) {
 		if (cfg->names[i] == NULL)
 			continue;
-		job->q[i] = payouts_quote(job->conn, cfg->names[i]);
+		job->q[i] = chime__sql_quote(job->conn, cfg->names[i]);
 		if (job->q[i] == NULL) {
 			chime_run_fail(job->run, "%s: cannot quote '%s'", payouts_names[i].key,
 			               cfg->names[i]);
@@ -872,7 +804,7 @@ static int
 payouts_loop(struct payouts_job *job)
 {
 	char last[32] = "-9223372036854775808", err[256];
-	struct sqlbuf ids = {0};
+	struct chime__sqlbuf ids = {0};
 	PGresult *scan = NULL;
 	int r = 0;
 
@@ -891,10 +823,11 @@ payouts_loop(struct payouts_job *job)
 		if (n == 0)
 			break;
 		ids.len = 0;
-		sqlbuf_printf(&ids, "{");
+		chime__sqlbuf_printf(&ids, "{");
 		for (int i = 0; i < n; i++)
-			sqlbuf_printf(&ids, "%s%s", i > 0 ? "," : "", PQgetvalue(scan, i, 0));
-		sqlbuf_printf(&ids, "}");
+			chime__sqlbuf_printf(&ids, "%s%s", i > 0 ? "," : "",
+			                     PQgetvalue(scan, i, 0));
+		chime__sqlbuf_printf(&ids, "}");
 		if (ids.oom) {
 			r = -ENOMEM;
 			chime_run_fail(job->run, "out of memory");
@@ -928,7 +861,7 @@ payouts_loop(struct payouts_job *job)
 		               "pays the rest, never anyone twice",
 		               job->paid);
 	PQclear(scan);
-	free(ids.data);
+	chime__sqlbuf_done(&ids);
 	return r;
 }
 
