@@ -284,7 +284,12 @@ parse_element(struct chime__match *m, enum cron_field f, struct tok el,
 		if (check_range(f, el, vstart, i, lo, fs->min, fs->max, "", err) < 0)
 			return -EINVAL;
 		hi = lo;
-		if (i < el.n && el.p[i] == '-') {
+		if (i < el.n && el.p[i] == '-' && f == F_DOM && i + 2 == el.n &&
+		    to_upper(el.p[i + 1]) == 'L') {
+			/* "29-L": to the last day, whatever the month's length. */
+			hi = fs->max;
+			i += 2;
+		} else if (i < el.n && el.p[i] == '-') {
 			vstart = ++i;
 			if (parse_value(f, el, &i, &hi, err) < 0)
 				return -EINVAL;

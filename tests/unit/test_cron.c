@@ -134,6 +134,16 @@ vec_line(struct vec_state *st, char *line)
 	if (colon == NULL)
 		fail_msg("%s:%u: no directive", st->file, st->line);
 	*colon = '\0';
+	if (strcmp(line, "invalid") == 0) {
+		expr = trim(colon + 1);
+		st->checked++;
+		r = chime_expr_parse(expr, &st->opts, &e, &err);
+		if (r != -EINVAL || err.message[0] == '\0' || err.field[0] == '\0') {
+			vec_fail(st, "'%s': parse = %d, want -EINVAL with a message", expr, r);
+			chime_expr_free(e);
+		}
+		return;
+	}
 	if (strcmp(line, "next") != 0 && strcmp(line, "prev") != 0 && strcmp(line, "never") != 0) {
 		vec_directive(st, line, trim(colon + 1));
 		return;
