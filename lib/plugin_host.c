@@ -17,12 +17,8 @@
 
 /* Every built-in plugin, one line each (declared in plugins/builtin.h). */
 static const struct chime_plugin *const builtin[] = {
-        &chime_plugin_noop,
-        &chime_plugin_sql,
-        &chime_plugin_exec,
-        &chime_plugin_payouts,
-        &chime_plugin_expiration,
-        &chime_plugin_activation,
+        &chime_plugin_noop,    &chime_plugin_sql,        &chime_plugin_exec,
+        &chime_plugin_payouts, &chime_plugin_expiration, &chime_plugin_activation,
         &chime_plugin_billing,
 };
 
