@@ -16,11 +16,17 @@
 #include "plugins/builtin.h"
 
 /* Every built-in plugin, one line each (declared in plugins/builtin.h). */
+/* clang-format off */
 static const struct chime_plugin *const builtin[] = {
-        &chime_plugin_noop,    &chime_plugin_sql,        &chime_plugin_exec,
-        &chime_plugin_payouts, &chime_plugin_expiration, &chime_plugin_activation,
-        &chime_plugin_billing,
+	&chime_plugin_noop,
+	&chime_plugin_sql,
+	&chime_plugin_exec,
+	&chime_plugin_payouts,
+	&chime_plugin_expiration,
+	&chime_plugin_activation,
+	&chime_plugin_billing,
 };
+/* clang-format on */
 
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))
 
