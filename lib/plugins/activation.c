@@ -122,8 +122,8 @@ activation_configure(const struct chime_node *options, struct chime_diag_list *d
 	                               diags, &a->act.date);
 	r |= chime_node_get_identifier(act, "time", a->act.at == NULL ? "schedule_time" : NULL,
 	                               diags, &a->act.time);
-	if (r == 0 && a->act.at != NULL && (a->act.date != NULL || a->act.time != NULL))
-		r = chime_node_error(
+	if (a->act.at != NULL && (a->act.date != NULL || a->act.time != NULL))
+		r |= chime_node_error(
 		        diags, act, "give either 'at' (one column) or 'date' and 'time', not both");
 
 	r |= chime_node_get_identifier(deact, "auto", "auto_deactivate", diags, &a->deact.auto_);
