@@ -58,16 +58,18 @@ match_days(const struct chime__match *m, unsigned dim, unsigned wd1)
 {
 	uint32_t all = ((UINT32_C(1) << dim) - 1) << 1;
 	uint32_t dom = m->mday & all, dow = 0;
+	uint64_t week = 0;
 	unsigned wdl = (wd1 + dim - 1) % 7; /* weekday of the last day */
 
-	for (unsigned n = 0; n < 31; n++)
-		if ((m->last_offsets >> n & 1) && n < dim)
-			dom |= UINT32_C(1) << (dim - n);
-	for (unsigned d = 1; d <= dim; d++) {
-		unsigned wd = (wd1 + d - 1) % 7, t = d;
+	for (uint32_t b = m->last_offsets; b != 0; b &= b - 1) {
+		unsigned n = (unsigned)__builtin_ctz(b);
 
-		if (!(m->nearest_wd >> d & 1))
-			continue;
+		if (n < dim)
+			dom |= UINT32_C(1) << (dim - n);
+	}
+	for (uint32_t b = m->nearest_wd & all; b != 0; b &= b - 1) {
+		unsigned d = (unsigned)__builtin_ctz(b), wd = (wd1 + d - 1) % 7, t = d;
+
 		if (wd == 6)
 			t = d == 1 ? 3 : d - 1;
 		else if (wd == 0)
@@ -77,15 +79,20 @@ match_days(const struct chime__match *m, unsigned dim, unsigned wd1)
 	if (m->last_weekday)
 		dom |= UINT32_C(1) << (wdl == 6 ? dim - 1 : wdl == 0 ? dim - 2 : dim);
 
+	/* Plain weekdays: one week's pattern from day 1, repeated. */
+	for (unsigned i = 0; i < 7; i++)
+		if (m->wday >> ((wd1 + i) % 7) & 1)
+			week |= UINT64_C(1) << (i + 1);
+	dow = (uint32_t)((week | week << 7 | week << 14 | week << 21 | week << 28) & all);
 	for (unsigned w = 0; w < 7; w++) {
 		unsigned first = 1 + (w + 7 - wd1) % 7;
 
-		if (m->wday >> w & 1)
-			for (unsigned d = first; d <= dim; d += 7)
-				dow |= UINT32_C(1) << d;
-		for (unsigned k = 1; k <= 5; k++)
-			if ((m->wday_nth[w] >> k & 1) && first + 7 * (k - 1) <= dim)
+		for (uint32_t b = m->wday_nth[w]; b != 0; b &= b - 1) {
+			unsigned k = (unsigned)__builtin_ctz(b);
+
+			if (first + 7 * (k - 1) <= dim)
 				dow |= UINT32_C(1) << (first + 7 * (k - 1));
+		}
 		if (m->wday_last >> w & 1)
 			dow |= UINT32_C(1) << (dim - (wdl + 7 - w) % 7);
 	}
@@ -174,6 +181,9 @@ chime__match_prepare(struct chime__match *m)
 	bool any = false;
 	int64_t t;
 
+	uint32_t by_shape[4][7]; /* [dim - 28][weekday of the 1st] */
+	bool known[4][7] = {{false}};
+
 	m->rare = false;
 	for (unsigned type = 0; type < 14; type++) {
 		unsigned wd1 = type % 7;
@@ -183,7 +193,11 @@ chime__match_prepare(struct chime__match *m)
 			unsigned dim =
 			        mo == 2 ? (type >= 7 ? 29 : 28) : chime__days_in_month(2001, mo);
 
-			m->days[type][mo - 1] = (m->month >> mo & 1) ? match_days(m, dim, wd1) : 0;
+			if ((m->month >> mo & 1) && !known[dim - 28][wd1]) {
+				by_shape[dim - 28][wd1] = match_days(m, dim, wd1);
+				known[dim - 28][wd1] = true;
+			}
+			m->days[type][mo - 1] = (m->month >> mo & 1) ? by_shape[dim - 28][wd1] : 0;
 			if (m->days[type][mo - 1] != 0)
 				m->ymonths[type] |= (uint16_t)(1u << mo);
 			wd1 = (wd1 + dim) % 7;
@@ -196,10 +210,17 @@ chime__match_prepare(struct chime__match *m)
 	if (!any || m->sec == 0 || m->min == 0 || m->hour == 0)
 		return false;
 	memset(m->year_bits, 0, sizeof(m->year_bits));
-	if (m->rare)
-		for (unsigned i = 0; i < 400; i++)
-			if (m->ymonths[year_type(2000 + i)] != 0)
+	if (m->rare) {
+		unsigned wd = 6; /* 2000-01-01 was a Saturday */
+
+		for (unsigned i = 0; i < 400; i++) {
+			bool leap = chime__is_leap(2000 + i);
+
+			if (m->ymonths[(leap ? 7 : 0) + wd] != 0)
 				m->year_bits[i / 64] |= UINT64_C(1) << (i % 64);
+			wd = (wd + (leap ? 2 : 1)) % 7;
+		}
+	}
 	if (m->n_years > 0) {
 		t = chime__days_from_civil(CHIME__MATCH_MIN_YEAR, 1, 1) * SEC_PER_DAY;
 		return chime__match_next_local(m, t, &t);
