@@ -40,7 +40,7 @@ chimed_update_status(struct chimed *d)
 	const struct chime_job_config *job = NULL;
 	int64_t next = chime_schedule_next(d->schedule, &job);
 	size_t running = chime_runner_running(d->runner);
-	char status[sizeof(d->status)], when[64];
+	char status[sizeof(d->status)], when[64], db[400];
 
 	const char *prefix = d->reload_failed ? "reload failed: see journal; " : "";
 
@@ -54,6 +54,8 @@ chimed_update_status(struct chimed *d)
 	} else
 		snprintf(status, sizeof(status), "%s%zu jobs, nothing scheduled, %zu running",
 		         prefix, d->config->n_jobs, running);
+	if (chime_runner_database_status(d->runner, db, sizeof(db)) == 0)
+		snprintf(status + strlen(status), sizeof(status) - strlen(status), ", %s", db);
 	if (strcmp(status, d->status) == 0)
 		return;
 	memcpy(d->status, status, sizeof(status));
@@ -128,6 +130,7 @@ chimed_start(struct chimed *d)
 	r = chime_schedule_reload(d->schedule, d->config, &diff);
 	if (r < 0)
 		return r;
+	chime_runner_set_config(d->runner, d->config);
 	chime_log_info("started: %zu jobs from '%s', %zu on a timer", d->config->n_jobs,
 	               d->config_path, chime_schedule_count(d->schedule));
 	fire_reboot_jobs(d);
@@ -177,6 +180,7 @@ chimed_reload(struct chimed *d)
 	/* Runs in flight hold their own reference to the old config. */
 	chime_config_unref(d->config);
 	d->config = config;
+	chime_runner_set_config(d->runner, d->config);
 	chime_log_run(CHIME_LOG_INFO, &(struct chime_log_run){.message_id = CHIME_MESSAGE_RELOAD},
 	              "reloaded: %zu jobs (%zu kept, %zu changed, %zu added, %zu removed)",
 	              config->n_jobs, diff.kept, diff.changed, diff.added, diff.removed);

@@ -153,6 +153,13 @@ setup(struct chimed *d)
 	int64_t watchdog_usec = chime_notify_watchdog_usec();
 	int r;
 
+	/* The ledger (chime.runs) is on when the file has a database:
+	 * section; without one, runs are neither recorded nor exclusive. */
+	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL)
+		ropts.database = &d->config->database;
+	else
+		chime_log_warning("no 'database:' section: runs are not recorded in a ledger, "
+		                  "and several chimed would each run every slot");
 	r = chime_schedule_new(NULL, &d->schedule);
 	if (r < 0)
 		return r;

@@ -410,6 +410,15 @@ chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64_t *
 	for (int i = 0; i < PQntuples(res); i++)
 		if (strcmp(PQgetvalue(res, i, 1), "t") == 0)
 			ret_cancel[n++] = get_i64(res, i, 0);
+	/* An id that is no longer live was recovered by another node. */
+	for (size_t i = 0; i < n_ids; i++) {
+		bool found = false;
+
+		for (int j = 0; j < PQntuples(res) && !found; j++)
+			found = get_i64(res, j, 0) == ids[i];
+		if (!found)
+			ret_cancel[n++] = ids[i];
+	}
 	PQclear(res);
 	*ret_n_cancel = n;
 	return 0;

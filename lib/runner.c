@@ -8,6 +8,19 @@
  */
 #include "chime/runner.h"
 
+#include "runner-internal.h"
+
+/* Loop-side helpers runner-ledger.c shares (runner-internal.h). */
+#define mono_usec         chime__runner_mono_usec
+#define rr_log            chime__runner_log
+#define rr_when           chime__runner_when
+#define rr_new            chime__runner_run_new
+#define rr_work           chime__runner_work
+#define rr_end_early      chime__runner_end_early
+#define rr_done           chime__runner_done
+#define rr_start          chime__runner_start
+#define runner_maybe_free chime__runner_maybe_free
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -20,58 +33,7 @@
 #include "chime/timespan.h"
 #include "chime/tz.h"
 
-enum rr_state {
-	RR_QUEUED,     /* waiting for the job's live run to end (overlap) */
-	RR_RETRY_WAIT, /* waiting for its backoff */
-	RR_CLAIMING,   /* live: in the claim stage */
-	RR_WORKING,    /* live: on its worker thread */
-	RR_RECORDING,  /* live: in the record stage */
-};
-
-struct chime_runner_run {
-	struct chime_runner *runner;
-	struct chime_config *config; /* a reference: keeps `job` alive */
-	const struct chime_job_config *job;
-	struct chime_slot slot;
-	int64_t previous_usec;
-	int attempt;
-	int64_t id;
-	enum rr_state state;
-	struct chime_run *run;
-	int result; /* plugin run()'s return, set by the worker */
-	const char *status;
-	const char *cancel_reason; /* why the runner cancelled it, or NULL */
-	bool timed_out;
-	bool retry; /* a retry follows this failure */
-	int64_t start_mono_usec, duration_usec;
-	uv_timer_t timer;                     /* timeout while working; backoff while waiting */
-	struct chime_runner_run *prev, *next; /* runner->runs */
-	struct chime_runner_run *done_next;   /* runner->done, under the lock */
-};
-
-struct chime_runner {
-	struct chime_runner_options options;
-	char *node;
-	uv_async_t async;
-	uv_timer_t drain_timer;
-	size_t open_handles; /* closed ones free the runner at 0 */
-
-	pthread_mutex_t lock;
-	struct chime_runner_run *done; /* posted by workers */
-
-	struct chime_runner_run *runs; /* every run not yet freed */
-	size_t live;
-	int64_t next_local_id;
-	struct chime_runner_stats stats;
-
-	bool draining, drain_cancelled, closing;
-	void (*drained_cb)(void *userdata);
-	void *drained_userdata;
-};
-
-static void rr_start(struct chime_runner_run *rr);
-
-static int64_t
+int64_t
 mono_usec(void)
 {
 	struct timespec ts;
@@ -94,10 +56,7 @@ rr_plugin_name(const struct chime_runner_run *rr)
 	return rr->job->plugin != NULL ? rr->job->plugin->name : "?";
 }
 
-static void rr_log(const struct chime_runner_run *rr, int priority, const char *message_id,
-                   const char *fmt, ...) CHIME_PRINTF(4, 5);
-
-static void
+void
 rr_log(const struct chime_runner_run *rr, int priority, const char *message_id, const char *fmt,
        ...)
 {
@@ -117,7 +76,7 @@ rr_log(const struct chime_runner_run *rr, int priority, const char *message_id, 
 }
 
 /* The slot as the job's zone writes it: "2026-11-23T02:00:00+04:00". */
-static const char *
+const char *
 rr_when(const struct chime_runner_run *rr, char *buf, size_t size)
 {
 	if (chime_time_format(rr->slot.instant_usec, rr->job->tz, buf, size) < 0)
@@ -146,11 +105,12 @@ runner_changed(struct chime_runner *runner)
 		runner->options.changed_cb(runner->options.userdata);
 }
 
-static void
+void
 runner_maybe_free(struct chime_runner *runner)
 {
-	if (!runner->closing || runner->open_handles > 0)
+	if (!runner->closing || runner->open_handles > 0 || runner->pending_work > 0)
 		return;
+	chime__ledger_free(runner);
 	pthread_mutex_destroy(&runner->lock);
 	free(runner->node);
 	free(runner);
@@ -167,7 +127,7 @@ runner_handle_closed(uv_handle_t *handle)
 
 /* ---- Runs ------------------------------------------------------------ */
 
-static struct chime_runner_run *
+struct chime_runner_run *
 rr_new(struct chime_runner *runner, struct chime_config *config, const struct chime_job_config *job,
        const struct chime_slot *slot, int64_t previous_usec, int attempt)
 {
@@ -181,6 +141,7 @@ rr_new(struct chime_runner *runner, struct chime_config *config, const struct ch
 	rr->slot = *slot;
 	rr->previous_usec = previous_usec;
 	rr->attempt = attempt;
+	pthread_mutex_init(&rr->lock, NULL);
 	uv_timer_init(runner->options.loop, &rr->timer);
 	rr->timer.data = rr;
 	runner->open_handles++;
@@ -197,6 +158,7 @@ rr_closed(uv_handle_t *handle)
 	struct chime_runner_run *rr = handle->data;
 	struct chime_runner *runner = rr->runner;
 
+	pthread_mutex_destroy(&rr->lock);
 	free(rr);
 	runner->open_handles--;
 	runner_maybe_free(runner);
@@ -237,8 +199,13 @@ rr_cancel(struct chime_runner_run *rr, const char *reason)
 {
 	if (rr->cancel_reason == NULL)
 		rr->cancel_reason = reason;
+	pthread_mutex_lock(&rr->lock);
+	rr->cancel_pending = true;
 	if (rr->run != NULL)
 		chime_run_cancel(rr->run);
+	pthread_mutex_unlock(&rr->lock);
+	if (rr->state == RR_WORKING && rr->runner->lpool != NULL)
+		chime__ledger_cancel(rr);
 }
 
 static void
@@ -263,7 +230,7 @@ retry_timer_cb(uv_timer_t *timer)
 
 /* The live run `rr` is done with every stage: free it and start what
  * waited for it. */
-static void
+void
 rr_done(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
@@ -314,7 +281,8 @@ rr_complete(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
 	const struct chime_job_config *job = rr->job;
-	const char *error = chime_run_error(rr->run);
+	const char *error = rr->run != NULL ? chime_run_error(rr->run)
+	                                    : "no run context (out of memory or threads)";
 	char when[64], retry_text[80] = "";
 	double secs = (double)rr->duration_usec / 1e6;
 	int r;
@@ -337,7 +305,7 @@ rr_complete(struct chime_runner_run *rr)
 	rr_when(rr, when, sizeof(when));
 
 	if (rr->result >= 0) {
-		char *report = chime_run_report_json(rr->run);
+		char *report = rr->run != NULL ? chime_run_report_json(rr->run) : NULL;
 
 		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_FINISHED,
 		       "run of %s finished in %.3f s: %s", when, secs,
@@ -377,6 +345,10 @@ rr_complete(struct chime_runner_run *rr)
 			record_done(rr, r);
 		return;
 	}
+	if (runner->lpool != NULL && rr->id > 0) {
+		chime__ledger_record(rr);
+		return;
+	}
 	rr_done(rr);
 }
 
@@ -385,12 +357,52 @@ rr_worker(void *userdata)
 {
 	struct chime_runner_run *rr = userdata;
 	struct chime_runner *runner = rr->runner;
+	const struct chime_job_config *job = rr->job;
+	struct chime_run_params params = {
+	        .job = job->name,
+	        .plugin = rr_plugin_name(rr),
+	        .timezone = job->tz != NULL ? chime_tz_name(job->tz) : "UTC",
+	        .node = runner->node,
+	        .nominal_usec = rr->slot.instant_usec,
+	        .previous_usec = rr->previous_usec,
+	        .run_id = rr->id,
+	        .attempt = rr->attempt,
+	};
+	struct chime_db_conn *conn = NULL;
+	struct chime_run *run;
 	int64_t start = mono_usec();
+	char err[256];
+	int r = 0;
 
-	rr->result = rr->job->plugin->run(rr->job->plugin_state, rr->run);
-	if (rr->result > 0)
-		rr->result = 0;
+	/* The run's own connection, taken here: waiting for one may block. */
+	if (runner->lpool != NULL)
+		r = chime__ledger_take_run_conn(rr, &conn, err, sizeof(err));
+	params.conn = conn != NULL ? conn->pg : NULL;
+	run = chime_run_new(&params);
+	pthread_mutex_lock(&rr->lock);
+	rr->run = run;
+	rr->conn = conn;
+	if (rr->cancel_pending && run != NULL)
+		chime_run_cancel(run);
+	pthread_mutex_unlock(&rr->lock);
+
+	if (run == NULL) {
+		rr->result = -ENOMEM;
+	} else if (r < 0) {
+		chime_run_fail(run, "no database connection for the run: %s", err);
+		rr->result = r;
+	} else {
+		rr->result = job->plugin->run(job->plugin_state, run);
+		if (rr->result > 0)
+			rr->result = 0;
+	}
 	rr->duration_usec = mono_usec() - start;
+
+	pthread_mutex_lock(&rr->lock);
+	rr->conn = NULL;
+	pthread_mutex_unlock(&rr->lock);
+	if (conn != NULL)
+		chime__ledger_give_run_conn(rr, conn);
 
 	pthread_mutex_lock(&runner->lock);
 	rr->done_next = runner->done;
@@ -433,34 +445,32 @@ timeout_cb(uv_timer_t *timer)
 	char span[32];
 
 	rr->timed_out = true;
-	chime_run_cancel(rr->run);
+	pthread_mutex_lock(&rr->lock);
+	rr->cancel_pending = true;
+	if (rr->run != NULL)
+		chime_run_cancel(rr->run);
+	pthread_mutex_unlock(&rr->lock);
+	/* statement_timeout ends a statement on the server; this also ends
+	 * one the server no longer hears about. */
+	if (rr->runner->lpool != NULL)
+		chime__ledger_cancel(rr);
 	chime_timespan_format(rr->job->timeout_usec, span, sizeof(span));
 	rr_log(rr, CHIME_LOG_WARNING, NULL, "run exceeded its timeout of %s, cancelling", span);
 }
 
 /* A live run that ends before its worker (claim refused or failed). */
-static void
+void
 rr_end_early(struct chime_runner_run *rr, const char *status)
 {
 	rr->status = status;
 	rr_done(rr);
 }
 
-static void
+void
 rr_work(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
 	const struct chime_job_config *job = rr->job;
-	struct chime_run_params params = {
-	        .job = job->name,
-	        .plugin = rr_plugin_name(rr),
-	        .timezone = job->tz != NULL ? chime_tz_name(job->tz) : "UTC",
-	        .node = runner->node,
-	        .nominal_usec = rr->slot.instant_usec,
-	        .previous_usec = rr->previous_usec,
-	        .run_id = rr->id,
-	        .attempt = rr->attempt,
-	};
 	pthread_attr_t attr;
 	pthread_t thread;
 	char when[64];
@@ -474,16 +484,6 @@ rr_work(struct chime_runner_run *rr)
 		rr_end_early(rr, "failed");
 		return;
 	}
-	rr->run = chime_run_new(&params);
-	if (rr->run == NULL) {
-		rr_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
-		       "run of %s failed: out of memory", when);
-		runner->stats.failed++;
-		rr_end_early(rr, "failed");
-		return;
-	}
-	if (rr->cancel_reason != NULL)
-		chime_run_cancel(rr->run);
 	rr->state = RR_WORKING;
 	rr->status = "running";
 	rr->start_mono_usec = mono_usec();
@@ -505,7 +505,7 @@ rr_work(struct chime_runner_run *rr)
 	}
 	if (r != 0) {
 		uv_timer_stop(&rr->timer);
-		chime_run_fail(rr->run, "cannot start a worker thread: %s", strerror(r));
+		rr_log(rr, CHIME_LOG_ERR, NULL, "cannot start a worker thread: %s", strerror(r));
 		rr->result = -r;
 		rr->duration_usec = 0;
 		rr_complete(rr);
@@ -534,7 +534,7 @@ claim_done(struct chime_runner_run *rr, int r)
 	rr_work(rr);
 }
 
-static void
+void
 rr_start(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
@@ -548,6 +548,10 @@ rr_start(struct chime_runner_run *rr)
 		r = runner->options.claim(rr, claim_done, runner->options.userdata);
 		if (r < 0)
 			claim_done(rr, r);
+		return;
+	}
+	if (runner->lpool != NULL) {
+		chime__ledger_claim(rr);
 		return;
 	}
 	rr->id = ++runner->next_local_id;
@@ -587,6 +591,13 @@ chime_runner_new(const struct chime_runner_options *options, struct chime_runner
 	uv_timer_init(options->loop, &runner->drain_timer);
 	runner->drain_timer.data = runner;
 	runner->open_handles = 2;
+	if (options->database != NULL) {
+		r = chime__ledger_init(runner, options->database);
+		if (r < 0) {
+			chime_runner_close(runner);
+			return r;
+		}
+	}
 	*ret_runner = runner;
 	return 0;
 }
@@ -595,6 +606,16 @@ int
 chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
                       const struct chime_job_config *job, const struct chime_slot *slot,
                       int64_t previous_usec)
+{
+	return chime__runner_dispatch(runner, config, job, slot, previous_usec, false);
+}
+
+/* `catchup`: a missed slot from the ledger; it queues behind the job's
+ * live run whatever the overlap policy, and abandons no retry. */
+int
+chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
+                       const struct chime_job_config *job, const struct chime_slot *slot,
+                       int64_t previous_usec, bool catchup)
 {
 	struct chime_runner_run *rr, *q, *next, *live = NULL;
 	size_t queued = 0;
@@ -606,13 +627,14 @@ chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 	if (rr == NULL)
 		return -ENOMEM;
 	rr->state = RR_QUEUED;
+	rr->catchup = catchup;
 	rr_when(rr, when, sizeof(when));
 
 	for (q = runner->runs; q != NULL; q = next) {
 		next = q->next;
 		if (q == rr || !same_job(q, job))
 			continue;
-		if (q->state == RR_RETRY_WAIT) {
+		if (q->state == RR_RETRY_WAIT && !catchup) {
 			/* Retries never run past the job's next slot. */
 			rr_log(q, CHIME_LOG_NOTICE, NULL,
 			       "retry of slot %s abandoned: the next slot %s is due",
@@ -626,6 +648,11 @@ chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 	}
 	if (live == NULL && queued == 0) {
 		rr_start(rr);
+		return 0;
+	}
+	if (catchup) {
+		rr_log(rr, CHIME_LOG_INFO, NULL, "missed slot %s queued behind the job's run",
+		       when);
 		return 0;
 	}
 
@@ -668,6 +695,9 @@ chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 		rr_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
 		       "slot %s skipped: the run of %s is still in progress", when,
 		       live != NULL ? rr_when(live, old, sizeof(old)) : "an earlier slot");
+		if (runner->lpool != NULL)
+			chime__ledger_record_skipped(runner, job, slot, previous_usec,
+			                             "overlap: the previous run is still running");
 		break;
 	}
 	runner->stats.skipped++;
@@ -725,6 +755,8 @@ chime_runner_drain(struct chime_runner *runner, int64_t timeout_usec,
 	if (runner->draining)
 		return -EALREADY;
 	runner->draining = true;
+	if (runner->lpool != NULL)
+		chime__ledger_drain(runner);
 	runner->drained_cb = drained_cb;
 	runner->drained_userdata = userdata;
 	for (rr = runner->runs; rr != NULL; rr = next) {
@@ -755,6 +787,8 @@ chime_runner_close(struct chime_runner *runner)
 		if (!rr_live(rr))
 			rr_free(rr);
 	}
+	if (runner->lpool != NULL)
+		chime__ledger_close(runner);
 	uv_close((uv_handle_t *)&runner->async, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->drain_timer, runner_handle_closed);
 }

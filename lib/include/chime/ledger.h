@@ -102,8 +102,10 @@ int chime_ledger_start(PGconn *conn, int64_t id, char *errbuf, size_t errsize);
 
 /*
  * Heartbeat the live rows `ids` (claimed or running). On return
- * *ret_n_cancel ids whose cancellation another node requested (replace)
- * are in ret_cancel (room for n_ids). Returns 0 or a negative errno.
+ * *ret_n_cancel ids that must stop are in ret_cancel (room for n_ids):
+ * those whose cancellation another node requested (replace) and those no
+ * longer live (recovered as lost by another node). Returns 0 or a
+ * negative errno.
  */
 int chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64_t *ret_cancel,
                            size_t *ret_n_cancel, char *errbuf, size_t errsize);

@@ -73,6 +73,13 @@ struct chime_runner_options {
 	 * the daemon can refresh STATUS=. May be NULL. */
 	void (*changed_cb)(void *userdata);
 	void *userdata; /* for the stages and changed_cb */
+	/* The ledger (copied): with it, and without claim/record hooks, the
+	 * runner claims each slot in chime.runs, runs the plugin with a
+	 * connection of its own, records the outcome, heartbeats live runs,
+	 * recovers lost claims of any node, catches up missed slots at start
+	 * and when the database returns, raises `expect:` alarms and prunes
+	 * history. NULL: no database (runs are numbered locally). */
+	const struct chime_database_config *database;
 };
 
 /* Returns 0 and a new runner in *ret_runner, or a negative errno. */
@@ -95,8 +102,22 @@ size_t chime_runner_running(const struct chime_runner *runner);
 /* Completed runs by outcome since start. */
 struct chime_runner_stats {
 	uint64_t started, succeeded, failed, timed_out, cancelled, skipped;
+	uint64_t missed;    /* not claimed: the database was unavailable */
+	uint64_t recovered; /* lost claims of any node this node recovered */
 };
 void chime_runner_stats(const struct chime_runner *runner, struct chime_runner_stats *ret_stats);
+
+/*
+ * The configuration whose jobs the ledger's periodic work covers (catch-up,
+ * lost-claim recovery, expect alarms, pruning): call after the first load
+ * and after every reload. Takes a new reference. The first call (and the
+ * database coming back after an outage) plans catch-up from the ledger.
+ */
+void chime_runner_set_config(struct chime_runner *runner, struct chime_config *config);
+
+/* "database: up (since ...)" or "database: down (since ...: reason)" for
+ * STATUS=; -ENOENT (buf untouched) without a database. */
+int chime_runner_database_status(const struct chime_runner *runner, char *buf, size_t size);
 
 /* Cancel every live run (chime_run_cancel); they finish as "cancelled". */
 void chime_runner_cancel_all(struct chime_runner *runner);
