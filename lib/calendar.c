@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chime/cron.h"
 #include "chime/tz.h"
@@ -348,7 +349,9 @@ parse_zone(struct chime_expr *e, struct ctok t, struct chime_expr_error *err)
 		return tok_error(err, "calendar zone", t, "is too long");
 	memcpy(name, t.p, t.n);
 	name[t.n] = '\0';
-	if (strcmp(name, "UTC") != 0) {
+	if (strcasecmp(name, "UTC") == 0)
+		strcpy(name, "UTC");
+	else {
 		r = chime_tz_load(name, NULL, &tz);
 		if (r < 0)
 			return tok_error(err, "calendar zone", t,
@@ -377,6 +380,7 @@ static const struct keyword keywords[] = {
         {"annually", "*-01-01 00:00:00"},
         {"quarterly", "*-01,04,07,10-01 00:00:00"},
         {"semiannually", "*-01,07-01 00:00:00"},
+        {"semi-annually", "*-01,07-01 00:00:00"},
 };
 
 static unsigned

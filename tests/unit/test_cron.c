@@ -126,6 +126,7 @@ vec_line(struct vec_state *st, char *line)
 	char *colon = strchr(line, ':'), *expr, *from, *wants, *tok, *save = NULL;
 	struct chime_expr *e = NULL;
 	struct chime_expr_error err;
+	struct chime_tz *own = NULL;
 	struct chime_slot slot;
 	int64_t t;
 	bool prev;
@@ -167,9 +168,13 @@ vec_line(struct vec_state *st, char *line)
 		chime_expr_free(e);
 		return;
 	}
+	/* A zone inside the event overrides the job's, as the scheduler does it. */
+	if (chime_expr_zone(e) != NULL && chime_tz_load(chime_expr_zone(e), NULL, &own) < 0)
+		fail_msg("%s:%u: cannot load zone %s", st->file, st->line, chime_expr_zone(e));
 	for (tok = strtok_r(wants, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
-		r = prev ? chime_expr_prev(e, st->tz, t, &slot)
-		         : chime_expr_next(e, st->tz, t, &slot);
+		const struct chime_tz *tz = own != NULL ? own : st->tz;
+
+		r = prev ? chime_expr_prev(e, tz, t, &slot) : chime_expr_next(e, tz, t, &slot);
 		if (r < 0) {
 			vec_fail(st, "'%s': %s = %d, want %s", expr, prev ? "prev" : "next", r,
 			         tok);
@@ -178,6 +183,7 @@ vec_line(struct vec_state *st, char *line)
 		vec_check_slot(st, expr, &slot, tok);
 		t = prev ? slot.instant_usec - USEC : slot.instant_usec;
 	}
+	chime_tz_unref(own);
 	chime_expr_free(e);
 }
 
