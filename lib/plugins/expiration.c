@@ -649,8 +649,12 @@ expiration_run(void *state, struct chime_run *run)
 		char *k = chime__sql_quote(conn, e->label_key),
 		     *on = chime__sql_quote(conn, e->label_on);
 
-		chime__sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
-		                     k ? k : "", on ? on : "");
+		/* At most one related row, even when label.key is not unique. */
+		chime__sqlbuf_printf(&join,
+		                     "LEFT JOIN LATERAL (SELECT * FROM %s AS l0 WHERE l0.%s = r.%s "
+		                     "LIMIT 1) AS l ON true",
+		                     c.join->quoted, k ? k : "", on ? on : "");
+		join.oom |= k == NULL || on == NULL;
 		free(k);
 		free(on);
 	}
