@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to the config loader: the key table shared by config.c (which
- * walks it) and config-keys.c (which lists it and compares configs).
+ * Internal to the config loader: the key table (config-table.c) shared by
+ * config.c, which walks it, and config-keys.c, which lists it and compares
+ * configs; and the walk's state that the table's setters use.
  */
 #ifndef CHIME_CONFIG_KEYS_H
 #define CHIME_CONFIG_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chime/config.h"
 #include "chime/node.h"
 
 #define CF_RESTART   0x1u /* a change takes effect only after a restart */
@@ -48,9 +51,45 @@ struct cf_key {
 	cf_set_fn set;
 };
 
-/* The tables, terminated by an entry whose name is NULL. */
+/* The tables, terminated by an entry whose name is NULL: the top level
+ * (sections nest through `sub`), a job's own keys, and the policy keys
+ * that `defaults:` sets and every job may override. */
 extern const struct cf_key chime__config_top_keys[];
 extern const struct cf_key chime__config_job_keys[];
-extern const struct cf_key *const chime__config_policy_keys;
+extern const struct cf_key chime__config_policy_keys[];
+
+struct cf_job_entry {
+	struct chime_job_config *job;
+	size_t seq; /* definition order, for stable duplicate detection */
+};
+
+/* The state of one load. */
+struct cf_ctx {
+	struct chime_config *cfg;
+	struct chime_diag_list *diags;
+	struct chime_job_config tmpl; /* policy defaults for every job */
+	struct cf_job_entry *jobs;
+	size_t n_jobs, allocated_jobs;
+	bool oom;
+};
+
+/* The field of `key` in `target`. */
+static inline void *
+cf_field(void *target, const struct cf_key *key)
+{
+	return (char *)target + key->offset;
+}
+
+/*
+ * Check the keys of mapping `map` against `table` (plus `more`, may be
+ * NULL) and store each value into `target` (config.c). Returns -EINVAL
+ * when a diagnostic was added.
+ */
+int chime__config_apply(struct cf_ctx *ctx, const struct cf_key *table, const struct cf_key *more,
+                        const struct chime_node *map, void *target);
+/* Load zone `name` through the config's cache; a diagnostic placed at
+ * `node` on failure (config-table.c). */
+int chime__config_zone(struct cf_ctx *ctx, const struct chime_node *node, const char *name,
+                       struct chime_tz **ret_tz);
 
 #endif
