@@ -50,6 +50,7 @@ struct chime_runner_run {
 	bool preclaimed; /* the ledger row exists already (a recovered lost claim) */
 	bool catchup;    /* dispatched by catch-up: queued behind, never skipped */
 	bool waiting;    /* claimed; waiting for the job's run on another node */
+	bool manual;     /* chime_runner_trigger(): recorded manual, never paused */
 	int64_t start_mono_usec, duration_usec;
 	uv_timer_t timer; /* timeout while working; backoff or ledger wait while waiting */
 	struct chime_runner_run *prev, *next; /* runner->runs */

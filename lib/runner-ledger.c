@@ -61,6 +61,7 @@ enum lw_outcome {
 	LWO_RUN,     /* claimed and started */
 	LWO_SKIPPED, /* claimed as skipped (overlap elsewhere) */
 	LWO_WAIT,    /* claimed; the job runs elsewhere: wait */
+	LWO_PAUSED,  /* the job is paused (chime.paused): recorded skipped */
 };
 
 struct lw_recovered {
@@ -177,7 +178,8 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	struct chime_runner_run *rr = w->rr;
 	const struct chime_job_config *job = rr->job;
 	bool first = rr->attempt == 1;
-	bool waitable = first && (rr->catchup || job->overlap != CHIME_OVERLAP_SKIP);
+	bool waitable =
+	        first && !rr->manual && (rr->catchup || job->overlap != CHIME_OVERLAP_SKIP);
 	struct chime_ledger_slot slot = {
 	        .job = job->name,
 	        .local_usec = rr->slot.local_usec,
@@ -189,8 +191,10 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	        .slot = &slot,
 	        .attempt = rr->attempt,
 	        .node = rr->runner->node,
+	        .manual = rr->manual,
 	        .lease_usec = job->lease_usec,
-	        .skip_if_busy = first && !rr->catchup && job->overlap == CHIME_OVERLAP_SKIP,
+	        .skip_if_busy =
+	                first && !rr->manual && !rr->catchup && job->overlap == CHIME_OVERLAP_SKIP,
 	        .start = !waitable,
 	};
 	enum chime_run_status status = CHIME_RUN_CLAIMED;
@@ -201,6 +205,21 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 		w->r = chime_ledger_start(c->pg, rr->id, w->err, sizeof(w->err));
 		w->outcome = LWO_RUN;
 		return;
+	}
+	if (first && !rr->manual) {
+		bool paused = false;
+
+		/* A paused job's slots are recorded skipped, so catch-up
+		 * after the resume does not run them. */
+		w->r = chime_ledger_is_paused(c->pg, job->name, &paused, w->err, sizeof(w->err));
+		if (w->r < 0)
+			return;
+		if (paused) {
+			w->r = chime_ledger_record_skipped(c->pg, &slot, rr->runner->node, "paused",
+			                                   &w->id, w->err, sizeof(w->err));
+			w->outcome = LWO_PAUSED;
+			return;
+		}
 	}
 	w->r = chime_ledger_claim(c->pg, &claim, &w->id, &status, w->err, sizeof(w->err));
 	if (w->r < 0)
@@ -573,6 +592,14 @@ after_claim(struct lwork *w)
 		chime__runner_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
 		                  "slot %s skipped: the job is still running on another node",
 		                  when);
+		chime__runner_end_early(rr, "skipped");
+		return;
+	}
+	if (w->r == 0 && w->outcome == LWO_PAUSED) {
+		rr->id = w->id;
+		runner->stats.skipped++;
+		chime__runner_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
+		                  "slot %s skipped: the job is paused", when);
 		chime__runner_end_early(rr, "skipped");
 		return;
 	}
@@ -1158,6 +1185,14 @@ chime_runner_database_status(const struct chime_runner *runner, char *buf, size_
 	chime_db_health_format(&runner->health, text, sizeof(text));
 	snprintf(buf, size, "database: %s", text);
 	return 0;
+}
+
+int
+chime_runner_database_up(const struct chime_runner *runner)
+{
+	if (runner == NULL || runner->lpool == NULL)
+		return -ENOENT;
+	return runner->health.state == CHIME_DB_UP ? 1 : 0;
 }
 
 void

@@ -245,6 +245,8 @@ rr_done(struct chime_runner_run *rr)
 		if (retry != NULL) {
 			int64_t backoff = retry_backoff_usec(job, rr->attempt);
 
+			retry->manual = rr->manual;
+
 			retry->state = RR_RETRY_WAIT;
 			uv_timer_start(&retry->timer, retry_timer_cb, usec_to_msec_ceil(backoff),
 			               0);
@@ -253,6 +255,8 @@ rr_done(struct chime_runner_run *rr)
 			       rr_when(rr, when, sizeof(when)));
 		}
 	}
+	if (runner->options.finished_cb != NULL)
+		runner->options.finished_cb(rr, runner->options.userdata);
 	rr_free(rr);
 
 	/* The oldest queued slot of the job (the list is newest first). */
@@ -701,7 +705,37 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 		break;
 	}
 	runner->stats.skipped++;
+	if (runner->options.finished_cb != NULL)
+		runner->options.finished_cb(rr, runner->options.userdata);
 	rr_free(rr);
+	return 0;
+}
+
+int
+chime_runner_trigger(struct chime_runner *runner, struct chime_config *config,
+                     const struct chime_job_config *job)
+{
+	struct chime_runner_run *rr;
+	struct chime_slot slot = {0};
+	struct timespec ts;
+	int64_t now;
+
+	if (runner->draining)
+		return -ESHUTDOWN;
+	for (rr = runner->runs; rr != NULL; rr = rr->next)
+		if (same_job(rr, job) && rr->state != RR_RETRY_WAIT)
+			return -EBUSY;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	slot.instant_usec = now;
+	slot.local_usec = job->tz != NULL ? chime_tz_to_local(job->tz, now / 1000000) * 1000000 +
+	                                            now % 1000000
+	                                  : now;
+	rr = rr_new(runner, config, job, &slot, INT64_MIN, 1);
+	if (rr == NULL)
+		return -ENOMEM;
+	rr->manual = true;
+	rr_start(rr);
 	return 0;
 }
 
@@ -845,6 +879,12 @@ const char *
 chime_runner_run_status(const struct chime_runner_run *rr)
 {
 	return rr->status;
+}
+
+bool
+chime_runner_run_manual(const struct chime_runner_run *rr)
+{
+	return rr->manual;
 }
 
 int64_t

@@ -80,6 +80,10 @@ struct chime_runner_options {
 	 * and when the database returns, raises `expect:` alarms and prunes
 	 * history. NULL: no database (runs are numbered locally). */
 	const struct chime_database_config *database;
+	/* Called on the loop when a dispatched run is over (every stage
+	 * done, or skipped or ended early): chime_runner_run_status() says
+	 * how. The run is borrowed for the call. May be NULL (metrics). */
+	void (*finished_cb)(const struct chime_runner_run *rr, void *userdata);
 };
 
 /* Returns 0 and a new runner in *ret_runner, or a negative errno. */
@@ -96,6 +100,17 @@ int chime_runner_new(const struct chime_runner_options *options, struct chime_ru
 int chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
                           const struct chime_job_config *job, const struct chime_slot *slot,
                           int64_t previous_usec);
+
+/*
+ * Run `job` of `config` now, outside its schedule (chimectl trigger): the
+ * slot is the current instant, the ledger row has manual = true, and a
+ * pause does not hold it back (the operator asked). The job's overlap
+ * policy is not applied: -EBUSY when the job has a live or queued run on
+ * this node. Returns 0 when the run was started, -ESHUTDOWN while
+ * draining, -ENOMEM.
+ */
+int chime_runner_trigger(struct chime_runner *runner, struct chime_config *config,
+                         const struct chime_job_config *job);
 
 /* Runs started and not yet completed (claim, worker, record stages). */
 size_t chime_runner_running(const struct chime_runner *runner);
@@ -118,6 +133,9 @@ void chime_runner_set_config(struct chime_runner *runner, struct chime_config *c
 /* "database: up (since ...)" or "database: down (since ...: reason)" for
  * STATUS=; -ENOENT (buf untouched) without a database. */
 int chime_runner_database_status(const struct chime_runner *runner, char *buf, size_t size);
+/* 1 when the ledger's database is up, 0 when down or not tried yet,
+ * -ENOENT without a database. */
+int chime_runner_database_up(const struct chime_runner *runner);
 
 /* Cancel every live run (chime_run_cancel); they finish as "cancelled". */
 void chime_runner_cancel_all(struct chime_runner *runner);
@@ -154,6 +172,8 @@ int64_t chime_runner_run_id(const struct chime_runner_run *rr);
 void chime_runner_run_set_id(struct chime_runner_run *rr, int64_t id);
 /* "succeeded", "failed", "timed_out", "cancelled" after the worker; NULL before. */
 const char *chime_runner_run_status(const struct chime_runner_run *rr);
+/* True for a run started by chime_runner_trigger(). */
+bool chime_runner_run_manual(const struct chime_runner_run *rr);
 /* Wall-clock duration of the worker stage. */
 int64_t chime_runner_run_duration_usec(const struct chime_runner_run *rr);
 
