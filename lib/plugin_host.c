@@ -25,6 +25,7 @@ static const struct chime_plugin *const builtin[] = {
 	&chime_plugin_expiration,
 	&chime_plugin_activation,
 	&chime_plugin_billing,
+	&chime_plugin_email_sync,
 };
 /* clang-format on */
 

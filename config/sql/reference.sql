@@ -7,3 +7,4 @@
 \ir packages.sql
 \ir payouts.sql
 \ir billing.sql
+\ir email.sql

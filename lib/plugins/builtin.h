@@ -16,5 +16,6 @@ extern const struct chime_plugin chime_plugin_payouts;
 extern const struct chime_plugin chime_plugin_expiration;
 extern const struct chime_plugin chime_plugin_activation;
 extern const struct chime_plugin chime_plugin_billing;
+extern const struct chime_plugin chime_plugin_email_sync;
 
 #endif

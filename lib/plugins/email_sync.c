@@ -1,0 +1,1284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `email_sync` plugin (seed 002's sync_emails): for every active tenant
+ * schema (or the connected search_path when no tenants table is named),
+ * for every active row of email_connections, fetch the new messages of its
+ * IMAP mailbox over libcurl (imap.c) and store them in `emails`.
+ *
+ * Each connection is its own unit of work, run by a bounded pool of
+ * threads (`concurrency`), each with its own libpq connection opened with
+ * the run's conninfo; units are queued round-robin across tenants so a
+ * tenant with many mailboxes does not starve the others. Per unit:
+ * EXAMINE for UIDVALIDITY (a change voids the stored UIDs: resync from UID
+ * 1, noted in last_error and the report; the unique key includes
+ * uidvalidity, so nothing is duplicated), `UID SEARCH UID last+1:*`
+ * filtered to UIDs above last_uid, the oldest `max_messages`, then in
+ * chunks of `batch_size`: flags and sizes, each message by URL (over
+ * `max_size`: not fetched, a row with raw NULL and a note), \Seen cleared
+ * again on the messages that were unread, and one transaction that
+ * inserts the chunk (ON CONFLICT DO NOTHING on (connection, uidvalidity,
+ * uid)) and advances last_uid and last_sync_at. A crash loses nothing and
+ * duplicates nothing: a chunk is either committed with its last_uid or
+ * fetched again by the next run.
+ *
+ * Errors of one connection (DNS, refused, TLS, login, mailbox) go to its
+ * last_error/last_error_at; the others continue. The run fails only when
+ * every connection failed (or the tenants or connections cannot be read
+ * at all); otherwise it succeeds and reports `failed` connections.
+ * Passwords (the column, or the file named by password_ref) are never
+ * logged or reported.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "chime/plugin.h"
+
+#include "builtin.h"
+#include "imap.h"
+#include "sqlutil.h"
+
+enum {
+	N_CONNS,
+	N_CONNS_ID,
+	N_CONNS_HOST,
+	N_CONNS_PORT,
+	N_CONNS_TLS,
+	N_CONNS_USER,
+	N_CONNS_PASSWORD,
+	N_CONNS_PASSWORD_REF,
+	N_CONNS_MAILBOX,
+	N_CONNS_ACTIVE,
+	N_CONNS_UIDVALIDITY,
+	N_CONNS_LAST_UID,
+	N_CONNS_LAST_SYNC,
+	N_CONNS_LAST_ERROR,
+	N_CONNS_LAST_ERROR_AT,
+	N_EMAILS,
+	N_EMAILS_CONN,
+	N_EMAILS_UIDVALIDITY,
+	N_EMAILS_UID,
+	N_EMAILS_MESSAGE_ID,
+	N_EMAILS_FROM,
+	N_EMAILS_TO,
+	N_EMAILS_SUBJECT,
+	N_EMAILS_DATE,
+	N_EMAILS_RAW,
+	N_EMAILS_SIZE,
+	N_NAMES,
+};
+
+static const struct {
+	const char *key, *def;
+} es_names[N_NAMES] = {
+        [N_CONNS] = {"connections_table", "email_connections"},
+        [N_CONNS_ID] = {"connections_id", "id"},
+        [N_CONNS_HOST] = {"connections_host", "imap_host"},
+        [N_CONNS_PORT] = {"connections_port", "imap_port"},
+        [N_CONNS_TLS] = {"connections_tls", "tls_mode"},
+        [N_CONNS_USER] = {"connections_username", "username"},
+        [N_CONNS_PASSWORD] = {"connections_password", "password"},
+        [N_CONNS_PASSWORD_REF] = {"connections_password_ref", "password_ref"},
+        [N_CONNS_MAILBOX] = {"connections_mailbox", "mailbox"},
+        [N_CONNS_ACTIVE] = {"connections_active", "is_active"},
+        [N_CONNS_UIDVALIDITY] = {"connections_uidvalidity", "uidvalidity"},
+        [N_CONNS_LAST_UID] = {"connections_last_uid", "last_uid"},
+        [N_CONNS_LAST_SYNC] = {"connections_last_sync_at", "last_sync_at"},
+        [N_CONNS_LAST_ERROR] = {"connections_last_error", "last_error"},
+        [N_CONNS_LAST_ERROR_AT] = {"connections_last_error_at", "last_error_at"},
+        [N_EMAILS] = {"emails_table", "emails"},
+        [N_EMAILS_CONN] = {"emails_connection", "connection_id"},
+        [N_EMAILS_UIDVALIDITY] = {"emails_uidvalidity", "uidvalidity"},
+        [N_EMAILS_UID] = {"emails_uid", "uid"},
+        [N_EMAILS_MESSAGE_ID] = {"emails_message_id", "message_id"},
+        [N_EMAILS_FROM] = {"emails_from", "from_addr"},
+        [N_EMAILS_TO] = {"emails_to", "to_addr"},
+        [N_EMAILS_SUBJECT] = {"emails_subject", "subject"},
+        [N_EMAILS_DATE] = {"emails_date", "sent_date"},
+        [N_EMAILS_RAW] = {"emails_raw", "raw"},
+        [N_EMAILS_SIZE] = {"emails_size", "size"},
+};
+
+static const char *const es_settings[] = {
+        "tenants",     "tenant",  "max_messages", "max_size",
+        "concurrency", "timeout", "ca_file",      "batch_size",
+};
+
+#define N_SETTINGS (sizeof(es_settings) / sizeof(es_settings[0]))
+
+struct es_config {
+	const char *tenants_table, *tenants_schema, *tenants_active; /* NULL: no tenants */
+	const char *tenant;                                          /* NULL: all */
+	int64_t max_messages, max_size, concurrency, batch_size;
+	int64_t timeout_usec;
+	const char *ca_file;
+	const char *names[N_NAMES];
+};
+
+/* One connection to sync: a row of email_connections in one schema. */
+struct es_unit {
+	char *schema; /* NULL: the search_path as connected */
+	char *id, *host, *tls, *user, *password, *password_ref, *mailbox;
+	int port;
+	bool has_uidvalidity;
+	uint64_t uidvalidity, last_uid;
+};
+
+struct es_sync {
+	const struct es_config *cfg;
+	struct chime_run *run;
+	bool dry_run;
+	char **kw, **val; /* the run's conninfo, for the workers */
+	char statement_timeout[64];
+	char *q[N_NAMES];
+	bool raw_bytea;
+	struct es_unit *units;
+	size_t n_units, next;
+	pthread_mutex_t lock;
+	int64_t ok, failed, fetched, skipped, resets, would_fetch;
+	char first_error[320];
+};
+
+/* One message ready to store. */
+struct es_msg {
+	uint64_t uid, size;
+	char *raw; /* NULL: skipped (over max_size) */
+	size_t len;
+};
+
+/* ---- configure ------------------------------------------------------------ */
+
+static void
+es_release(void *state)
+{
+	free(state);
+}
+
+static int
+es_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
+{
+	static const char *const tenant_keys[] = {"table", "schema_column", "active_column", NULL};
+	const char *known[N_SETTINGS + N_NAMES + 1];
+	const struct chime_node *t;
+	struct es_config *cfg;
+	int r = 0;
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		known[i] = es_settings[i];
+	for (size_t i = 0; i < N_NAMES; i++)
+		known[N_SETTINGS + i] = es_names[i].key;
+	known[N_SETTINGS + N_NAMES] = NULL;
+	if (options != NULL && chime_node_check_keys(options, known, diags) < 0)
+		r = -EINVAL;
+
+	t = options != NULL ? chime_node_get(options, "tenants") : NULL;
+	if (t != NULL) {
+		if (chime_node_kind(t) != CHIME_NODE_MAPPING)
+			r = chime_node_error(
+			        diags, t,
+			        "must be a mapping {table, schema_column, active_column}");
+		else if (chime_node_check_keys(t, tenant_keys, diags) < 0 ||
+		         chime_node_get_identifier(t, "table", "public.tenants", diags,
+		                                   &cfg->tenants_table) < 0 ||
+		         chime_node_get_identifier(t, "schema_column", "schema_name", diags,
+		                                   &cfg->tenants_schema) < 0 ||
+		         chime_node_get_identifier(t, "active_column", "is_active", diags,
+		                                   &cfg->tenants_active) < 0)
+			r = -EINVAL;
+	}
+	if (chime_node_get_identifier(options, "tenant", NULL, diags, &cfg->tenant) < 0)
+		r = -EINVAL;
+	if (chime_node_get_int(options, "max_messages", 1, 1000000, 500, diags,
+	                       &cfg->max_messages) < 0)
+		r = -EINVAL;
+	if (chime_node_get_int(options, "max_size", 1024, INT64_C(2147483647), INT64_C(26214400),
+	                       diags, &cfg->max_size) < 0)
+		r = -EINVAL;
+	if (chime_node_get_int(options, "concurrency", 1, 64, 4, diags, &cfg->concurrency) < 0)
+		r = -EINVAL;
+	if (chime_node_get_int(options, "batch_size", 1, 10000, 50, diags, &cfg->batch_size) < 0)
+		r = -EINVAL;
+	if (chime_node_get_duration(options, "timeout", 2 * 60 * INT64_C(1000000), diags,
+	                            &cfg->timeout_usec) < 0)
+		r = -EINVAL;
+	else if (cfg->timeout_usec < 1000000)
+		r = chime_node_error(diags, chime_node_get(options, "timeout"),
+		                     "must be at least 1s (the time one connection may take)");
+	if (chime_node_get_string(options, "ca_file", NULL, diags, &cfg->ca_file) < 0)
+		r = -EINVAL;
+	for (size_t i = 0; i < N_NAMES; i++)
+		if (chime_node_get_identifier(options, es_names[i].key, es_names[i].def, diags,
+		                              &cfg->names[i]) < 0)
+			r = -EINVAL;
+	if (r < 0) {
+		free(cfg);
+		return r;
+	}
+	*ret_state = cfg;
+	return 0;
+}
+
+/* ---- Header parsing ------------------------------------------------------- */
+
+static bool
+es_valid_utf8(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t k;
+		uint32_t cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07;
+		else
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+/* The unfolded, trimmed value of the first header `name`, if it is valid
+ * UTF-8 (else NULL); malloc'd. Broken header blocks are read as far as
+ * they make sense. */
+static char *
+es_header(const char *raw, size_t len, const char *name)
+{
+	size_t nlen = strlen(name), i = 0;
+
+	while (i < len) {
+		size_t eol = i;
+
+		while (eol < len && raw[eol] != '\n')
+			eol++;
+		if (eol == i || (eol == i + 1 && raw[i] == '\r'))
+			return NULL; /* end of the header block */
+		if (eol - i > nlen && strncasecmp(raw + i, name, nlen) == 0 &&
+		    raw[i + nlen] == ':') {
+			size_t cap = 256, n = 0, p = i + nlen + 1;
+			char *v = malloc(cap);
+
+			if (v == NULL)
+				return NULL;
+			for (;;) {
+				for (; p < eol; p++) {
+					char c = raw[p];
+
+					if (c == '\r')
+						continue;
+					if (c == '\t')
+						c = ' ';
+					if (n + 2 > cap) {
+						char *nv;
+
+						if (cap >= 16384)
+							break;
+						nv = realloc(v, cap * 2);
+						if (nv == NULL) {
+							free(v);
+							return NULL;
+						}
+						v = nv;
+						cap *= 2;
+					}
+					v[n++] = c;
+				}
+				/* A continuation line starts with a space or a tab. */
+				if (eol + 1 < len &&
+				    (raw[eol + 1] == ' ' || raw[eol + 1] == '\t')) {
+					p = eol + 1;
+					eol = p;
+					while (eol < len && raw[eol] != '\n')
+						eol++;
+					continue;
+				}
+				break;
+			}
+			while (n > 0 && v[n - 1] == ' ')
+				n--;
+			v[n] = '\0';
+			size_t skip = strspn(v, " ");
+			if (!es_valid_utf8((const unsigned char *)v + skip, n - skip)) {
+				free(v);
+				return NULL;
+			}
+			memmove(v, v + skip, n - skip + 1);
+			return v;
+		}
+		i = eol + 1;
+	}
+	return NULL;
+}
+
+/* An RFC 5322 date ("Tue, 3 Mar 2026 10:15:00 +0400") as an RFC 3339 UTC
+ * timestamp in buf; false when it cannot be read. */
+static bool
+es_parse_date(const char *s, char *buf, size_t size)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	static const struct {
+		const char *name;
+		int minutes;
+	} zones[] = {{"UT", 0},     {"GMT", 0},    {"Z", 0},      {"EST", -300},
+	             {"EDT", -240}, {"CST", -360}, {"CDT", -300}, {"MST", -420},
+	             {"MDT", -360}, {"PST", -480}, {"PDT", -420}};
+	struct tm tm = {0};
+	int day, year, hh, mm, ss = 0, off = 0, n = 0;
+	char mon[4], zone[8] = "";
+	const char *p = strchr(s, ',');
+	const char *m;
+	time_t t;
+
+	s = p != NULL ? p + 1 : s;
+	if (sscanf(s, " %d %3s %d %d:%d%n", &day, mon, &year, &hh, &mm, &n) != 5)
+		return false;
+	s += n;
+	if (*s == ':') {
+		if (sscanf(s, ":%d%n", &ss, &n) != 1)
+			return false;
+		s += n;
+	}
+	if (sscanf(s, " %7s", zone) == 1) {
+		if ((zone[0] == '+' || zone[0] == '-') && strlen(zone) == 5 &&
+		    strspn(zone + 1, "0123456789") == 4) {
+			int v = atoi(zone + 1);
+
+			off = (v / 100) * 60 + v % 100;
+			if (zone[0] == '-')
+				off = -off;
+		} else {
+			for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)
+				if (strcasecmp(zone, zones[i].name) == 0)
+					off = zones[i].minutes;
+		}
+	}
+	m = strlen(mon) == 3 ? strstr(months, mon) : NULL;
+	if (m == NULL || (m - months) % 3 != 0)
+		return false;
+	if (year < 50)
+		year += 2000;
+	else if (year < 1000)
+		year += 1900;
+	if (day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60 ||
+	    year > 9999)
+		return false;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = (int)(m - months) / 3;
+	tm.tm_mday = day;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss == 60 ? 59 : ss;
+	t = timegm(&tm) - (time_t)off * 60;
+	if (gmtime_r(&t, &tm) == NULL)
+		return false;
+	return strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+}
+
+/* ---- Database ------------------------------------------------------------- */
+
+static void
+es_pg_error(const PGresult *res, PGconn *conn, char *buf, size_t size)
+{
+	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (msg == NULL)
+		msg = PQerrorMessage(conn);
+	snprintf(buf, size, "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+static int
+es_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
+{
+	PGresult *res = PQexec(conn, sql);
+	int r = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		es_pg_error(res, conn, err, errsize);
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* SET search_path to `schema` (quoted), or back to the default. */
+static int
+es_search_path(PGconn *conn, const char *schema, char *err, size_t errsize)
+{
+	struct chime__sqlbuf b = {0};
+	char *q;
+	int r;
+
+	if (schema == NULL)
+		return es_exec(conn, "RESET search_path", err, errsize);
+	q = PQescapeIdentifier(conn, schema, strlen(schema));
+	if (q == NULL) {
+		snprintf(err, errsize, "invalid schema name");
+		return -EINVAL;
+	}
+	chime__sqlbuf_printf(&b, "SET search_path TO %s", q);
+	PQfreemem(q);
+	r = b.oom ? -ENOMEM : es_exec(conn, b.data, err, errsize);
+	chime__sqlbuf_done(&b);
+	return r;
+}
+
+static void
+es_unit_done(struct es_unit *u)
+{
+	free(u->schema);
+	free(u->id);
+	free(u->host);
+	free(u->tls);
+	free(u->user);
+	free(u->password);
+	free(u->password_ref);
+	free(u->mailbox);
+}
+
+static char *
+es_strdup_or_null(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+static void
+es_note_failure(struct es_sync *s, const char *what, const char *err)
+{
+	pthread_mutex_lock(&s->lock);
+	s->failed++;
+	if (s->first_error[0] == '\0')
+		snprintf(s->first_error, sizeof(s->first_error), "%.100s: %.200s", what, err);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Read the active connections of one schema and append them. */
+static int
+es_load_units(struct es_sync *s, PGconn *conn, const char *schema, struct es_unit **list, size_t *n)
+{
+	struct chime__sqlbuf b = {0};
+	PGresult *res = NULL;
+	char err[256];
+	char *const *q = s->q;
+	int r;
+
+	r = es_search_path(conn, schema, err, sizeof(err));
+	if (r < 0)
+		goto fail;
+	chime__sqlbuf_printf(&b,
+	                     "SELECT %s::text, %s::text, %s::int, %s::text, %s::text, %s::text, "
+	                     "%s::text, %s::text, %s::bigint, %s::bigint FROM %s WHERE %s "
+	                     "ORDER BY %s",
+	                     q[N_CONNS_ID], q[N_CONNS_HOST], q[N_CONNS_PORT], q[N_CONNS_TLS],
+	                     q[N_CONNS_USER], q[N_CONNS_PASSWORD], q[N_CONNS_PASSWORD_REF],
+	                     q[N_CONNS_MAILBOX], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
+	                     q[N_CONNS], q[N_CONNS_ACTIVE], q[N_CONNS_ID]);
+	if (b.oom) {
+		r = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	res = PQexec(conn, b.data);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		es_pg_error(res, conn, err, sizeof(err));
+		r = -EIO;
+		goto fail;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct es_unit *nl = realloc(*list, (*n + 1) * sizeof(**list));
+		struct es_unit *u;
+
+		if (nl == NULL) {
+			r = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+			goto fail;
+		}
+		*list = nl;
+		u = &nl[(*n)++];
+		memset(u, 0, sizeof(*u));
+		u->schema = schema != NULL ? strdup(schema) : NULL;
+		u->id = es_strdup_or_null(res, i, 0);
+		u->host = es_strdup_or_null(res, i, 1);
+		u->port = PQgetisnull(res, i, 2) ? 0 : atoi(PQgetvalue(res, i, 2));
+		u->tls = es_strdup_or_null(res, i, 3);
+		u->user = es_strdup_or_null(res, i, 4);
+		u->password = es_strdup_or_null(res, i, 5);
+		u->password_ref = es_strdup_or_null(res, i, 6);
+		u->mailbox = es_strdup_or_null(res, i, 7);
+		u->has_uidvalidity = !PQgetisnull(res, i, 8);
+		u->uidvalidity = u->has_uidvalidity ? strtoull(PQgetvalue(res, i, 8), NULL, 10) : 0;
+		u->last_uid =
+		        PQgetisnull(res, i, 9) ? 0 : strtoull(PQgetvalue(res, i, 9), NULL, 10);
+	}
+	r = 0;
+	goto out;
+fail:
+	chime_run_log(s->run, 4, "tenant %s: cannot read %s: %s", schema != NULL ? schema : "-",
+	              s->cfg->names[N_CONNS], err);
+	chime_run_item(s->run, "tenant %s: cannot read %s: %s", schema != NULL ? schema : "-",
+	               s->cfg->names[N_CONNS], err);
+	es_note_failure(s, schema != NULL ? schema : "connections", err);
+out:
+	PQclear(res);
+	chime__sqlbuf_done(&b);
+	(void)es_search_path(conn, NULL, err, sizeof(err));
+	return r;
+}
+
+/* The schemas to visit: from the tenants table, or `tenant`, or none. */
+static int
+es_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_t *ret_n)
+{
+	const struct es_config *cfg = s->cfg;
+	struct chime__sqlbuf b = {0};
+	char *qt = NULL, *qs = NULL, *qa = NULL, **list = NULL, err[256];
+	const char *params[1] = {cfg->tenant};
+	PGresult *res = NULL;
+	size_t n = 0;
+	int r;
+
+	if (cfg->tenants_table == NULL) {
+		list = calloc(1, sizeof(*list));
+		if (list == NULL)
+			return -ENOMEM;
+		list[0] = cfg->tenant != NULL ? strdup(cfg->tenant) : NULL;
+		*ret = list;
+		*ret_n = 1;
+		return 0;
+	}
+	qt = chime__sql_quote(conn, cfg->tenants_table);
+	qs = chime__sql_quote(conn, cfg->tenants_schema);
+	qa = chime__sql_quote(conn, cfg->tenants_active);
+	if (qt == NULL || qs == NULL || qa == NULL) {
+		r = -ENOMEM;
+		chime_run_fail(s->run, "out of memory");
+		goto out;
+	}
+	chime__sqlbuf_printf(&b,
+	                     "SELECT %s::text FROM %s WHERE %s AND ($1::text IS NULL OR %s = $1) "
+	                     "ORDER BY 1",
+	                     qs, qt, qa, qs);
+	res = b.oom ? NULL : PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		es_pg_error(res, conn, err, sizeof(err));
+		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
+		               err);
+		r = -EIO;
+		goto out;
+	}
+	if (PQntuples(res) == 0 && cfg->tenant != NULL) {
+		chime_run_fail(s->run, "tenant '%s' is not an active tenant in %s", cfg->tenant,
+		               cfg->tenants_table);
+		r = -ENOENT;
+		goto out;
+	}
+	list = calloc((size_t)PQntuples(res) + 1, sizeof(*list));
+	if (list == NULL) {
+		r = -ENOMEM;
+		chime_run_fail(s->run, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		if (!PQgetisnull(res, i, 0))
+			list[n++] = strdup(PQgetvalue(res, i, 0));
+	*ret = list;
+	*ret_n = n;
+	list = NULL;
+	r = 0;
+out:
+	free(list);
+	PQclear(res);
+	chime__sqlbuf_done(&b);
+	free(qt);
+	free(qs);
+	free(qa);
+	return r;
+}
+
+/* Record an error on the connection row (its own short transaction). */
+static void
+es_record_error(struct es_sync *s, PGconn *db, const struct es_unit *u, const char *error)
+{
+	struct chime__sqlbuf b = {0};
+	const char *params[2] = {u->id, error};
+	char err[256];
+	PGresult *res;
+
+	if (db == NULL || s->dry_run)
+		return;
+	if (es_search_path(db, u->schema, err, sizeof(err)) < 0)
+		return;
+	chime__sqlbuf_printf(&b, "UPDATE %s SET %s = $2, %s = now() WHERE %s::text = $1",
+	                     s->q[N_CONNS], s->q[N_CONNS_LAST_ERROR], s->q[N_CONNS_LAST_ERROR_AT],
+	                     s->q[N_CONNS_ID]);
+	if (!b.oom) {
+		res = PQexecParams(db, b.data, 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			es_pg_error(res, db, err, sizeof(err));
+			chime_run_log(s->run, 4, "connection %s: cannot record its error: %s",
+			              u->id, err);
+		}
+		PQclear(res);
+	}
+	chime__sqlbuf_done(&b);
+}
+
+/*
+ * Store `msgs` and advance the connection to `last` in one transaction;
+ * `note` (or NULL) becomes last_error. Returns 0 or -EIO with err set.
+ */
+static int
+es_store(struct es_sync *s, PGconn *db, const struct es_unit *u, uint64_t uidvalidity,
+         const struct es_msg *msgs, size_t n, uint64_t last, const char *note,
+         int64_t *ret_inserted, char *err, size_t errsize)
+{
+	char *const *q = s->q;
+	struct chime__sqlbuf ins = {0}, upd = {0};
+	char v[24], last_s[24];
+	int64_t inserted = 0;
+	PGresult *res;
+	int r;
+
+	snprintf(v, sizeof(v), "%" PRIu64, uidvalidity);
+	snprintf(last_s, sizeof(last_s), "%" PRIu64, last);
+	chime__sqlbuf_printf(&ins,
+	                     "INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) VALUES ($1, "
+	                     "$2, $3, $4, $5, $6, $7, $8, $9%s, $10) ON CONFLICT (%s, %s, %s) DO "
+	                     "NOTHING",
+	                     q[N_EMAILS], q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY],
+	                     q[N_EMAILS_UID], q[N_EMAILS_MESSAGE_ID], q[N_EMAILS_FROM],
+	                     q[N_EMAILS_TO], q[N_EMAILS_SUBJECT], q[N_EMAILS_DATE], q[N_EMAILS_RAW],
+	                     q[N_EMAILS_SIZE], s->raw_bytea ? "::bytea" : "::text",
+	                     q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY], q[N_EMAILS_UID]);
+	chime__sqlbuf_printf(
+	        &upd,
+	        "UPDATE %s SET %s = CASE WHEN %s IS DISTINCT FROM $2::bigint THEN "
+	        "$3::bigint ELSE greatest(%s, $3::bigint) END, %s = $2::bigint, "
+	        "%s = now(), %s = $4::text, %s = CASE WHEN $4::text IS NULL THEN %s ELSE now() "
+	        "END WHERE %s::text = $1",
+	        q[N_CONNS], q[N_CONNS_LAST_UID], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
+	        q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_SYNC], q[N_CONNS_LAST_ERROR],
+	        q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_ID]);
+	if (ins.oom || upd.oom) {
+		snprintf(err, errsize, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	r = es_search_path(db, u->schema, err, errsize);
+	if (r < 0)
+		goto out;
+	r = es_exec(db, "BEGIN", err, errsize);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct es_msg *m = &msgs[i];
+		char uid[24], size[24], date[40];
+		char *mid = NULL, *from = NULL, *to = NULL, *subj = NULL, *dh = NULL;
+		char *raw_text = NULL;
+		bool have_date = false;
+		const char *params[10];
+		int lengths[10] = {0}, formats[10] = {0};
+
+		snprintf(uid, sizeof(uid), "%" PRIu64, m->uid);
+		snprintf(size, sizeof(size), "%" PRIu64, m->size);
+		if (m->raw != NULL) {
+			mid = es_header(m->raw, m->len, "Message-ID");
+			from = es_header(m->raw, m->len, "From");
+			to = es_header(m->raw, m->len, "To");
+			subj = es_header(m->raw, m->len, "Subject");
+			dh = es_header(m->raw, m->len, "Date");
+			have_date = dh != NULL && es_parse_date(dh, date, sizeof(date));
+		}
+		params[0] = u->id;
+		params[1] = v;
+		params[2] = uid;
+		params[3] = mid;
+		params[4] = from;
+		params[5] = to;
+		params[6] = subj;
+		params[7] = have_date ? date : NULL;
+		params[8] = m->raw;
+		params[9] = size;
+		if (m->raw != NULL && s->raw_bytea) {
+			lengths[8] = (int)m->len;
+			formats[8] = 1;
+		} else if (m->raw != NULL) {
+			/* A text column: keep the message only when it is valid UTF-8. */
+			raw_text = es_valid_utf8((const unsigned char *)m->raw, m->len)
+			                   ? strndup(m->raw, m->len)
+			                   : NULL;
+			params[8] = raw_text;
+		}
+		res = PQexecParams(db, ins.data, 10, NULL, params, lengths, formats, 0);
+		free(mid);
+		free(from);
+		free(to);
+		free(subj);
+		free(dh);
+		free(raw_text);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			es_pg_error(res, db, err, errsize);
+			PQclear(res);
+			r = -EIO;
+			goto rollback;
+		}
+		inserted += atoll(PQcmdTuples(res));
+		PQclear(res);
+	}
+	{
+		const char *params[4] = {u->id, v, last_s, note};
+
+		res = PQexecParams(db, upd.data, 4, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			es_pg_error(res, db, err, errsize);
+			PQclear(res);
+			r = -EIO;
+			goto rollback;
+		}
+		PQclear(res);
+	}
+	r = es_exec(db, "COMMIT", err, errsize);
+	if (r < 0)
+		goto out;
+	*ret_inserted = inserted;
+	goto out;
+rollback:
+	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
+		char e2[64];
+
+		(void)es_exec(db, "ROLLBACK", e2, sizeof(e2));
+	}
+out:
+	chime__sqlbuf_done(&ins);
+	chime__sqlbuf_done(&upd);
+	return r;
+}
+
+/* ---- One connection ------------------------------------------------------- */
+
+static int
+es_read_password(const char *path, char **ret, char *err, size_t errsize)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errsize, "cannot read password_ref %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*ret = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (*ret == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+es_msgs_free(struct es_msg *msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(msgs[i].raw);
+}
+
+/* Sync one connection; the whole unit of work. Returns 0 or a negative
+ * errno with the reason in err (already recorded on the row by the caller). */
+static int
+es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t errsize)
+{
+	const struct es_config *cfg = s->cfg;
+	struct chime__imap_server srv = {
+	        .host = u->host != NULL ? u->host : "",
+	        .port = u->port,
+	        .username = u->user != NULL ? u->user : "",
+	        .mailbox = u->mailbox != NULL ? u->mailbox : "INBOX",
+	        .ca_file = cfg->ca_file,
+	        .timeout_usec = cfg->timeout_usec,
+	        .run = s->run,
+	};
+	struct chime__imap *imap = NULL;
+	struct chime__imap_info *info = NULL;
+	struct es_msg *msgs = NULL;
+	uint64_t *uids = NULL, *unseen = NULL, uidvalidity, first;
+	size_t n_uids = 0, take, done = 0;
+	char *secret = NULL;
+	char note[512] = "";
+	int64_t stored = 0;
+	bool wrote = false;
+	int r;
+
+	if (u->tls == NULL || strcmp(u->tls, "imaps") == 0)
+		srv.tls = CHIME_IMAP_TLS_IMAPS;
+	else if (strcmp(u->tls, "starttls") == 0)
+		srv.tls = CHIME_IMAP_TLS_STARTTLS;
+	else if (strcmp(u->tls, "none") == 0)
+		srv.tls = CHIME_IMAP_TLS_NONE;
+	else {
+		snprintf(err, errsize, "tls_mode '%s' is not none, starttls or imaps", u->tls);
+		return -EINVAL;
+	}
+	if (srv.port <= 0)
+		srv.port = srv.tls == CHIME_IMAP_TLS_IMAPS ? 993 : 143;
+	if (u->password == NULL && u->password_ref != NULL) {
+		r = es_read_password(u->password_ref, &secret, err, errsize);
+		if (r < 0)
+			return r;
+	}
+	srv.password = secret != NULL ? secret : u->password;
+
+	r = chime__imap_open(&srv, &imap, err, errsize);
+	if (r < 0)
+		goto out;
+	r = chime__imap_examine(imap, &uidvalidity, err, errsize);
+	if (r < 0)
+		goto out;
+	first = u->last_uid + 1;
+	if (u->has_uidvalidity && u->uidvalidity != uidvalidity) {
+		snprintf(note, sizeof(note),
+		         "UIDVALIDITY changed from %" PRIu64 " to %" PRIu64
+		         ": the stored UIDs are void, resynced from UID 1",
+		         u->uidvalidity, uidvalidity);
+		chime_run_item(s->run, "connection %s%s%s: %s", u->schema ? u->schema : "",
+		               u->schema ? "/" : "", u->id, note);
+		chime_run_count(s->run, "uidvalidity_resets", 1);
+		first = 1;
+	}
+	r = chime__imap_search(imap, first, &uids, &n_uids, err, errsize);
+	if (r < 0)
+		goto out;
+	take = n_uids < (size_t)cfg->max_messages ? n_uids : (size_t)cfg->max_messages;
+	if (s->dry_run) {
+		chime_run_item(s->run, "connection %s%s%s: %zu messages would be fetched (%zu new)",
+		               u->schema ? u->schema : "", u->schema ? "/" : "", u->id, take,
+		               n_uids);
+		chime_run_count(s->run, "would_fetch", (int64_t)take);
+		r = 0;
+		goto out;
+	}
+	info = calloc((size_t)cfg->batch_size, sizeof(*info));
+	msgs = calloc((size_t)cfg->batch_size, sizeof(*msgs));
+	unseen = calloc((size_t)cfg->batch_size, sizeof(*unseen));
+	if (info == NULL || msgs == NULL || unseen == NULL) {
+		snprintf(err, errsize, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	while (done < take) {
+		size_t chunk = take - done < (size_t)cfg->batch_size ? take - done
+		                                                     : (size_t)cfg->batch_size;
+		size_t n_info = 0, n_msgs = 0, n_unseen = 0;
+		uint64_t last = uids[done + chunk - 1];
+		int64_t inserted = 0;
+		int fr = 0;
+		char ferr[256] = "";
+
+		if (chime_run_cancelled(s->run)) {
+			snprintf(err, errsize, "cancelled");
+			r = -ECANCELED;
+			goto out;
+		}
+		r = chime__imap_info(imap, uids + done, chunk, info, &n_info, err, errsize);
+		if (r < 0)
+			goto out;
+		for (size_t i = 0; i < n_info; i++) {
+			struct es_msg *m = &msgs[n_msgs];
+
+			m->uid = info[i].uid;
+			m->size = info[i].size;
+			m->raw = NULL;
+			if (info[i].size <= (uint64_t)cfg->max_size) {
+				fr = chime__imap_fetch(imap, uidvalidity, info[i].uid,
+				                       (uint64_t)cfg->max_size, &m->raw, &m->len,
+				                       ferr, sizeof(ferr));
+				if (fr < 0 && fr != -EFBIG) {
+					/* Keep what came before; the rest waits for the next run.
+					 */
+					last = info[i].uid - 1;
+					break;
+				}
+				if (fr == 0) {
+					m->size = m->len;
+					if (!info[i].seen)
+						unseen[n_unseen++] = m->uid;
+				}
+			}
+			if (m->raw == NULL) {
+				snprintf(note, sizeof(note),
+				         "message UID %" PRIu64 " (%" PRIu64
+				         " bytes) is over max_size %" PRId64
+				         ": skipped, not fetched",
+				         m->uid, m->size, cfg->max_size);
+				chime_run_count(s->run, "skipped", 1);
+				chime_run_item(s->run, "connection %s%s%s: %s",
+				               u->schema ? u->schema : "", u->schema ? "/" : "",
+				               u->id, note);
+			}
+			n_msgs++;
+			fr = 0;
+		}
+		if (n_unseen > 0) {
+			char uerr[256];
+
+			if (chime__imap_unsee(imap, unseen, n_unseen, uerr, sizeof(uerr)) < 0)
+				chime_run_log(
+				        s->run, 4,
+				        "connection %s: cannot clear \\Seen on %zu messages: %s",
+				        u->id, n_unseen, uerr);
+		}
+		if (n_msgs > 0 || last >= first) {
+			r = es_store(s, db, u, uidvalidity, msgs, n_msgs, last,
+			             note[0] ? note : NULL, &inserted, err, errsize);
+			es_msgs_free(msgs, n_msgs);
+			if (r < 0)
+				goto out;
+			wrote = true;
+			stored += inserted;
+			chime_run_count(s->run, "fetched", inserted);
+		}
+		if (fr < 0) {
+			snprintf(err, errsize, "fetching a message failed: %s", ferr);
+			r = fr;
+			goto out;
+		}
+		done += chunk;
+	}
+	if (!wrote) {
+		int64_t inserted;
+
+		r = es_store(s, db, u, uidvalidity, NULL, 0, first - 1, note[0] ? note : NULL,
+		             &inserted, err, errsize);
+		if (r < 0)
+			goto out;
+	}
+	if (stored > 0 || take < n_uids)
+		chime_run_item(s->run, "connection %s%s%s: %" PRId64 " messages stored%s",
+		               u->schema ? u->schema : "", u->schema ? "/" : "", u->id, stored,
+		               take < n_uids ? " (more left for the next run)" : "");
+	r = 0;
+out:
+	if (msgs != NULL)
+		es_msgs_free(msgs, 0);
+	free(msgs);
+	free(info);
+	free(unseen);
+	free(uids);
+	chime__imap_close(imap);
+	if (secret != NULL) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	return r;
+}
+
+/* ---- The pool ------------------------------------------------------------- */
+
+static PGconn *
+es_connect(struct es_sync *s, char *err, size_t errsize)
+{
+	PGconn *db = PQconnectdbParams((const char *const *)s->kw, (const char *const *)s->val, 0);
+	char sql[96];
+
+	if (PQstatus(db) != CONNECTION_OK) {
+		es_pg_error(NULL, db, err, errsize);
+		PQfinish(db);
+		return NULL;
+	}
+	snprintf(sql, sizeof(sql), "SET statement_timeout = '%s'", s->statement_timeout);
+	if (es_exec(db, sql, err, errsize) < 0) {
+		PQfinish(db);
+		return NULL;
+	}
+	return db;
+}
+
+static void *
+es_worker(void *userdata)
+{
+	struct es_sync *s = userdata;
+	PGconn *db = NULL;
+	char err[512];
+
+	for (;;) {
+		struct es_unit *u;
+		char label[200];
+		int r;
+
+		pthread_mutex_lock(&s->lock);
+		u = s->next < s->n_units && !chime_run_cancelled(s->run) ? &s->units[s->next++]
+		                                                         : NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (u == NULL)
+			break;
+		snprintf(label, sizeof(label), "connection %s%s%s", u->schema ? u->schema : "",
+		         u->schema ? "/" : "", u->id);
+		if (db == NULL && !s->dry_run) {
+			db = es_connect(s, err, sizeof(err));
+			if (db == NULL) {
+				chime_run_item(s->run, "%s: no database connection: %s", label,
+				               err);
+				es_note_failure(s, label, err);
+				continue;
+			}
+		}
+		r = es_sync_one(s, db, u, err, sizeof(err));
+		if (r < 0) {
+			chime_run_log(s->run, 4, "%s (%s@%s:%d): %s", label, u->user ? u->user : "",
+			              u->host ? u->host : "", u->port, err);
+			chime_run_item(s->run, "%s: failed: %s", label, err);
+			es_note_failure(s, label, err);
+			if (db != NULL && PQstatus(db) != CONNECTION_OK) {
+				PQfinish(db);
+				db = NULL;
+			}
+			if (r != -ECANCELED)
+				es_record_error(s, db, u, err);
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		s->ok++;
+		pthread_mutex_unlock(&s->lock);
+	}
+	PQfinish(db);
+	return NULL;
+}
+
+/* Interleave the units round-robin by schema (they were loaded grouped
+ * by schema), keeping each schema's own order: t1c1, t2c1, t1c2, t2c2, ... */
+static int
+es_interleave(struct es_sync *s)
+{
+	struct es_unit *out;
+	size_t *start, n_groups = 0, k = 0;
+
+	if (s->n_units < 2)
+		return 0;
+	out = calloc(s->n_units, sizeof(*out));
+	start = calloc(s->n_units + 1, sizeof(*start));
+	if (out == NULL || start == NULL) {
+		free(out);
+		free(start);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n_units; i++) {
+		const char *a = s->units[i].schema, *b = i > 0 ? s->units[i - 1].schema : NULL;
+
+		if (i == 0 || (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
+			start[n_groups++] = i;
+	}
+	start[n_groups] = s->n_units;
+	for (size_t round = 0; k < s->n_units; round++)
+		for (size_t g = 0; g < n_groups; g++)
+			if (start[g] + round < start[g + 1])
+				out[k++] = s->units[start[g] + round];
+	free(s->units);
+	free(start);
+	s->units = out;
+	return 0;
+}
+
+static int
+es_prepare(struct es_sync *s, PGconn *conn)
+{
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	PGresult *res;
+	char err[256];
+	size_t n = 0;
+
+	if (opts == NULL)
+		return -ENOMEM;
+	for (o = opts; o->keyword != NULL; o++)
+		n++;
+	s->kw = calloc(n + 1, sizeof(*s->kw));
+	s->val = calloc(n + 1, sizeof(*s->val));
+	if (s->kw == NULL || s->val == NULL) {
+		PQconninfoFree(opts);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		s->kw[n] = strdup(o->keyword);
+		s->val[n] = strdup(o->val);
+		if (s->kw[n] == NULL || s->val[n] == NULL) {
+			PQconninfoFree(opts);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	PQconninfoFree(opts);
+	res = PQexec(conn, "SHOW statement_timeout");
+	snprintf(s->statement_timeout, sizeof(s->statement_timeout), "%s",
+	         PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	                         strspn(PQgetvalue(res, 0, 0), "0123456789msinhd") ==
+	                                 strlen(PQgetvalue(res, 0, 0))
+	                 ? PQgetvalue(res, 0, 0)
+	                 : "0");
+	PQclear(res);
+	for (size_t i = 0; i < N_NAMES; i++) {
+		s->q[i] = chime__sql_quote(conn, s->cfg->names[i]);
+		if (s->q[i] == NULL)
+			return -ENOMEM;
+	}
+	(void)err;
+	return 0;
+}
+
+/* Is the emails raw column bytea (in the first schema that has the table)? */
+static void
+es_raw_kind(struct es_sync *s, PGconn *conn)
+{
+	const char *params[2] = {s->cfg->names[N_EMAILS], s->cfg->names[N_EMAILS_RAW]};
+	char err[256];
+	PGresult *res;
+
+	s->raw_bytea = true;
+	if (s->n_units == 0 || es_search_path(conn, s->units[0].schema, err, sizeof(err)) < 0)
+		return;
+	res = PQexecParams(conn,
+	                   "SELECT format_type(atttypid, NULL) FROM pg_attribute "
+	                   "WHERE attrelid = to_regclass($1) AND attname = $2",
+	                   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		s->raw_bytea = strcmp(PQgetvalue(res, 0, 0), "bytea") == 0;
+	PQclear(res);
+	(void)es_search_path(conn, NULL, err, sizeof(err));
+}
+
+static int
+es_run(void *state, struct chime_run *run)
+{
+	struct es_sync s = {
+	        .cfg = state,
+	        .run = run,
+	        .dry_run = chime_run_dry_run(run),
+	};
+	PGconn *conn = chime_run_db(run);
+	pthread_t threads[64];
+	size_t n_threads = 0, n_schemas = 0;
+	char **schemas = NULL;
+	int r;
+
+	pthread_mutex_init(&s.lock, NULL);
+	if (conn == NULL) {
+		chime_run_fail(run, "no database connection");
+		r = -ENOTCONN;
+		goto out;
+	}
+	r = es_prepare(&s, conn);
+	if (r < 0) {
+		chime_run_fail(run, "out of memory");
+		goto out;
+	}
+	r = es_load_tenants(&s, conn, &schemas, &n_schemas);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n_schemas; i++) {
+		if (chime_run_cancelled(run))
+			break;
+		if (es_load_units(&s, conn, schemas[i], &s.units, &s.n_units) == -ENOMEM) {
+			chime_run_fail(run, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (es_interleave(&s) < 0) {
+		chime_run_fail(run, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	es_raw_kind(&s, conn);
+	for (int64_t i = 0; i < s.cfg->concurrency && i < (int64_t)s.n_units; i++) {
+		if (pthread_create(&threads[n_threads], NULL, es_worker, &s) != 0)
+			break;
+		n_threads++;
+	}
+	if (n_threads == 0 && s.n_units > 0)
+		es_worker(&s);
+	for (size_t i = 0; i < n_threads; i++)
+		pthread_join(threads[i], NULL);
+
+	chime_run_count(run, "connections", (int64_t)s.n_units);
+	chime_run_count(run, "synced", s.ok);
+	chime_run_count(run, "failed", s.failed);
+	if (!s.dry_run) {
+		chime_run_count(run, "fetched", 0);
+		chime_run_count(run, "skipped", 0);
+	}
+	chime_run_count(run, "tenants", s.cfg->tenants_table != NULL ? (int64_t)n_schemas : 0);
+	chime_run_log(run, s.failed > 0 ? 4 : 6,
+	              "%zu connections in %zu schemas%s: %" PRId64 " synced, %" PRId64 " failed",
+	              s.n_units, n_schemas, s.dry_run ? " (dry run)" : "", s.ok, s.failed);
+	if (chime_run_cancelled(run)) {
+		chime_run_fail(run,
+		               "cancelled after %" PRId64 " connections; every stored message "
+		               "was committed with its last_uid, the next run goes on",
+		               s.ok);
+		r = -ECANCELED;
+	} else if (s.failed > 0 && s.ok == 0) {
+		chime_run_fail(run, "every connection failed (%" PRId64 "; first: %s)", s.failed,
+		               s.first_error);
+		r = -EIO;
+	} else {
+		r = 0;
+	}
+out:
+	for (size_t i = 0; i < s.n_units; i++)
+		es_unit_done(&s.units[i]);
+	free(s.units);
+	for (size_t i = 0; i < n_schemas; i++)
+		free(schemas[i]);
+	free(schemas);
+	for (size_t i = 0; s.kw != NULL && s.kw[i] != NULL; i++) {
+		free(s.kw[i]);
+		free(s.val[i]);
+	}
+	free(s.kw);
+	free(s.val);
+	for (size_t i = 0; i < N_NAMES; i++)
+		free(s.q[i]);
+	pthread_mutex_destroy(&s.lock);
+	return r;
+}
+
+const struct chime_plugin chime_plugin_email_sync = {
+        .abi_version = CHIME_PLUGIN_ABI_VERSION,
+        .struct_size = sizeof(struct chime_plugin),
+        .name = "email_sync",
+        .configure = es_configure,
+        .run = es_run,
+        .release = es_release,
+        .idempotent = true,
+};
