@@ -112,8 +112,9 @@ chime_timespan_parse(const char *text, int64_t *ret_usec)
 		if (*p == '.') {
 			p++;
 			while (is_digit(*p)) {
-				/* Digits past microsecond precision of a second are ignored. */
-				if (frac_div < INT64_C(1000000000000)) {
+				/* Nine fractional digits at most: with frac_div <= 1e9 the
+				 * product below stays within int64 even for years. */
+				if (frac_div < INT64_C(1000000000)) {
 					frac = frac * 10 + (*p - '0');
 					frac_div *= 10;
 				}

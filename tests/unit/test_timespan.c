@@ -78,6 +78,9 @@ test_span_parse(void **state)
 	        {"300000y", -ERANGE, 0},
 	        {"9223372036854s", 0, INT64_C(9223372036854) * SEC},
 	        {"9223372036855s", -ERANGE, 0},
+	        /* Found by fuzz_cron: long fractions of large units overflowed. */
+	        {"1h0000000.500000000000000000000000min", 0, HOUR + 30 * SEC},
+	        {"1.999999999999999y", 0, INT64_C(63115199968442)},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
