@@ -379,14 +379,11 @@ chime_node_check_keys(const struct chime_node *map, const char *const *known,
 		size_t best = 3;
 		bool found = false;
 
-		for (size_t k = 0; known[k] != NULL; k++) {
-			size_t d;
+		for (size_t k = 0; !found && known[k] != NULL; k++)
+			found = strcmp(key, known[k]) == 0;
+		for (size_t k = 0; !found && known[k] != NULL; k++) {
+			size_t d = edit_distance(key, known[k]);
 
-			if (strcmp(key, known[k]) == 0) {
-				found = true;
-				break;
-			}
-			d = edit_distance(key, known[k]);
 			if (d < best) {
 				best = d;
 				hint = known[k];

@@ -31,9 +31,24 @@ struct node_anchor {
 	bool complete; /* false while the anchored collection is still open */
 };
 
+/*
+ * A string -> index table (open addressing, FNV-1a) for anchor names and
+ * for the keys of big mappings, so that neither aliases nor duplicate-key
+ * checks make hostile input quadratic. Keys are borrowed.
+ */
+struct strindex {
+	const char **keys;
+	size_t *values;
+	size_t cap, n;
+};
+
+#define STRINDEX_MIN_KEYS 8 /* below this, a mapping's keys are scanned */
+
 struct node_frame {
 	struct chime_node *node;
 	struct chime_node *key; /* mapping: the key waiting for its value */
+	struct strindex index;  /* mapping: key -> pair index, once it is big */
+	size_t anchor;          /* index in anchors + 1 of this node's anchor, or 0 */
 };
 
 struct node_parser {
@@ -50,10 +65,81 @@ struct node_parser {
 
 	struct node_anchor *anchors;
 	size_t n_anchors, allocated_anchors;
+	struct strindex anchor_index; /* name -> index of its latest definition */
 
 	struct chime_node *root;
 	unsigned documents;
 };
+
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static bool
+strindex_get(const struct strindex *x, const char *key, size_t *ret)
+{
+	if (x->cap == 0)
+		return false;
+	for (size_t i = str_hash(key) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+		if (x->keys[i] == NULL)
+			return false;
+		if (strcmp(x->keys[i], key) == 0) {
+			*ret = x->values[i];
+			return true;
+		}
+	}
+}
+
+/* Insert `key`; an existing key keeps its value unless `replace`. */
+static int
+strindex_put(struct strindex *x, const char *key, size_t value, bool replace)
+{
+	size_t i;
+
+	if ((x->n + 1) * 2 > x->cap) {
+		struct strindex bigger = {.cap = x->cap != 0 ? x->cap * 2 : 16};
+
+		bigger.keys = calloc(bigger.cap, sizeof(*bigger.keys));
+		bigger.values = calloc(bigger.cap, sizeof(*bigger.values));
+		if (bigger.keys == NULL || bigger.values == NULL) {
+			free(bigger.keys);
+			free(bigger.values);
+			return -ENOMEM;
+		}
+		for (size_t j = 0; j < x->cap; j++)
+			if (x->keys[j] != NULL)
+				(void)strindex_put(&bigger, x->keys[j], x->values[j], false);
+		free(x->keys);
+		free(x->values);
+		*x = bigger;
+	}
+	for (i = str_hash(key) & (x->cap - 1); x->keys[i] != NULL; i = (i + 1) & (x->cap - 1))
+		if (strcmp(x->keys[i], key) == 0) {
+			if (replace)
+				x->values[i] = value;
+			return 0;
+		}
+	x->keys[i] = key;
+	x->values[i] = value;
+	x->n++;
+	return 0;
+}
+
+static void
+strindex_done(struct strindex *x)
+{
+	free(x->keys);
+	free(x->values);
+	*x = (struct strindex){0};
+}
 
 static void
 node_free_rec(struct chime_node *n)
@@ -282,25 +368,17 @@ parser_add_anchor(struct node_parser *p, const yaml_char_t *name, struct chime_n
 	p->anchors[p->n_anchors].node = n;
 	p->anchors[p->n_anchors].complete = complete;
 	p->n_anchors++;
-	return 0;
+	/* The most recent definition wins (YAML allows redefining). */
+	return strindex_put(&p->anchor_index, p->anchors[p->n_anchors - 1].name, p->n_anchors - 1,
+	                    true);
 }
 
 static struct node_anchor *
 parser_find_anchor(struct node_parser *p, const char *name)
 {
-	/* The most recent definition wins (YAML allows redefining). */
-	for (size_t i = p->n_anchors; i > 0; i--)
-		if (strcmp(p->anchors[i - 1].name, name) == 0)
-			return &p->anchors[i - 1];
-	return NULL;
-}
+	size_t i;
 
-static void
-parser_complete_anchor(struct node_parser *p, struct chime_node *n)
-{
-	for (size_t i = p->n_anchors; i > 0; i--)
-		if (p->anchors[i - 1].node == n)
-			p->anchors[i - 1].complete = true;
+	return strindex_get(&p->anchor_index, name, &i) ? &p->anchors[i] : NULL;
 }
 
 /* The path the next value in the current collection gets. */
@@ -361,6 +439,7 @@ parser_take_key(struct node_parser *p, struct chime_node *key)
 {
 	struct node_frame *f = &p->stack[p->depth - 1];
 	struct chime_node *map = f->node;
+	size_t dup = 0; /* index + 1 of the first pair with this key */
 
 	if (key->kind != CHIME_NODE_SCALAR) {
 		parser_error(p, key->line, key->column, map->path[0] != '\0' ? map->path : NULL,
@@ -376,16 +455,27 @@ parser_take_key(struct node_parser *p, struct chime_node *key)
 	}
 	if (!key->quoted && strcmp(key->scalar, "<<") == 0)
 		parser_error(p, key->line, key->column, key->path, "merge keys are not supported");
-	for (size_t i = 0; i < map->count; i++)
-		if (strcmp(map->keys[i], key->scalar) == 0) {
-			parser_error(p, key->line, key->column, key->path,
-			             "duplicate key '%s' (first defined at line %u, column %u)",
-			             key->scalar, map->key_nodes[i]->line,
-			             map->key_nodes[i]->column);
-			break;
-		}
+	if (map->count >= STRINDEX_MIN_KEYS && f->index.cap == 0)
+		for (size_t i = 0; i < map->count; i++)
+			if (strindex_put(&f->index, map->keys[i], i, false) < 0)
+				goto oom;
+	for (size_t i = 0; f->index.cap == 0 && dup == 0 && i < map->count; i++)
+		if (strcmp(map->keys[i], key->scalar) == 0)
+			dup = i + 1;
+	if (f->index.cap != 0 && strindex_get(&f->index, key->scalar, &dup))
+		dup++;
+	if (dup != 0)
+		parser_error(p, key->line, key->column, key->path,
+		             "duplicate key '%s' (first defined at line %u, column %u)",
+		             key->scalar, map->key_nodes[dup - 1]->line,
+		             map->key_nodes[dup - 1]->column);
+	else if (f->index.cap != 0 && strindex_put(&f->index, key->scalar, map->count, false) < 0)
+		goto oom;
 	f->key = key;
 	return 0;
+oom:
+	node_free_rec(key);
+	return -ENOMEM;
 }
 
 /* See value_column in chime/node.h: compare the value with its source text. */
@@ -535,21 +625,27 @@ parser_start(struct node_parser *p, const yaml_event_t *ev, enum chime_node_kind
 		node_free_rec(n);
 		return r;
 	}
-	p->stack[p->depth++] = (struct node_frame){.node = n};
+	p->stack[p->depth++] = (struct node_frame){
+	        .node = n,
+	        .anchor = anchor != NULL ? p->n_anchors : 0,
+	};
 	return 0;
 }
 
 static void
 parser_end(struct node_parser *p)
 {
-	struct chime_node *n = p->stack[--p->depth].node;
+	struct node_frame *f = &p->stack[--p->depth];
+	struct chime_node *n = f->node;
 
 	for (size_t i = 0; i < n->count; i++) {
 		n->n_nodes += n->items[i]->n_nodes;
 		if (n->key_nodes != NULL)
 			n->n_nodes += n->key_nodes[i]->n_nodes;
 	}
-	parser_complete_anchor(p, n);
+	if (f->anchor != 0)
+		p->anchors[f->anchor - 1].complete = true;
+	strindex_done(&f->index);
 }
 
 /* Line and column (1-based) of byte `offset` of the text, for reader errors. */
@@ -638,9 +734,12 @@ parser_done(struct node_parser *p)
 {
 	/* Open collections are reachable from the root: free it only. */
 	node_free_rec(p->root);
-	for (size_t i = 0; i < p->depth; i++)
+	for (size_t i = 0; i < p->depth; i++) {
 		if (p->stack[i].key != NULL)
 			node_free_rec(p->stack[i].key);
+		strindex_done(&p->stack[i].index);
+	}
+	strindex_done(&p->anchor_index);
 	for (size_t i = 0; i < p->n_anchors; i++)
 		free(p->anchors[i].name);
 	free(p->anchors);

@@ -318,6 +318,24 @@ test_structure_errors(void **state)
 	assert_null(f->root);
 	assert_diags(f, "t.yaml:3:1: error: a: duplicate key 'a' (first defined at line 1, "
 	                "column 1)\n");
+	/* Big mappings are checked through a hash index: same result. */
+	{
+		char text[512];
+		size_t len = 0;
+
+		for (int i = 0; i < 30; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "k%d: %d\n", i, i);
+		snprintf(text + len, sizeof(text) - len, "k3: x\nk29: y\nk3: z\n");
+		assert_int_equal(parse(f, text, NULL), -EINVAL);
+		assert_diags(
+		        f,
+		        "t.yaml:31:1: error: k3: duplicate key 'k3' (first defined at line 4, "
+		        "column 1)\n"
+		        "t.yaml:32:1: error: k29: duplicate key 'k29' (first defined at line 30, "
+		        "column 1)\n"
+		        "t.yaml:33:1: error: k3: duplicate key 'k3' (first defined at line 4, "
+		        "column 1)\n");
+	}
 	assert_int_equal(parse(f, "? [a, b]\n: 1\n", NULL), -EINVAL);
 	assert_diags(f, "t.yaml:1:3: error: mapping keys must be scalars\n");
 	assert_int_equal(parse(f, "a: *nope\n", NULL), -EINVAL);
@@ -352,6 +370,18 @@ test_aliases(void **state)
 	assert_string_equal(chime_node_scalar(chime_node_at(chime_node_get(b, "q"), 1)), "3");
 	/* root + 2 keys + a's map, 2 keys, 1, the list and 2 items = 9; b's copy 7 more. */
 	assert_int_equal(f->root->n_nodes, 1 + 2 + 7 + 7);
+}
+
+static void
+test_anchor_redefined(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(parse(f, "a: &x 1\nb: &x 2\nc: *x\nd: &y [&y 3, *y]\ne: *y\n", NULL), 0);
+	assert_string_equal(chime_node_scalar(chime_node_get(f->root, "c")), "2");
+	/* Inside d, *y is the inner 3; after d closes, y is still the inner one. */
+	assert_string_equal(chime_node_scalar(chime_node_at(chime_node_get(f->root, "d"), 1)), "3");
+	assert_string_equal(chime_node_scalar(chime_node_get(f->root, "e")), "3");
 }
 
 static void
@@ -501,6 +531,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_node_error_warning, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_structure_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_anchor_redefined, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_billion_laughs, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_load_file_errors, setup, teardown),
