@@ -307,6 +307,39 @@ else
 		{ not_ok "a wrong column mapping names the column"; sed 's/^/#   /' "$tmp/bad.out"; }
 fi
 
+# Bad options are configuration errors with their place, all of them.
+cat >"$tmp/options.yaml" <<'YAML'
+database: {conninfo: ""}
+jobs:
+  p:
+    schedule: "0 2 * * MON#1"
+    plugin: payouts
+    options:
+      min_balance: "100.001"
+      currency: "U S"
+      lock_timeout: 0s
+      batch_size: 0
+      users_table: "1bad"
+      min_balanse: 100
+YAML
+if "$CHIMECTL" check "$tmp/options.yaml" >"$tmp/options.out" 2>&1; then
+	not_ok "bad options fail chimectl check"
+else
+	ok "bad options fail chimectl check"
+fi
+for want in \
+	"options.yaml:7:20: error: jobs.p.options.min_balance: '100.001' is not an amount greater than zero with at most two decimals (e.g. 100 or 99.50)" \
+	"options.yaml:8:17: error: jobs.p.options.currency: 'U S' is not a currency code (letters, digits, _)" \
+	"options.yaml:9:21: error: jobs.p.options.lock_timeout: must be at least 1ms: a payout waits for a locked user, it never skips one" \
+	"options.yaml:12:7: error: jobs.p.options.min_balanse: unknown key 'min_balanse'"; do
+	grep -qF -- "$want" "$tmp/options.out" && ok "diagnostic: ${want#*error: }" ||
+		{ not_ok "diagnostic: $want"; sed 's/^/#   /' "$tmp/options.out"; }
+done
+for key in batch_size users_table; do
+	grep -q "error: jobs.p.options.$key: " "$tmp/options.out" && ok "diagnostic for $key" ||
+		not_ok "diagnostic for $key"
+done
+
 if [ "$fails" -gt 0 ]; then
 	echo "pg-payouts-month: $fails failed"
 	exit 1
