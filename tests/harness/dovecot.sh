@@ -14,6 +14,12 @@
 #                                 the passwd-file when it changes
 #   dovecot.sh save DIR USER [MAILBOX] < MESSAGE
 #                                 deliver one message (doveadm save)
+#   dovecot.sh fill DIR USER FIRST LAST [BYTES]
+#                                 write messages FIRST..LAST (Message-ID
+#                                 <mN@test.example>, about BYTES each, default
+#                                 1000) straight into USER's INBOX Maildir
+#                                 new/ (Dovecot gives them UIDs in file
+#                                 name order, so in the order of N)
 #   dovecot.sh stop DIR           stop the server and remove DIR
 #
 # DOVECOT_OTHER_CA is a second CA that did not sign the server's
@@ -156,6 +162,28 @@ save)
 	user=${3:?usage: dovecot.sh save DIR USER [MAILBOX] < MESSAGE}
 	mailbox=${4:-INBOX}
 	doveadm -c "$dir/dovecot.conf" save -u "$user" -m "$mailbox"
+	;;
+fill)
+	user=${3:?usage: dovecot.sh fill DIR USER FIRST LAST [BYTES]}
+	first=${4:?usage: dovecot.sh fill DIR USER FIRST LAST [BYTES]}
+	last=${5:?usage: dovecot.sh fill DIR USER FIRST LAST [BYTES]}
+	bytes=${6:-1000}
+	# Make sure the Maildir exists (created at the first access).
+	doveadm -c "$dir/dovecot.conf" mailbox status -u "$user" messages INBOX >/dev/null
+	md=$dir/mail/$user
+	line=$(printf '%075d' 0 | tr 0 x)
+	lines=$(((bytes + 76) / 77))
+	body=$(for _ in $(seq 1 "$lines"); do printf '%s\r\n' "$line"; done)
+	for i in $(seq "$first" "$last"); do
+		{
+			printf 'Message-ID: <m%s@test.example>\r\nFrom: Sender %s <s%s@test.example>\r\n' "$i" "$i" "$i"
+			printf 'To: %s@test.example\r\nSubject: message %s\r\n' "$user" "$i"
+			printf 'Date: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n'
+			printf '%s\r\n' "$body"
+		} >"$md/tmp/$i.chime"
+		mv "$md/tmp/$i.chime" "$md/new/$(printf '%010d' "$i").M$i.chime"
+	done
+	chown -R "$mail_user:" "$md"
 	;;
 stop)
 	if [ -f "$dir/dovecot.conf" ]; then
