@@ -84,7 +84,7 @@ struct chime_job_config {
 	 * a job whose fingerprint is unchanged. */
 	uint64_t fingerprint;
 
-	bool hooked; /* internal: check_job() accepted it, release_job() is due */
+	bool hooked; /* internal: check_job() was called, release_job() is due */
 };
 
 struct chime_database_config {
@@ -98,10 +98,11 @@ struct chime_database_config {
  * Hooks let the caller resolve plugins without config.c knowing about
  * dlopen: check_job() is called for each job that parsed cleanly; it sets
  * job->plugin and job->plugin_state (calling the plugin's configure()) or
- * adds diagnostics and returns a negative errno. release_job() undoes it;
- * the config calls it from chime_config_unref() for every job check_job()
- * accepted, so `userdata` must outlive every config loaded with the hooks
- * (chime/plugin_host.h provides them).
+ * adds diagnostics and returns a negative errno. release_job() undoes it,
+ * also what a failed check_job() set in part: the config calls it from
+ * chime_config_unref() (or when the load fails) for every job it gave to
+ * check_job(), so `userdata` must outlive every config loaded with the
+ * hooks (chime/plugin_host.h provides them).
  */
 struct chime_config_hooks {
 	int (*check_job)(struct chime_job_config *job, struct chime_diag_list *diags,
