@@ -449,9 +449,11 @@ payouts_scan_sql(const struct payouts_job *job)
  * judge each locked row, insert the invoices, take the invoiced amounts
  * off the balances of exactly the users whose invoice was inserted, and
  * return one row per user: id, email, balance as stored, the amount with
- * two decimals, currency, outcome ("paid", "bad:why", "skip:why"), and how
- * many balances were changed (must equal the paid rows). A dry run selects
- * the same judgement without locks and changes nothing.
+ * two decimals, currency, outcome ("paid", "bad:why", "skip:why"), how
+ * many balances were changed (must equal the paid rows), and whether the
+ * invoice's amount differs from the balance locked (an invoices column
+ * that rounds): either check failing rolls the batch back. A dry run
+ * selects the same judgement without locks and changes nothing.
  */
 static char *
 payouts_pay_sql(const struct payouts_job *job)
@@ -506,9 +508,10 @@ payouts_pay_sql(const struct payouts_job *job)
 	        q[P_METHODS_USER], q[P_METHODS_APPROVED], q[P_METHODS_ADDRESS], q[P_METHODS_ID]);
 	if (job->dry_run) {
 		chime__sqlbuf_printf(
-		        &b, " SELECT j.id::text, j.email, j.balance::text,"
-		            " round(j.balance, 2)::text, j.cur, coalesce(j.outcome, 'paid'), 0"
-		            " FROM judged AS j ORDER BY j.id");
+		        &b,
+		        " SELECT j.id::text, j.email, j.balance::text,"
+		        " round(j.balance, 2)::text, j.cur, coalesce(j.outcome, 'paid'), 0, false"
+		        " FROM judged AS j ORDER BY j.id");
 		goto out;
 	}
 	chime__sqlbuf_printf(&b, ", inserted AS (INSERT INTO %s AS i (%s, %s, %s, %s",
@@ -531,7 +534,7 @@ payouts_pay_sql(const struct payouts_job *job)
 	        " round(coalesce(n.amount, j.balance), 2)::text, j.cur, CASE WHEN n.id IS "
 	        "NOT NULL THEN 'paid'"
 	        " ELSE coalesce(j.outcome, 'skip:already invoiced') END,"
-	        " (SELECT count(*) FROM zeroed)"
+	        " (SELECT count(*) FROM zeroed), coalesce(n.amount <> j.balance, false)"
 	        " FROM judged AS j LEFT JOIN inserted AS n ON n.id = j.id ORDER BY j.id",
 	        q[P_INVOICES_USER], q[P_INVOICES_DATE], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
 	        q[P_USERS], q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_ID], q[P_USERS_ID]);
@@ -690,7 +693,7 @@ static int
 payouts_pay(struct payouts_job *job, const char *ids, char *err, size_t errsize)
 {
 	const struct payouts_config *cfg = job->cfg;
-	char limit[64];
+	char begin[64];
 	const char *params[Y_N] = {
 	        ids,
 	        cfg->min_balance,
@@ -706,9 +709,9 @@ payouts_pay(struct payouts_job *job, const char *ids, char *err, size_t errsize)
 	int r;
 
 	if (!job->dry_run) {
-		snprintf(limit, sizeof(limit), "BEGIN; SET LOCAL lock_timeout = '%" PRId64 "ms'",
+		snprintf(begin, sizeof(begin), "BEGIN; SET LOCAL lock_timeout = '%" PRId64 "ms'",
 		         cfg->lock_timeout_usec / 1000);
-		r = payouts_exec(job, limit, err, errsize);
+		r = payouts_exec(job, begin, err, errsize);
 		if (r < 0)
 			goto fail;
 	}
@@ -718,9 +721,18 @@ payouts_pay(struct payouts_job *job, const char *ids, char *err, size_t errsize)
 		r = -EIO;
 		goto fail;
 	}
-	for (int i = 0; i < PQntuples(res); i++)
+	for (int i = 0; i < PQntuples(res); i++) {
 		if (strcmp(PQgetvalue(res, i, 5), "paid") == 0)
 			paid++;
+		if (strcmp(PQgetvalue(res, i, 7), "t") == 0) {
+			snprintf(err, errsize,
+			         "the invoice amount column changes %s to another amount; rolled "
+			         "back",
+			         PQgetvalue(res, i, 2));
+			r = -EIO;
+			goto fail;
+		}
+	}
 	if (!job->dry_run) {
 		if (PQntuples(res) > 0 && strtoll(PQgetvalue(res, 0, 6), NULL, 10) != paid) {
 			snprintf(err, errsize,
