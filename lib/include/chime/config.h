@@ -36,7 +36,7 @@ enum chime_misfire_policy {
 };
 
 enum chime_lost_policy {
-	CHIME_LOST_AUTO,   /* rerun if the plugin says it is idempotent, else fail */
+	CHIME_LOST_AUTO, /* rerun if the plugin says it is idempotent, else fail */
 	CHIME_LOST_RERUN,
 	CHIME_LOST_FAIL,
 };
@@ -49,13 +49,13 @@ struct chime_retry_policy {
 
 struct chime_job_config {
 	char *name;
-	const char *file; /* where the job is defined; owned by the config */
+	const char *file;      /* where the job is defined; owned by the config */
 	unsigned line, column; /* of the job's name in `file` */
 
 	char *schedule;          /* the expression text */
 	struct chime_expr *expr; /* compiled */
 	struct chime_tz *tz;     /* the job's zone (a reference): the expression's own zone,
-				  * else `timezone:` of the job, else the global one */
+	                          * else `timezone:` of the job, else the global one */
 	struct chime_expr_options expr_options;
 	bool days_set; /* `days:` given explicitly */
 
@@ -106,7 +106,7 @@ struct chime_database_config {
  */
 struct chime_config_hooks {
 	int (*check_job)(struct chime_job_config *job, struct chime_diag_list *diags,
-			 void *userdata);
+	                 void *userdata);
 	void (*release_job)(struct chime_job_config *job, void *userdata);
 	void *userdata;
 };
@@ -119,8 +119,8 @@ struct chime_config {
 	char *node;          /* this daemon's name in the ledger */
 	struct chime_database_config database;
 	int64_t shutdown_timeout_usec;
-	char *control_socket; /* NULL: no control socket (`control_socket: ""`) */
-	char *metrics_listen; /* "127.0.0.1:9187" or NULL (off) */
+	char *control_socket;           /* NULL: no control socket (`control_socket: ""`) */
+	char *metrics_listen;           /* "127.0.0.1:9187" or NULL (off) */
 	struct chime_job_config **jobs; /* sorted by name */
 	size_t n_jobs;
 
@@ -147,15 +147,15 @@ struct chime_config {
  * ${VAR} in `password_file`) and the host name; never logs.
  */
 int chime_config_load(const char *path, const struct chime_config_hooks *hooks,
-		      struct chime_diag_list *diags, struct chime_config **ret_config);
+                      struct chime_diag_list *diags, struct chime_config **ret_config);
 /*
  * The same for `len` bytes of `text`, named `name` in diagnostics; an
  * `include:` is resolved relative to the directory of `name`. For tests
  * and the fuzzer.
  */
 int chime_config_parse_string(const char *name, const char *text, size_t len,
-			      const struct chime_config_hooks *hooks, struct chime_diag_list *diags,
-			      struct chime_config **ret_config);
+                              const struct chime_config_hooks *hooks, struct chime_diag_list *diags,
+                              struct chime_config **ret_config);
 
 struct chime_config *chime_config_ref(struct chime_config *config);
 /* Drop a reference; the last one releases plugin state through the hooks'
@@ -164,7 +164,7 @@ struct chime_config *chime_config_unref(struct chime_config *config);
 
 /* The job named `name`, or NULL. Borrowed from `config`. */
 const struct chime_job_config *chime_config_find_job(const struct chime_config *config,
-						     const char *name);
+                                                     const char *name);
 
 /*
  * Every key path the loader accepts, as a new NULL-terminated array of
@@ -186,8 +186,8 @@ bool chime_config_key_needs_restart(const char *path);
  * such keys. The caller decides what to keep. Never logs.
  */
 int chime_config_restart_changes(const struct chime_config *old_config,
-				 const struct chime_config *new_config,
-				 struct chime_diag_list *diags);
+                                 const struct chime_config *new_config,
+                                 struct chime_diag_list *diags);
 
 /*
  * What `chimed --check` and `chimectl check FILE` do: load `path` with
@@ -197,6 +197,6 @@ int chime_config_restart_changes(const struct chime_config *old_config,
  * configuration is valid, else a negative errno. Prints, never logs.
  */
 int chime_config_check_file(const char *path, const struct chime_config_hooks *hooks, FILE *out,
-			    FILE *err);
+                            FILE *err);
 
 #endif

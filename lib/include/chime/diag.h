@@ -45,11 +45,11 @@ void chime_diag_list_done(struct chime_diag_list *list);
 /* Append a diagnostic. Returns -EINVAL for errors, 0 for warnings, so a
  * caller can `return chime_diag_add(...)`. Never logs. */
 int chime_diag_add(struct chime_diag_list *list, enum chime_diag_severity severity,
-		   const char *file, unsigned line, unsigned column, const char *path,
-		   const char *fmt, ...) CHIME_PRINTF(7, 8);
+                   const char *file, unsigned line, unsigned column, const char *path,
+                   const char *fmt, ...) CHIME_PRINTF(7, 8);
 int chime_diag_addv(struct chime_diag_list *list, enum chime_diag_severity severity,
-		    const char *file, unsigned line, unsigned column, const char *path,
-		    const char *fmt, va_list ap) CHIME_PRINTF(7, 0);
+                    const char *file, unsigned line, unsigned column, const char *path,
+                    const char *fmt, va_list ap) CHIME_PRINTF(7, 0);
 
 /* Format one diagnostic as "file:line:col: error: path: message" (no
  * newline) into buf; returns the length snprintf would have written. */
@@ -59,6 +59,6 @@ int chime_diag_format(const struct chime_diag *d, char *buf, size_t size);
 void chime_diag_list_print(const struct chime_diag_list *list, FILE *f);
 /* Print only the diagnostics of `severity`. */
 void chime_diag_list_print_severity(const struct chime_diag_list *list,
-				    enum chime_diag_severity severity, FILE *f);
+                                    enum chime_diag_severity severity, FILE *f);
 
 #endif

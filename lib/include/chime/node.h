@@ -21,17 +21,17 @@
 
 struct chime_node {
 	enum chime_node_kind kind;
-	const char *file; /* shared, owned by the tree's root */
+	const char *file;      /* shared, owned by the tree's root */
 	unsigned line, column; /* 1-based; where the value's text starts */
 	char *path;   /* "jobs.x.options.table", "jobs.x.options.command[0]"; "" for the root */
 	char *scalar; /* CHIME_NODE_SCALAR */
 	bool quoted;  /* scalar was not plain ('...', "...", | or >, or !!str):
-		       * never a null/bool/number */
-	unsigned value_column; /* column of the scalar's first character when it is written on
-				* one line without escapes (so a column inside the value maps
-				* onto the file), else 0 */
-	struct chime_node **items;     /* sequence items, or mapping values */
-	char **keys;                   /* mapping keys (NULL for sequences); borrowed from key_nodes */
+	               * never a null/bool/number */
+	unsigned value_column;     /* column of the scalar's first character when it is written on
+	                            * one line without escapes (so a column inside the value maps
+	                            * onto the file), else 0 */
+	struct chime_node **items; /* sequence items, or mapping values */
+	char **keys;               /* mapping keys (NULL for sequences); borrowed from key_nodes */
 	struct chime_node **key_nodes; /* mapping key nodes, for key positions */
 	size_t count;
 	size_t allocated; /* internal: capacity of items/keys/key_nodes */
@@ -58,12 +58,12 @@ struct chime_node_limits {
  * keys, merge keys, limits exceeded. Never logs.
  */
 int chime_node_load_file(const char *path, const struct chime_node_limits *limits,
-			 struct chime_diag_list *diags, struct chime_node **ret_root);
+                         struct chime_diag_list *diags, struct chime_node **ret_root);
 /* The same for `len` bytes of `text`; `name` is the file name used in
  * positions (copied). */
 int chime_node_parse_string(const char *name, const char *text, size_t len,
-			    const struct chime_node_limits *limits, struct chime_diag_list *diags,
-			    struct chime_node **ret_root);
+                            const struct chime_node_limits *limits, struct chime_diag_list *diags,
+                            struct chime_node **ret_root);
 /* Free a tree returned by the functions above; NULL-safe, returns NULL. */
 struct chime_node *chime_node_free(struct chime_node *root);
 
