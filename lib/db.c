@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,18 @@ db_notify(struct chime_db_pool *pool, bool notify, const struct chime_db_health 
 		cb(snap, userdata);
 }
 
+/* An idle connection has nothing to say: input on it is the server's
+ * goodbye (shutdown, terminate) or EOF, so it is dead. */
+static bool
+db_conn_alive(PGconn *pg)
+{
+	struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+
+	if (PQstatus(pg) != CONNECTION_OK || p.fd < 0)
+		return false;
+	return poll(&p, 1, 0) == 0;
+}
+
 /* Connect `c` (lock not held; the caller marked the pool `connecting`). */
 static int
 db_pool_connect(struct chime_db_pool *pool, struct chime_db_conn *c, char *errbuf, size_t errsize)
@@ -406,6 +419,23 @@ chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_d
 		if (c != NULL) {
 			c->busy = true;
 			pthread_mutex_unlock(&pool->lock);
+			if (db_conn_alive(c->pg)) {
+				*ret_conn = c;
+				return 0;
+			}
+			/* Died while idle (a server restart): reconnect it
+			 * at once, whatever the backoff says. */
+			db_conn_close(c);
+			pthread_mutex_lock(&pool->lock);
+			pool->connecting = true;
+			pthread_mutex_unlock(&pool->lock);
+			r = db_pool_connect(pool, c, errbuf, errsize);
+			if (r < 0) {
+				pthread_mutex_lock(&pool->lock);
+				c->busy = false;
+				pthread_mutex_unlock(&pool->lock);
+				return -ENOTCONN;
+			}
 			*ret_conn = c;
 			return 0;
 		}

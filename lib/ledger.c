@@ -534,17 +534,23 @@ chime_ledger_slot_latest(PGconn *conn, const char *job, int64_t local_usec, int 
 	                      &p, ret_row, errbuf, errsize);
 }
 
+/* clang-format off */
+static const char last_slot_sql[] =
+	"SELECT " ROW_COLUMNS " FROM chime.runs WHERE job = $1 AND NOT manual"
+	" AND ($2::bigint IS NULL OR scheduled_for <= " TSTZ("2") ")"
+	" ORDER BY scheduled_for DESC, attempt DESC LIMIT 1";
+/* clang-format on */
+
 int
-chime_ledger_last_slot(PGconn *conn, const char *job, struct chime_ledger_row *ret_row,
-                       char *errbuf, size_t errsize)
+chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
+                       struct chime_ledger_row *ret_row, char *errbuf, size_t errsize)
 {
 	struct params p = {0};
 
 	p_str(&p, job);
-	return ledger_one_row(conn,
-	                      "SELECT " ROW_COLUMNS " FROM chime.runs WHERE job = $1 AND NOT manual"
-	                      " ORDER BY scheduled_for DESC, attempt DESC LIMIT 1",
-	                      &p, ret_row, errbuf, errsize);
+	/* INT64_MAX would overflow the timestamp: NULL means no bound. */
+	p_opt_i64(&p, at_or_before_usec == INT64_MAX ? INT64_MIN : at_or_before_usec);
+	return ledger_one_row(conn, last_slot_sql, &p, ret_row, errbuf, errsize);
 }
 
 int

@@ -96,6 +96,7 @@ struct lwork {
 	char err[512];
 	enum lw_outcome outcome;
 	int64_t id;
+	int64_t since_usec; /* LW_CATCHUP: plan from the last slot at or before */
 	/* LW_RECORD */
 	enum chime_run_status status;
 	char *summary, *error;
@@ -178,8 +179,7 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	struct chime_runner_run *rr = w->rr;
 	const struct chime_job_config *job = rr->job;
 	bool first = rr->attempt == 1;
-	bool waitable =
-	        first && !rr->manual && (rr->catchup || job->overlap != CHIME_OVERLAP_SKIP);
+	bool waitable = first && !rr->manual && (rr->catchup || job->overlap != CHIME_OVERLAP_SKIP);
 	struct chime_ledger_slot slot = {
 	        .job = job->name,
 	        .local_usec = rr->slot.local_usec,
@@ -334,7 +334,8 @@ lw_catchup(struct lwork *w, struct chime_db_conn *c)
 		if (!job->enabled || job->expr == NULL || job->plugin == NULL ||
 		    chime_expr_kind(job->expr) == CHIME_EXPR_REBOOT)
 			continue;
-		r = chime_ledger_last_slot(c->pg, job->name, &last, w->err, sizeof(w->err));
+		r = chime_ledger_last_slot(c->pg, job->name, w->since_usec, &last, w->err,
+		                           sizeof(w->err));
 		if (r == -ENOENT)
 			continue; /* a new job: nothing was missed */
 		if (r < 0) {
@@ -611,6 +612,8 @@ after_claim(struct lwork *w)
 	}
 	runner->stats.missed++;
 	runner->catchup_pending = true;
+	if (rr->slot.instant_usec - 1 < runner->catchup_since_wall_usec)
+		runner->catchup_since_wall_usec = rr->slot.instant_usec - 1;
 	chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
 	                  "slot %s not claimed: database unavailable: %s; catch-up decides "
 	                  "when it is back",
@@ -723,6 +726,8 @@ after_catchup(struct lwork *w)
 	if (w->r < 0) {
 		chime_log_warning("catch-up from the ledger failed: %s, retrying", w->err);
 		runner->catchup_pending = true;
+		if (w->since_usec < runner->catchup_since_wall_usec)
+			runner->catchup_since_wall_usec = w->since_usec;
 	}
 	for (size_t i = 0; i < w->n_items && !runner->draining; i++)
 		(void)chime__runner_dispatch(runner, w->config, w->config->jobs[runs[i].job_index],
@@ -1017,6 +1022,8 @@ health_async_cb(uv_async_t *async)
 		chime_log_notice("database is back (down since %s); catching up", since);
 	} else if (now.state == CHIME_DB_UP)
 		chime_log_info("database connected");
+	if (now.state == CHIME_DB_DOWN && now.since_wall_usec < runner->catchup_since_wall_usec)
+		runner->catchup_since_wall_usec = now.since_wall_usec;
 	if (now.state == CHIME_DB_UP)
 		runner->catchup_pending = true;
 	runner->health = now;
@@ -1035,6 +1042,7 @@ queue_scan(struct chime_runner *runner, enum lw_kind kind, bool *busy)
 	if (w == NULL)
 		return;
 	w->config = chime_config_ref(runner->config);
+	w->since_usec = runner->catchup_since_wall_usec;
 	if (lw_queue(w) == 0)
 		*busy = true;
 }
@@ -1092,6 +1100,8 @@ ledger_tick_cb(uv_timer_t *timer)
 	    runner->config != NULL) {
 		runner->catchup_pending = false;
 		queue_scan(runner, LW_CATCHUP, &runner->catchup_busy);
+		if (runner->catchup_busy)
+			runner->catchup_since_wall_usec = INT64_MAX;
 	}
 	if (now >= runner->next_heartbeat_mono) {
 		queue_heartbeat(runner);
@@ -1142,6 +1152,8 @@ chime__ledger_init(struct chime_runner *runner, const struct chime_database_conf
 	runner->heartbeat_every_usec = INT64_C(10) * 1000000;
 	runner->lost_every_usec = INT64_C(30) * 1000000;
 	runner->started_wall_usec = wall_usec();
+	/* Slots after the start are the live schedule's. */
+	runner->catchup_since_wall_usec = runner->started_wall_usec;
 	runner->next_expect_mono = chime__runner_mono_usec() + EXPECT_EVERY_USEC;
 	runner->next_prune_mono = chime__runner_mono_usec() + PRUNE_FIRST_USEC;
 	uv_timer_start(&runner->ledger_timer, ledger_tick_cb, 0, 1000);

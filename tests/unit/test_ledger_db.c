@@ -306,7 +306,7 @@ test_last_slot_skip_prune_pause(void **state)
 	bool paused = true;
 
 	(void)state;
-	assert_int_equal(chime_ledger_last_slot(conn, "hist", &row, NULL, 0), -ENOENT);
+	assert_int_equal(chime_ledger_last_slot(conn, "hist", INT64_MAX, &row, NULL, 0), -ENOENT);
 	for (int i = 1; i <= 3; i++) {
 		s = slot_at("hist", i * 60);
 		assert_int_equal(
@@ -324,8 +324,11 @@ test_last_slot_skip_prune_pause(void **state)
 	              "running:true");
 	assert_int_equal(chime_ledger_finish(conn, id, CHIME_RUN_SUCCEEDED, NULL, NULL, NULL, 0),
 	                 0);
-	assert_int_equal(chime_ledger_last_slot(conn, "hist", &row, NULL, 0), 0);
+	assert_int_equal(chime_ledger_last_slot(conn, "hist", INT64_MAX, &row, NULL, 0), 0);
 	assert_int_equal(row.instant_usec, T0 + 180 * SEC);
+	/* Bounded: the last slot at or before 00:02. */
+	assert_int_equal(chime_ledger_last_slot(conn, "hist", T0 + 120 * SEC, &row, NULL, 0), 0);
+	assert_int_equal(row.instant_usec, T0 + 120 * SEC);
 	assert_int_equal(row.status, CHIME_RUN_SKIPPED);
 	assert_int_equal(chime_ledger_last_success(conn, "hist", &finished, NULL, 0), 0);
 	assert_true(finished > T0);

@@ -139,10 +139,12 @@ struct chime_ledger_row {
 int chime_ledger_slot_latest(PGconn *conn, const char *job, int64_t local_usec, int occurrence,
                              struct chime_ledger_row *ret_row, char *errbuf, size_t errsize);
 
-/* The job's latest scheduled (non-manual) slot, whatever its status.
- * -ENOENT when the job has none. */
-int chime_ledger_last_slot(PGconn *conn, const char *job, struct chime_ledger_row *ret_row,
-                           char *errbuf, size_t errsize);
+/* The job's latest scheduled (non-manual) slot at or before
+ * `at_or_before_usec` (INT64_MAX: any), whatever its status. -ENOENT when
+ * the job has none. Catch-up plans from the last slot before an outage
+ * or a start, so slots the live schedule ran since do not hide the gap. */
+int chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
+                           struct chime_ledger_row *ret_row, char *errbuf, size_t errsize);
 
 /* The instant of the job's last succeeded run; -ENOENT when none. */
 int chime_ledger_last_success(PGconn *conn, const char *job, int64_t *ret_finished_usec,
