@@ -17,6 +17,7 @@ static const struct chimectl_command commands[] = {
 	{"check", chimectl_check_main, "check [FILE]"},
 	{"next", chimectl_next_main, "next EXPR [-n N] [--tz ZONE] [--from TIME] [--days any|all] | next --job NAME [--config FILE]"},
 	{"run", chimectl_run_main, "run JOB [--config FILE] [--dry-run] [--at TIME] [--json]"},
+	{"import-crontab", chimectl_import_main, "import-crontab FILE [--user USER]"},
 	/* Entries are added as each subcommand's file lands. */
 	{NULL, NULL, NULL},
 };
