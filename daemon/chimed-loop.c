@@ -138,6 +138,18 @@ chimed_start(struct chimed *d)
 	return 0;
 }
 
+/* For the control socket's reload reply (d->reload_diags). */
+static void
+copy_diags(struct chimed *d, const struct chime_diag_list *diags)
+{
+	for (size_t i = 0; d->reload_diags != NULL && i < diags->count; i++) {
+		const struct chime_diag *x = &diags->items[i];
+
+		(void)chime_diag_add(d->reload_diags, x->severity, x->file, x->line, x->column,
+		                     x->path, "%s", x->message);
+	}
+}
+
 void
 chimed_reload(struct chimed *d)
 {
@@ -154,6 +166,7 @@ chimed_reload(struct chimed *d)
 	r = chime_config_load(d->config_path, &d->hooks, &diags, &config);
 	if (r < 0) {
 		chimed_log_diags(&diags);
+		copy_diags(d, &diags);
 		chime_log_run(
 		        CHIME_LOG_ERR,
 		        &(struct chime_log_run){.message_id = CHIME_MESSAGE_RELOAD,
@@ -172,6 +185,7 @@ chimed_reload(struct chimed *d)
 	 * database were set up with it); say so. */
 	chime_config_restart_changes(d->config, config, &diags);
 	chimed_log_diags(&diags);
+	copy_diags(d, &diags);
 	chime_diag_list_done(&diags);
 
 	r = chime_schedule_reload(d->schedule, config, &diff);
@@ -194,6 +208,8 @@ chimed_reload(struct chimed *d)
 static void
 close_all(struct chimed *d)
 {
+	chimed_control_close(d);
+	chimed_metrics_close(d);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);

@@ -149,10 +149,16 @@ setup(struct chimed *d)
 	        .node = d->config->node,
 	        .changed_cb = runner_changed_cb,
 	        .userdata = d,
+	        .finished_cb = chimed_metrics_run_finished,
 	};
 	int64_t watchdog_usec = chime_notify_watchdog_usec();
 	int r;
 
+	/* First: a second chimed on the same control socket stops here,
+	 * before it claims or runs anything. */
+	r = chimed_control_start(d);
+	if (r < 0)
+		return r;
 	/* The ledger (chime.runs) is on when the file has a database:
 	 * section; without one, runs are neither recorded nor exclusive. */
 	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL)
@@ -181,6 +187,9 @@ setup(struct chimed *d)
 		uv_timer_start(&d->watchdog, watchdog_cb, ms > 0 ? ms : 1, ms > 0 ? ms : 1);
 		uv_unref((uv_handle_t *)&d->watchdog);
 	}
+	r = chimed_metrics_start(d);
+	if (r < 0)
+		return r;
 	return chimed_start(d);
 }
 
@@ -227,6 +236,8 @@ main(int argc, char **argv)
 		return CHIMED_EXIT_FAILURE;
 	}
 	d.loop = &loop;
+	d.started_wall_usec = chime_clock_now_wall_usec(NULL);
+	d.started_mono_usec = (int64_t)(uv_hrtime() / 1000);
 	r = setup(&d);
 	if (r < 0) {
 		chime_log_error("cannot start: %s", strerror(-r));

@@ -42,6 +42,10 @@ int chimed_wall_timer_arm(struct chimed_wall_timer *timer, int64_t wall_usec);
 /* Close the poll handle (the loop must run) and the fd. */
 void chimed_wall_timer_close(struct chimed_wall_timer *timer);
 
+struct chimed_control;
+struct chimed_metrics;
+struct chime_diag_list;
+
 struct chimed {
 	uv_loop_t *loop;
 	const char *config_path;
@@ -57,6 +61,13 @@ struct chimed {
 	bool reload_failed; /* the last reload failed: said in STATUS= */
 	int exit_code;
 	char status[512]; /* the last STATUS= sent */
+	int64_t started_wall_usec;
+	int64_t started_mono_usec;
+	struct chimed_control *control; /* the control socket (chimed-control.c), or NULL */
+	struct chimed_metrics *metrics; /* /metrics and /healthz (chimed-metrics.c), or NULL */
+	/* Set by the control socket around chimed_reload(): the reload
+	 * appends a copy of its diagnostics here. */
+	struct chime_diag_list *reload_diags;
 };
 
 /* Arm the schedule and fire @reboot jobs: once, after the first load. */
@@ -71,5 +82,27 @@ void chimed_stop(struct chimed *d, int signum);
 void chimed_update_status(struct chimed *d);
 /* Log every diagnostic of `diags` at its severity. */
 void chimed_log_diags(const struct chime_diag_list *diags);
+
+/*
+ * The control socket (chimed-control.c) on config->control_socket. Returns
+ * 0 when listening, or when the socket is off or cannot be bound for a
+ * reason other than a live daemon (logged, the daemon runs without it);
+ * -EADDRINUSE when another chimed answers on that path (logged: the
+ * caller exits 1). Call before anything runs.
+ */
+int chimed_control_start(struct chimed *d);
+/* Close the listener and every client; frees itself once closed. */
+void chimed_control_close(struct chimed *d);
+/* The ledger's view of job `name` as last read (any node), for list and
+ * metrics: 0, or -ENOENT when unknown. */
+int chimed_control_job_ledger(struct chimed *d, const char *name, int64_t *ret_last_success_usec,
+                              bool *ret_paused);
+
+/* /metrics and /healthz (chimed-metrics.c) on config->metrics_listen;
+ * 0 also when off. Logs. */
+int chimed_metrics_start(struct chimed *d);
+/* The runner's finished_cb. */
+void chimed_metrics_run_finished(const struct chime_runner_run *rr, void *userdata);
+void chimed_metrics_close(struct chimed *d);
 
 #endif
