@@ -190,6 +190,13 @@ after=$(sql "SELECT sum(balance) + (SELECT sum(amount) FROM invoices WHERE payou
 [ "$before" = "$after" ] && ok "conservation: $before = balances + invoiced" ||
 	not_ok "conservation: before $before, after + invoiced $after"
 
+expect_sql "the ledger records the run with its counts and totals" \
+	"SELECT r.status, r.summary->'counts'->>'paid', r.summary->'values'->>'total USD',
+	        (SELECT count(*) FROM invoices i WHERE i.run_id = r.id)
+	   FROM chime.runs r
+	  WHERE r.job = 'payouts-first-monday' AND r.scheduled_for = '2026-03-02T02:00:00+04:00'" \
+	"succeeded|4|675.75|4"
+
 # ---- The same payout date again (another slot of that day, so the ledger
 # does not stop it): bob was credited since, and is still not paid twice.
 sql "UPDATE users SET balance = balance + 150.00 WHERE id = 2"
