@@ -40,6 +40,13 @@ jobs:
     plugin: sql
     options:
       statement: "SELECT 1/0"
+  berlin:
+    schedule: "30 2 * * *"
+    timezone: Europe/Berlin
+    dst: { overlap: both }
+    plugin: sql
+    options:
+      statement: "INSERT INTO ticks (slot, prev) VALUES (\$1, \$2)"
   slow:
     schedule: "0 * * * *"
     plugin: sql
@@ -109,3 +116,17 @@ expect_eq "$(q "SELECT status, error LIKE 'timed out after 2000 ms%' FROM chime.
 	"timed_out|t" "timeout recorded as timed_out"
 expect_eq "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'")" \
 	"0" "the sleeping statement is gone from the server"
+
+# A fall-back night (Europe/Berlin, 2026-10-25): 02:30 happens twice and
+# with dst overlap: both each is its own slot, keyed by occurrence; the
+# second's previous slot is the first.
+run berlin --at 2026-10-25T02:30:00+01:00 >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "second 02:30"; }
+run berlin --at 2026-10-25T02:30:00+02:00 >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "first 02:30"; }
+expect_eq "$(q "SELECT string_agg(slot_local || ' #' || slot_occurrence || ' ' ||
+	to_char(scheduled_for AT TIME ZONE 'UTC', 'HH24:MI') || ' prev ' ||
+	to_char(previous_for AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), ', ' ORDER BY scheduled_for)
+	FROM chime.runs WHERE job = 'berlin'")" \
+	"2026-10-25 02:30:00 #0 00:30 prev 10-24 00:30, 2026-10-25 02:30:00 #1 01:30 prev 10-25 00:30" \
+	"fall-back night: two slots with the same wall time, occurrences 0 and 1"
+if run berlin --at 2026-10-25T01:30:00Z >"$tmp/out" 2>"$tmp/err"; then fail "the repeated 02:30 ran twice"; fi
+echo "ok - the second 02:30 is refused a second run"
