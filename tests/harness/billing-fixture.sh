@@ -15,8 +15,10 @@ createdb "$db"
 export PGDATABASE=$db
 billing_pids=()
 billing_cleanup() {
-	for p in "${billing_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	{
+		for p in "${billing_pids[@]}"; do kill -9 "$p" || true; done
+		wait
+	} 2>/dev/null || true
 	dropdb --force --if-exists "$db" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
