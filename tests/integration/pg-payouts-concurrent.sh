@@ -202,7 +202,13 @@ SELECT pg_sleep(8);
 COMMIT;" &
 plock=$!
 pids=("$plock")
-sleep 0.5
+for _ in $(seq 1 100); do
+	held=$(sql "SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE '%pg_sleep(8)%' AND state = 'active'
+		  AND pid <> pg_backend_pid()")
+	[ "$held" = 1 ] && break
+	sleep 0.05
+done
 rc=0
 run_job "$tmp/f.out" 2026-06-01T02:00:00+04:00 || rc=$?
 [ "$rc" = 1 ] && ok "a user locked past lock_timeout fails the run" || {
