@@ -390,8 +390,9 @@ check_schema(struct chime_run *run, const struct expiration *e, struct checked *
 		r = chime__sql_table_load(run, e->label_join, &c->join);
 		if (r < 0)
 			return r;
-		if (chime__sql_column_require(run, c->join, "label.key", e->label_key, 0) == NULL)
-			return -EINVAL;
+		r = chime__sql_require_unique(run, c->join, "label.key", e->label_key);
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = 0; i < e->n_label; i++)
 		if (e->label[i].column &&
@@ -649,11 +650,9 @@ expiration_run(void *state, struct chime_run *run)
 		char *k = chime__sql_quote(conn, e->label_key),
 		     *on = chime__sql_quote(conn, e->label_on);
 
-		/* At most one related row, even when label.key is not unique. */
-		chime__sqlbuf_printf(&join,
-		                     "LEFT JOIN LATERAL (SELECT * FROM %s AS l0 WHERE l0.%s = r.%s "
-		                     "LIMIT 1) AS l ON true",
-		                     c.join->quoted, k ? k : "", on ? on : "");
+		/* label.key is unique (checked), so this is at most one row. */
+		chime__sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
+		                     k ? k : "", on ? on : "");
 		join.oom |= k == NULL || on == NULL;
 		free(k);
 		free(on);

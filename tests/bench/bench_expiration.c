@@ -77,7 +77,10 @@ build_table(PGconn *conn, long n)
 	               " FROM generate_series(1, %ld) g",
 	               2 * n);
 	exec_or_die(conn, sql);
+	/* The reference schema's indexes: code unique, status + expiry, agent. */
+	exec_or_die(conn, "CREATE UNIQUE INDEX ON bench_codes (code)");
 	exec_or_die(conn, "CREATE INDEX ON bench_codes (status, expires_at)");
+	exec_or_die(conn, "CREATE INDEX ON bench_codes (agent_id)");
 	exec_or_die(conn, "VACUUM ANALYZE bench_codes");
 	exec_or_die(conn, "VACUUM ANALYZE bench_agents");
 	exec_or_die(conn, "CHECKPOINT");

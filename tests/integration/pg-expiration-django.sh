@@ -5,7 +5,7 @@
 # an agent_id foreign key into main_userprofile, integer id key, a
 # timestamp WITHOUT time zone expiry as USE_TZ=False stores it, read in the
 # job's zone), and bad input: a missing table, a missing column, a status
-# value the column cannot hold, a key that is not unique, a rule column of
+# value the column cannot hold, a key or label key that is not unique, a rule column of
 # the wrong type. Each error names the job, the table and the column, and
 # changes nothing.
 set -euo pipefail
@@ -72,6 +72,13 @@ jobs:
     schedule: "0 2 * * *"
     plugin: expiration
     options: {table: main_referralcode, key: id, expires_at: discount}
+  label-not-unique:
+    schedule: "0 2 * * *"
+    plugin: expiration
+    options:
+      table: main_referralcode
+      key: id
+      label: {join: main_userprofile, on: agent_id, key: role, column: first_name}
   no-label-column:
     schedule: "0 2 * * *"
     plugin: expiration
@@ -114,6 +121,7 @@ check_error no-column "job 'no-column': table 'main_referralcode' has no column 
 check_error bad-status "job 'bad-status': table 'main_referralcode' column 'is_enabled' (option status) has type boolean, which cannot hold the status values 'active' and 'inactive'"
 check_error not-unique "job 'not-unique': table 'main_referralcode' column 'agent_id' (option key) is not unique"
 check_error bad-type "job 'bad-type': table 'main_referralcode' column 'discount' (option expires_at) has type integer, expected"
+check_error label-not-unique "job 'label-not-unique': table 'main_userprofile' column 'role' (option label.key) is not unique"
 check_error no-label-column "job 'no-label-column': table 'main_userprofile' has no column 'full_name' (option label)"
 expect_eq "$(snapshot)" "$before" "failed runs changed nothing"
 
