@@ -365,6 +365,7 @@ name_stem(const char *cmd, char *out, size_t size)
 		size_t end = i, k;
 		const char *prog = NULL, *arg = NULL, *sub = NULL, *stem;
 		size_t len;
+		bool skip_next = false;
 
 		while (end < n && strcmp(words[end], "&&") != 0 && strcmp(words[end], "||") != 0 &&
 		       strcmp(words[end], ";") != 0 && strcmp(words[end], "|") != 0 &&
@@ -377,15 +378,27 @@ name_stem(const char *cmd, char *out, size_t size)
 					k++;
 				continue;
 			}
-			if (prog == NULL && (env_name_len(w) > 0 || w[0] == '-'))
-				continue; /* assignments, wrapper options */
+			if (prog == NULL && env_name_len(w) > 0)
+				continue; /* VAR=value before the program */
+			if (prog == NULL && w[0] == '-') {
+				/* A wrapper's option; sudo's -u/-g take a value. */
+				if (strcmp(w, "-u") == 0 || strcmp(w, "-g") == 0)
+					skip_next = true;
+				continue;
+			}
+			if (prog == NULL && skip_next) {
+				skip_next = false; /* the option's value, flock's lock file */
+				continue;
+			}
 			if (prog == NULL) {
 				stem = word_stem(w, &len);
-				if (in_list(wrappers, stem, len))
+				if (in_list(wrappers, stem, len)) {
+					skip_next = len == 5 && strncmp(stem, "flock", 5) == 0;
 					continue;
+				}
 				if (k > i && isdigit((unsigned char)w[0]) &&
 				    strspn(w, "0123456789.smhd") == strlen(w))
-					continue; /* timeout's duration */
+					continue; /* nice's level, timeout's duration */
 				prog = w;
 				if (in_list(shell_builtins, w, strlen(w)))
 					break;
@@ -717,6 +730,8 @@ chime_crontab_import(const char *text, const struct chime_crontab_import_options
 		save = strchr(line, '\n');
 		if (save != NULL)
 			*save++ = '\0';
+		if (save == NULL && line[0] == '\0')
+			break; /* after the final newline */
 		im.line++;
 		import_line(&im, line);
 	}
