@@ -13,7 +13,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "chime/cron.h"
 #include "chime/ledger.h"
+#include "chime/tz.h"
 
 #define MIN (INT64_C(60) * 1000000)
 #define SEC INT64_C(1000000)
@@ -208,6 +210,74 @@ test_plan_long_outage_bounded(void **state)
 	chime_catchup_plan_done(&plan);
 }
 
+/* Catch-up across DST nights with the real expression engine, in
+ * Europe/Berlin (hand-checked against the zone's 2026 transitions). */
+static void
+plan_real(const char *expr_text, enum chime_dst_overlap overlap, int64_t last_sec, int64_t now_sec,
+          enum chime_misfire_policy misfire, struct chime_catchup_plan *plan)
+{
+	struct chime_expr_options opts = {.days = CHIME_DAYS_ANY, .overlap = overlap};
+	struct chime_expr *expr = NULL;
+	struct chime_tz *tz = NULL;
+	struct chime_catchup_params p = {
+	        .last_instant_usec = last_sec * SEC,
+	        .now_usec = now_sec * SEC,
+	        .misfire = misfire,
+	        .window_usec = 7 * 24 * 3600 * SEC,
+	};
+
+	assert_int_equal(chime_expr_parse(expr_text, &opts, &expr, NULL), 0);
+	assert_int_equal(chime_tz_load("Europe/Berlin", NULL, &tz), 0);
+	p.expr = expr;
+	p.tz = tz;
+	assert_int_equal(chime_catchup_plan(&p, plan), 0);
+	chime_expr_free(expr);
+	chime_tz_unref(tz);
+}
+
+static void
+test_plan_dst_nights(void **state)
+{
+	struct chime_catchup_plan plan;
+
+	(void)state;
+	/* Spring forward (2026-03-29, 02:00 CET -> 03:00 CEST): the daily
+	 * 02:30 does not exist that night and runs at the jump, 01:00Z,
+	 * keyed by its nominal wall time 02:30. Down from the 27th's run. */
+	plan_real("30 2 * * *", CHIME_DST_OVERLAP_AUTO, 1774575000, 1774872000,
+	          CHIME_MISFIRE_RUN_ALL, &plan);
+	assert_int_equal(plan.n_run, 3);
+	assert_int_equal(plan.n_skip, 0);
+	assert_int_equal(plan.run[0].instant_usec, 1774661400 * SEC); /* 28th 02:30 CET */
+	assert_int_equal(plan.run[1].instant_usec, 1774746000 * SEC); /* 29th, at the jump */
+	assert_int_equal(plan.run[1].local_usec, 1774751400 * SEC);   /* 29th 02:30 nominal */
+	assert_int_equal(plan.run[2].instant_usec, 1774830600 * SEC); /* 30th 02:30 CEST */
+	chime_catchup_plan_done(&plan);
+
+	/* Fall back (2026-10-25, 03:00 CEST -> 02:00 CET) with overlap both:
+	 * 02:30 happens twice, two slots with occurrences 0 and 1; run-once
+	 * runs the second and skips the first. */
+	plan_real("30 2 * * *", CHIME_DST_OVERLAP_BOTH, 1792801800, 1792929600,
+	          CHIME_MISFIRE_RUN_ONCE, &plan);
+	assert_int_equal(plan.n_run, 1);
+	assert_int_equal(plan.run[0].instant_usec, 1792891800 * SEC);
+	assert_int_equal(plan.run[0].occurrence, 1);
+	assert_int_equal(plan.run[0].local_usec, 1792895400 * SEC);
+	assert_int_equal(plan.n_skip, 1);
+	assert_int_equal(plan.skip[0].instant_usec, 1792888200 * SEC);
+	assert_int_equal(plan.skip[0].occurrence, 0);
+	assert_int_equal(plan.skip[0].local_usec, 1792895400 * SEC);
+	chime_catchup_plan_done(&plan);
+
+	/* The same night with the default (once): one slot, the first. */
+	plan_real("30 2 * * *", CHIME_DST_OVERLAP_AUTO, 1792801800, 1792929600,
+	          CHIME_MISFIRE_RUN_ALL, &plan);
+	assert_int_equal(plan.n_run, 1);
+	assert_int_equal(plan.run[0].instant_usec, 1792888200 * SEC);
+	assert_int_equal(plan.run[0].occurrence, 0);
+	chime_catchup_plan_done(&plan);
+}
+
 static void
 test_status_names(void **state)
 {
@@ -228,6 +298,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_plan_cases),
 	        cmocka_unit_test(test_plan_long_outage_bounded),
+	        cmocka_unit_test(test_plan_dst_nights),
 	        cmocka_unit_test(test_status_names),
 	};
 
