@@ -18,7 +18,7 @@ set -euo pipefail
 . "$CHIME_PG_ENV"
 
 db=t_payouts_conc_$$
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chime-payouts-XXXXXX")
 createdb "$db"
 pids=()
 cleanup() {

@@ -16,7 +16,7 @@ set -euo pipefail
 . "$CHIME_PG_ENV"
 
 db=t_payouts_kill_$$
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chime-payouts-XXXXXX")
 createdb "$db"
 pid=
 cleanup() {

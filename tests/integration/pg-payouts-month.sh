@@ -17,7 +17,7 @@ set -euo pipefail
 . "$CHIME_PG_ENV"
 
 db=t_payouts_month_$$
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chime-payouts-XXXXXX")
 createdb "$db"
 cleanup() {
 	dropdb --if-exists "$db" >/dev/null 2>&1 || true
