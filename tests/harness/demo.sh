@@ -54,6 +54,21 @@ if [ -f "$src/config/sql/demo-data.sql" ]; then
 	(cd "$src/config/sql" && psql -q -v ON_ERROR_STOP=1 -f demo-data.sql) >/dev/null
 fi
 
+# --- billing (seed 002): a payment gateway stub and an SMTP sink --------
+# config/demo.yaml's billing jobs call http://127.0.0.1:18080 and mail
+# smtp://127.0.0.1:18025; the plugin finds the token through
+# ${CHIME_DEMO_DIR}. Both servers exit by themselves once this script is gone.
+export CHIME_DEMO_DIR=$tmp
+mkdir -p "$tmp/gateway" "$tmp/smtp"
+echo demo-token >"$tmp/gateway-token"
+/usr/bin/python3 "$src/tests/harness/gateway_stub.py" --dir "$tmp/gateway" --port 18080 \
+	--token demo-token --parent $$ 2>>"$tmp/gateway/stderr" &
+/usr/bin/python3 "$src/tests/harness/smtp_sink.py" --dir "$tmp/smtp" --port 18025 \
+	--parent $$ 2>>"$tmp/smtp/stderr" &
+echo "demo: gateway stub on 127.0.0.1:18080 (charges in $tmp/gateway/charges.jsonl)," \
+	"SMTP sink on 127.0.0.1:18025 (mail in $tmp/smtp/mail)" >&2
+# --- end billing ----------------------------------------------------------
+
 "$chimed" --check --config "$src/config/demo.yaml" >&2
 echo "demo: running chimed on config/demo.yaml; Ctrl-C stops it" >&2
 setsid "$chimed" --config "$src/config/demo.yaml" &

@@ -6,6 +6,7 @@
 # gateway would. Loopback only; optional TLS.
 #
 #   gateway_stub.py --dir DIR [--token TOKEN] [--cert CERT --key KEY]
+#                   [--port N] [--parent PID]
 #
 # Writes DIR/port once listening, and appends JSON lines to
 #   DIR/requests.jsonl  every request: event "received", then "answered"
@@ -163,6 +164,20 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
+def watch_parent(pid):
+    """Exit once process `pid` is gone (the demo script that started us)."""
+    def loop():
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def main():
     global args
     p = argparse.ArgumentParser()
@@ -171,7 +186,10 @@ def main():
     p.add_argument("--cert")
     p.add_argument("--key")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--parent", type=int, help="exit when this process is gone")
     args = p.parse_args()
+    if args.parent:
+        watch_parent(args.parent)
     load_results()
     srv = Server(("127.0.0.1", args.port), Handler)
     if args.cert:

@@ -6,7 +6,7 @@
 # X-Envelope-From / X-Envelope-To lines. Loopback only.
 #
 #   smtp_sink.py --dir DIR [--auth USER:PASSWORD] [--reject-auth]
-#                [--starttls CERT KEY]
+#                [--starttls CERT KEY] [--port N] [--parent PID]
 #
 # Writes DIR/port once listening. --auth requires AUTH (PLAIN/LOGIN) with
 # these credentials (allowed without TLS, for the tests); --reject-auth
@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
@@ -50,13 +51,31 @@ def free_port():
     return port
 
 
+def watch_parent(pid):
+    """Exit once process `pid` is gone (the demo script that started us)."""
+    def loop():
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
     p.add_argument("--auth")
     p.add_argument("--reject-auth", action="store_true")
     p.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--parent", type=int, help="exit when this process is gone")
     args = p.parse_args()
+    if args.parent:
+        watch_parent(args.parent)
 
     kw = {}
     if args.auth or args.reject_auth:
@@ -72,7 +91,7 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.starttls[0], args.starttls[1])
         kw.update(tls_context=ctx, require_starttls=True)
-    port = free_port()
+    port = args.port or free_port()
     ctl = Controller(Sink(args.dir), hostname="127.0.0.1", port=port, **kw)
     ctl.start()
     with open(os.path.join(args.dir, "port.tmp"), "w") as f:
