@@ -302,9 +302,12 @@ static const char claim_sql[] =
 	"  $9::bigint * interval '1 microsecond',"
 	"  CASE WHEN NOT b.busy AND $11 = 'running' THEN now() END,"
 	"  CASE WHEN b.busy THEN now() END,"
-	"  CASE WHEN b.busy THEN 'overlap: the previous run is still running' END"
-	" FROM (SELECT $10::boolean AND EXISTS (SELECT 1 FROM chime.runs"
-	"  WHERE job = $1 AND " LIVE " AND " FRESH ") AS busy) b"
+	"  CASE WHEN b.paused THEN 'paused'"
+	"   WHEN b.busy THEN 'overlap: the previous run is still running' END"
+	" FROM (SELECT $12::boolean AND EXISTS (SELECT 1 FROM chime.paused WHERE job = $1) AS paused,"
+	"  $10::boolean AND EXISTS (SELECT 1 FROM chime.runs"
+	"  WHERE job = $1 AND " LIVE " AND " FRESH ") AS busy) b0,"
+	" LATERAL (SELECT b0.paused, b0.paused OR b0.busy AS busy) b"
 	" ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
 	" RETURNING id, status";
 /* clang-format on */
@@ -329,6 +332,7 @@ chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t
 	p_i64(&p, claim->lease_usec > 0 ? claim->lease_usec : INT64_C(300000000));
 	p_bool(&p, claim->skip_if_busy);
 	p_str(&p, claim->start ? "running" : "claimed");
+	p_bool(&p, claim->honor_pause);
 	r = ledger_exec(conn, claim_sql, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;

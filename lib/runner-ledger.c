@@ -95,6 +95,7 @@ struct lwork {
 	int r;
 	char err[512];
 	enum lw_outcome outcome;
+	bool paused;
 	int64_t id;
 	int64_t since_usec; /* LW_CATCHUP: plan from the last slot at or before */
 	/* LW_RECORD */
@@ -196,6 +197,7 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	        .skip_if_busy =
 	                first && !rr->manual && !rr->catchup && job->overlap == CHIME_OVERLAP_SKIP,
 	        .start = !waitable,
+	        .honor_pause = !rr->catchup,
 	};
 	enum chime_run_status status = CHIME_RUN_CLAIMED;
 	bool busy = false;
@@ -225,6 +227,10 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	if (w->r < 0)
 		return;
 	if (status == CHIME_RUN_SKIPPED) {
+		bool paused = false;
+
+		(void)chime_ledger_is_paused(c->pg, job->name, &paused, NULL, 0);
+		w->paused = paused;
 		w->outcome = LWO_SKIPPED;
 		return;
 	}
@@ -591,8 +597,9 @@ after_claim(struct lwork *w)
 		rr->id = w->id;
 		runner->stats.skipped++;
 		chime__runner_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
-		                  "slot %s skipped: the job is still running on another node",
-		                  when);
+		                  "slot %s skipped: %s", when,
+		                  w->paused ? "the job is paused"
+		                            : "the job is still running on another node");
 		chime__runner_end_early(rr, "skipped");
 		return;
 	}

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* cmocka needs these first, in this order. */
 /* clang-format off */
@@ -348,6 +349,25 @@ test_last_slot_skip_prune_pause(void **state)
 	assert_int_equal(chime_ledger_pause(conn, "hist", "b", NULL, 0), 0);
 	assert_int_equal(chime_ledger_is_paused(conn, "hist", &paused, NULL, 0), 0);
 	assert_true(paused);
+	/* A paused job's scheduled claim becomes a skipped row; a manual
+	 * one (chimectl run) does not look. */
+	{
+		struct chime_ledger_slot ps = slot_at("hist", 7200);
+		struct chime_ledger_claim pc = {
+		        .slot = &ps, .attempt = 1, .node = "a", .honor_pause = true};
+		enum chime_run_status st;
+
+		assert_int_equal(chime_ledger_claim(conn, &pc, &id, &st, NULL, 0), 0);
+		assert_int_equal(st, CHIME_RUN_SKIPPED);
+		assert_scalar(conn,
+		              "SELECT error FROM chime.runs WHERE job = 'hist'"
+		              " AND scheduled_for = '2026-01-01T02:00:00Z'",
+		              "paused");
+		ps = slot_at("hist", 7260);
+		pc.honor_pause = false;
+		assert_int_equal(chime_ledger_claim(conn, &pc, &id, &st, NULL, 0), 0);
+		assert_int_equal(st, CHIME_RUN_CLAIMED);
+	}
 	assert_int_equal(chime_ledger_resume(conn, "hist", NULL, 0), 0);
 	assert_int_equal(chime_ledger_is_paused(conn, "hist", &paused, NULL, 0), 0);
 	assert_false(paused);
@@ -368,6 +388,23 @@ test_pool_health(void **state)
 	(void)state;
 	if (conninfo == NULL)
 		skip();
+	/* password_file: read at connect time; a missing one is named. */
+	{
+		char path[] = "/tmp/chime-test-pw-XXXXXX";
+		struct chime_database_config pw = {.conninfo = conninfo, .password_file = path};
+		PGconn *conn = NULL;
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "s3cret\nignored\n", 15), 15);
+		close(fd);
+		assert_int_equal(chime_db_connect(&pw, &conn, err, sizeof(err)), 0);
+		PQfinish(conn);
+		unlink(path);
+		assert_int_equal(chime_db_connect(&pw, &conn, err, sizeof(err)), -ENOENT);
+		assert_non_null(strstr(err, "cannot read password_file"));
+		assert_null(strstr(err, "s3cret"));
+	}
 	assert_int_equal(chime_db_pool_new(&bad, 2, &pool), 0);
 	chime_db_pool_health(pool, &h);
 	assert_int_equal(h.state, CHIME_DB_UNKNOWN);

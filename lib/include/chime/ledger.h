@@ -84,12 +84,14 @@ struct chime_ledger_claim {
 	int64_t lease_usec;
 	bool skip_if_busy; /* overlap: skip (see above) */
 	bool start;        /* write the row `running` at once (saves chime_ledger_start()) */
+	bool honor_pause;  /* a job in chime.paused gets a `skipped` row ("paused") */
 };
 
 /*
  * Claim a slot: INSERT ... ON CONFLICT DO NOTHING RETURNING. Returns 0 with
  * the new row's id in *ret_id and its status (CLAIMED, or RUNNING with
- * `start`, or SKIPPED when skip_if_busy found the job live elsewhere) in
+ * `start`, or SKIPPED when skip_if_busy found the job live elsewhere or
+ * honor_pause found it paused) in
  * *ret_status (may be NULL); -EEXIST when
  * that (slot, attempt) already has a row: another node or run has it.
  */
