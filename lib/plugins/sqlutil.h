@@ -6,13 +6,17 @@
  * the job, the table and the column), and the batched keyset update every
  * plugin that flips rows uses:
  *
- *   WITH b AS (SELECT key FROM t AS r WHERE <pred> AND key > $last
- *              ORDER BY key LIMIT n FOR UPDATE OF r SKIP LOCKED),
- *        u AS (UPDATE t AS r SET <set> FROM b WHERE r.key = b.key RETURNING r.*)
+ *   WITH b AS (SELECT r.key AS k FROM t AS r WHERE <pred> AND r.key > $last
+ *              ORDER BY r.key LIMIT n FOR UPDATE OF r SKIP LOCKED),
+ *        u AS (UPDATE t AS r SET <set> WHERE r.key = ANY (ARRAY(SELECT k FROM b))
+ *              RETURNING r.*)
  *   SELECT r.key::text, <report columns> FROM u AS r <report join> ORDER BY r.key
  *
  * one statement (so one transaction) per batch, looping until a batch finds
- * nothing. Built on chime/plugin.h only; every function that fails sets the
+ * nothing. The update finds its rows through the key's unique index and
+ * re-reads the newest version of each (so a concurrent writer's committed
+ * change is kept, never overwritten by a stale copy). Built on
+ * chime/plugin.h only; every function that fails sets the
  * run's failure reason with chime_run_fail() and never logs otherwise.
  */
 #ifndef CHIME_PLUGINS_SQLUTIL_H
