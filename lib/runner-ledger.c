@@ -95,7 +95,6 @@ struct lwork {
 	int r;
 	char err[512];
 	enum lw_outcome outcome;
-	bool paused;
 	int64_t id;
 	int64_t since_usec; /* LW_CATCHUP: plan from the last slot at or before */
 	/* LW_RECORD */
@@ -197,7 +196,7 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	        .skip_if_busy =
 	                first && !rr->manual && !rr->catchup && job->overlap == CHIME_OVERLAP_SKIP,
 	        .start = !waitable,
-	        .honor_pause = !rr->catchup,
+	        .honor_pause = first && !rr->manual,
 	};
 	enum chime_run_status status = CHIME_RUN_CLAIMED;
 	bool busy = false;
@@ -208,30 +207,17 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 		w->outcome = LWO_RUN;
 		return;
 	}
-	if (first && !rr->manual) {
-		bool paused = false;
-
-		/* A paused job's slots are recorded skipped, so catch-up
-		 * after the resume does not run them. */
-		w->r = chime_ledger_is_paused(c->pg, job->name, &paused, w->err, sizeof(w->err));
-		if (w->r < 0)
-			return;
-		if (paused) {
-			w->r = chime_ledger_record_skipped(c->pg, &slot, rr->runner->node, "paused",
-			                                   &w->id, w->err, sizeof(w->err));
-			w->outcome = LWO_PAUSED;
-			return;
-		}
-	}
 	w->r = chime_ledger_claim(c->pg, &claim, &w->id, &status, w->err, sizeof(w->err));
 	if (w->r < 0)
 		return;
 	if (status == CHIME_RUN_SKIPPED) {
 		bool paused = false;
 
+		/* Paused (the claim checks chime.paused in the same statement,
+		 * so catch-up after the resume does not run these slots
+		 * either), or busy elsewhere. */
 		(void)chime_ledger_is_paused(c->pg, job->name, &paused, NULL, 0);
-		w->paused = paused;
-		w->outcome = LWO_SKIPPED;
+		w->outcome = paused ? LWO_PAUSED : LWO_SKIPPED;
 		return;
 	}
 	if (!waitable) {
@@ -597,9 +583,8 @@ after_claim(struct lwork *w)
 		rr->id = w->id;
 		runner->stats.skipped++;
 		chime__runner_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
-		                  "slot %s skipped: %s", when,
-		                  w->paused ? "the job is paused"
-		                            : "the job is still running on another node");
+		                  "slot %s skipped: the job is still running on another node",
+		                  when);
 		chime__runner_end_early(rr, "skipped");
 		return;
 	}
