@@ -93,7 +93,7 @@ struct chime_runner {
 	bool catchup_pending;
 	int64_t catchup_since_wall_usec; /* plan from the last slot at or before; INT64_MAX none */
 	atomic_bool schema_ready;
-	int64_t heartbeat_every_usec, lost_every_usec;
+	int64_t heartbeat_every_usec, lost_every_usec, expect_every_usec;
 	int64_t next_heartbeat_mono, next_lost_mono, next_expect_mono, next_prune_mono;
 	int64_t started_wall_usec;
 	struct runner_alarm *alarms;

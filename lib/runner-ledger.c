@@ -1107,7 +1107,7 @@ ledger_tick_cb(uv_timer_t *timer)
 	}
 	if (now >= runner->next_expect_mono) {
 		queue_scan(runner, LW_EXPECT, &runner->expect_busy);
-		runner->next_expect_mono = now + EXPECT_EVERY_USEC;
+		runner->next_expect_mono = now + runner->expect_every_usec;
 	}
 	if (now >= runner->next_prune_mono) {
 		queue_scan(runner, LW_PRUNE, &runner->prune_busy);
@@ -1146,7 +1146,8 @@ chime__ledger_init(struct chime_runner *runner, const struct chime_database_conf
 	runner->started_wall_usec = wall_usec();
 	/* Slots after the start are the live schedule's. */
 	runner->catchup_since_wall_usec = runner->started_wall_usec;
-	runner->next_expect_mono = chime__runner_mono_usec() + EXPECT_EVERY_USEC;
+	runner->expect_every_usec = EXPECT_EVERY_USEC;
+	runner->next_expect_mono = chime__runner_mono_usec() + 1000000;
 	runner->next_prune_mono = chime__runner_mono_usec() + PRUNE_FIRST_USEC;
 	uv_timer_start(&runner->ledger_timer, ledger_tick_cb, 0, 1000);
 	return 0;
@@ -1166,6 +1167,14 @@ chime_runner_set_config(struct chime_runner *runner, struct chime_config *config
 			min_lease = config->jobs[i]->lease_usec;
 	if (min_lease == INT64_MAX)
 		min_lease = INT64_C(60) * 1000000;
+	/* Check expect: at least twice per shortest expect span. */
+	runner->expect_every_usec = EXPECT_EVERY_USEC;
+	for (size_t i = 0; i < config->n_jobs; i++)
+		if (config->jobs[i]->enabled && config->jobs[i]->expect_usec > 0 &&
+		    config->jobs[i]->expect_usec / 2 < runner->expect_every_usec)
+			runner->expect_every_usec = config->jobs[i]->expect_usec / 2;
+	if (runner->expect_every_usec < 1000000)
+		runner->expect_every_usec = 1000000;
 	/* Heartbeat three times per lease; look for lost claims twice. */
 	runner->heartbeat_every_usec = min_lease / 3;
 	if (runner->heartbeat_every_usec < 1000000)
