@@ -2,7 +2,9 @@
 /*
  * The schedule (chime/schedule.h): a binary min-heap of armed jobs ordered
  * by fire instant (then name, so ties pop in a stable order), each entry
- * knowing its heap index so removal and re-arming are O(log n). The slot
+ * knowing its heap index so removal and re-arming are O(log n). A hash
+ * index by job name (chained through the entries) makes lookups O(1), so
+ * loading or reloading n jobs is O(n log n), not O(n^2). The slot
  * arithmetic is the expression engine's (chime_expr_next/prev); this file
  * only decides which slot comes next, what was missed, and the jitter.
  */
@@ -20,12 +22,14 @@
 
 struct sched_entry {
 	const struct chime_job_config *job;
-	struct chime_slot slot; /* next nominal slot */
-	int64_t fire_usec;      /* slot.instant_usec + jitter */
-	int64_t last_usec;      /* the slot that fired last, or INT64_MIN */
-	int64_t anchor_usec;    /* `slot` is the first after this instant */
-	unsigned skipped;       /* passed over since the last fire */
-	size_t index;           /* position in the heap */
+	struct chime_slot slot;    /* next nominal slot */
+	int64_t fire_usec;         /* slot.instant_usec + jitter */
+	int64_t last_usec;         /* the slot that fired last, or INT64_MIN */
+	int64_t anchor_usec;       /* `slot` is the first after this instant */
+	unsigned skipped;          /* passed over since the last fire */
+	size_t index;              /* position in the heap */
+	uint64_t hash;             /* of job->name */
+	struct sched_entry *hnext; /* next in its name-index bucket */
 };
 
 struct chime_schedule {
@@ -34,6 +38,8 @@ struct chime_schedule {
 	struct chime_tz *utc; /* for jobs without a zone */
 	struct sched_entry **heap;
 	size_t n, allocated;
+	struct sched_entry **buckets; /* the name index; a power of two of them */
+	size_t n_buckets;
 };
 
 int64_t
@@ -77,6 +83,7 @@ chime_schedule_free(struct chime_schedule *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->heap[i]);
 	free(s->heap);
+	free(s->buckets);
 	chime_tz_unref(s->utc);
 	free(s);
 	return NULL;
@@ -103,6 +110,68 @@ chime_schedule_jitter_usec(const char *name, const struct chime_slot *slot, int6
 	h *= UINT64_C(0x94d049bb133111eb);
 	h ^= h >> 31;
 	return (int64_t)(h % ((uint64_t)jitter_usec + 1));
+}
+
+/* ---- Name index ------------------------------------------------------ */
+
+static uint64_t
+name_hash(const char *name)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		h = (h ^ *p) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+/* Grow to at least twice the entries; 0 or -ENOMEM (index unchanged). */
+static int
+index_reserve(struct chime_schedule *s, size_t want)
+{
+	struct sched_entry **b;
+	size_t nb = s->n_buckets ? s->n_buckets : 16;
+
+	if (want * 2 <= s->n_buckets)
+		return 0;
+	while (nb < want * 2)
+		nb *= 2;
+	b = calloc(nb, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct sched_entry *e, *next;
+
+		for (e = s->buckets[i]; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->n_buckets = nb;
+	return 0;
+}
+
+/* Link `e` (not in the index) into its bucket; room was reserved. */
+static void
+index_add(struct chime_schedule *s, struct sched_entry *e)
+{
+	struct sched_entry **head = &s->buckets[e->hash & (s->n_buckets - 1)];
+
+	e->hnext = *head;
+	*head = e;
+}
+
+static void
+index_remove(struct chime_schedule *s, struct sched_entry *e)
+{
+	struct sched_entry **p = &s->buckets[e->hash & (s->n_buckets - 1)];
+
+	while (*p != NULL && *p != e)
+		p = &(*p)->hnext;
+	if (*p == e)
+		*p = e->hnext;
 }
 
 /* ---- Heap ------------------------------------------------------------ */
@@ -172,6 +241,8 @@ heap_fix(struct chime_schedule *s, struct sched_entry *e)
 static int
 heap_push(struct chime_schedule *s, struct sched_entry *e)
 {
+	if (index_reserve(s, s->n + 1) < 0)
+		return -ENOMEM;
 	if (s->n == s->allocated) {
 		size_t na = s->allocated ? 2 * s->allocated : 16;
 		struct sched_entry **h = realloc(s->heap, na * sizeof(*h));
@@ -183,6 +254,7 @@ heap_push(struct chime_schedule *s, struct sched_entry *e)
 	}
 	heap_set(s, s->n++, e);
 	heap_up(s, e->index);
+	index_add(s, e);
 	return 0;
 }
 
@@ -192,6 +264,7 @@ heap_delete(struct chime_schedule *s, struct sched_entry *e)
 {
 	size_t i = e->index;
 
+	index_remove(s, e);
 	s->n--;
 	if (i != s->n) {
 		heap_set(s, i, s->heap[s->n]);
@@ -203,9 +276,14 @@ heap_delete(struct chime_schedule *s, struct sched_entry *e)
 static struct sched_entry *
 find_entry(const struct chime_schedule *s, const char *name)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->heap[i]->job->name, name) == 0)
-			return s->heap[i];
+	uint64_t h;
+
+	if (s->n_buckets == 0)
+		return NULL;
+	h = name_hash(name);
+	for (struct sched_entry *e = s->buckets[h & (s->n_buckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == h && strcmp(e->job->name, name) == 0)
+			return e;
 	return NULL;
 }
 
@@ -337,6 +415,7 @@ entry_new(struct chime_schedule *s, const struct chime_job_config *job, int64_t 
 	if (e == NULL)
 		return -ENOMEM;
 	e->job = job;
+	e->hash = name_hash(job->name);
 	e->last_usec = INT64_MIN;
 	entry_set_slot(e, &slot, now);
 	*ret_entry = e;
@@ -396,12 +475,39 @@ chime_schedule_update_job(struct chime_schedule *s, const struct chime_job_confi
 	return 1;
 }
 
-static const struct chime_job_config *
-config_job(const struct chime_config *config, const char *name)
+/* The jobs of a config by name, for one reload: open addressing. */
+struct job_index {
+	const struct chime_job_config **slots;
+	size_t mask;
+};
+
+static int
+job_index_build(struct job_index *x, const struct chime_config *config)
 {
-	for (size_t i = 0; i < config->n_jobs; i++)
-		if (strcmp(config->jobs[i]->name, name) == 0)
-			return config->jobs[i];
+	size_t n = 16;
+
+	while (n < config->n_jobs * 2)
+		n *= 2;
+	x->slots = calloc(n, sizeof(*x->slots));
+	if (x->slots == NULL)
+		return -ENOMEM;
+	x->mask = n - 1;
+	for (size_t i = 0; i < config->n_jobs; i++) {
+		size_t k = name_hash(config->jobs[i]->name) & x->mask;
+
+		while (x->slots[k] != NULL)
+			k = (k + 1) & x->mask;
+		x->slots[k] = config->jobs[i];
+	}
+	return 0;
+}
+
+static const struct chime_job_config *
+job_index_find(const struct job_index *x, const char *name)
+{
+	for (size_t k = name_hash(name) & x->mask; x->slots[k] != NULL; k = (k + 1) & x->mask)
+		if (strcmp(x->slots[k]->name, name) == 0)
+			return x->slots[k];
 	return NULL;
 }
 
@@ -411,16 +517,21 @@ chime_schedule_reload(struct chime_schedule *s, const struct chime_config *confi
 {
 	struct chime_schedule_diff diff = {0};
 	struct sched_entry **snap;
+	struct job_index jobs;
 	size_t n = s->n;
 	int r = 0;
 
+	if (job_index_build(&jobs, config) < 0)
+		return -ENOMEM;
 	/* Removing and re-arming reorders the heap: walk a snapshot. */
 	snap = snapshot(s);
-	if (snap == NULL && n > 0)
+	if (snap == NULL && n > 0) {
+		free(jobs.slots);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct sched_entry *e = snap[i];
-		const struct chime_job_config *job = config_job(config, e->job->name);
+		const struct chime_job_config *job = job_index_find(&jobs, e->job->name);
 
 		if (job == NULL) {
 			heap_delete(s, e);
@@ -436,6 +547,7 @@ chime_schedule_reload(struct chime_schedule *s, const struct chime_config *confi
 			diff.removed++;
 	}
 	free(snap);
+	free(jobs.slots);
 	r = 0;
 	for (size_t i = 0; i < config->n_jobs; i++) {
 		int q;
