@@ -44,6 +44,11 @@ chimed_update_status(struct chimed *d)
 
 	const char *prefix = d->reload_failed ? "reload failed: see journal; " : "";
 
+	/* Each dispatch changes the running count: one STATUS= (a datagram
+	 * to systemd) per tick, after the last dispatch, not one before each
+	 * worker starts. */
+	if (d->ticking)
+		return;
 	if (d->stopping)
 		snprintf(status, sizeof(status), "stopping, %zu running", running);
 	else if (job != NULL) {
@@ -77,6 +82,7 @@ chimed_tick(struct chimed *d)
 	struct chime_due due;
 	int r;
 
+	d->ticking = true;
 	while (!d->stopping && chime_schedule_pop_due(d->schedule, &due) == 1) {
 		if (due.skipped > 0)
 			chime_log_run(
@@ -96,6 +102,7 @@ chimed_tick(struct chimed *d)
 	}
 	if (!d->stopping)
 		rearm(d);
+	d->ticking = false;
 	chimed_update_status(d);
 }
 

@@ -58,6 +58,7 @@ struct chimed {
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t watchdog;
 	bool stopping;
+	bool ticking;       /* in chimed_tick(): STATUS= waits for its end */
 	bool reload_failed; /* the last reload failed: said in STATUS= */
 	int exit_code;
 	char status[512]; /* the last STATUS= sent */
