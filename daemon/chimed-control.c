@@ -59,6 +59,8 @@ struct control_client {
 	bool busy;    /* a command is on a worker */
 	bool reading; /* uv_read_start() is in effect */
 	bool closing;
+	bool discard; /* after a too long line: read and drop until EOF */
+	uv_shutdown_t shutdown;
 	int handles;   /* open handles: pipe and idle */
 	unsigned refs; /* 1 while open + 1 per command on a worker */
 	struct control_client *prev, *next;
@@ -660,11 +662,14 @@ alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct control_client *c = handle->data;
 
+	if (c->discard)
+		c->len = 0;
 	buf->base = c->buf + c->len;
 	buf->len = CHIME_CONTROL_LINE_MAX - c->len;
 }
 
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void idle_cb(uv_timer_t *timer);
 
 static void
 client_process(struct control_client *c)
@@ -685,12 +690,19 @@ client_process(struct control_client *c)
 	if (c->closing)
 		return;
 	if (c->len == CHIME_CONTROL_LINE_MAX && memchr(c->buf, '\n', c->len) == NULL) {
+		/* Answer, then end our side; the rest of the line is read
+		 * and dropped (closing with unread data would reset the
+		 * connection before the client reads the reply). */
 		client_send(c,
 		            chime_control_reply_error("request line longer than %d bytes",
 		                                      CHIME_CONTROL_LINE_MAX),
-		            true);
-		uv_read_stop((uv_stream_t *)&c->pipe);
-		c->reading = false;
+		            false);
+		c->discard = true;
+		c->len = 0;
+		if (!c->closing && uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, NULL) < 0)
+			client_close(c);
+		else if (!c->closing)
+			uv_timer_start(&c->idle, idle_cb, 5000, 0);
 		return;
 	}
 	/* Stop reading while the buffer is full behind a busy command. */
@@ -713,7 +725,7 @@ read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		client_close(c);
 		return;
 	}
-	if (nread == 0)
+	if (nread == 0 || c->discard)
 		return;
 	c->len += (size_t)nread;
 	uv_timer_again(&c->idle);
