@@ -91,6 +91,7 @@ struct chime_runner {
 	size_t pending_work;           /* uv_queue_work requests in flight */
 	bool probe_busy, heartbeat_busy, lost_busy, catchup_busy, expect_busy, prune_busy;
 	bool catchup_pending;
+	uint64_t missed_at_down; /* stats.missed when the database went down */
 	int64_t catchup_since_wall_usec; /* plan from the last slot at or before; INT64_MAX none */
 	atomic_bool schema_ready;
 	int64_t heartbeat_every_usec, lost_every_usec, expect_every_usec;

@@ -606,10 +606,14 @@ after_claim(struct lwork *w)
 	runner->catchup_pending = true;
 	if (rr->slot.instant_usec - 1 < runner->catchup_since_wall_usec)
 		runner->catchup_since_wall_usec = rr->slot.instant_usec - 1;
-	chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
-	                  "slot %s not claimed: database unavailable: %s; catch-up decides "
-	                  "when it is back",
-	                  when, w->err);
+	/* The outage itself is logged once; each slot it costs is a debug
+	 * line, counted in the "database is back" line. */
+	chime__runner_log(
+	        rr, runner->health.state == CHIME_DB_DOWN ? CHIME_LOG_DEBUG : CHIME_LOG_WARNING,
+	        NULL,
+	        "slot %s not claimed: database unavailable: %s; catch-up decides "
+	        "when it is back",
+	        when, w->err);
 	chime__runner_end_early(rr, "failed");
 }
 
@@ -1004,6 +1008,8 @@ health_async_cb(uv_async_t *async)
 		return;
 	}
 	if (now.state == CHIME_DB_DOWN)
+		runner->missed_at_down = runner->stats.missed;
+	if (now.state == CHIME_DB_DOWN)
 		chime_log_error("database unavailable: %s; slots are not claimed until it is "
 		                "back, retrying with backoff",
 		                now.reason);
@@ -1011,7 +1017,9 @@ health_async_cb(uv_async_t *async)
 		if (chime_time_format(runner->health.since_wall_usec, NULL, since, sizeof(since)) <
 		    0)
 			snprintf(since, sizeof(since), "?");
-		chime_log_notice("database is back (down since %s); catching up", since);
+		chime_log_notice("database is back (down since %s, %" PRIu64
+		                 " slots not claimed meanwhile); catching up",
+		                 since, runner->stats.missed - runner->missed_at_down);
 	} else if (now.state == CHIME_DB_UP)
 		chime_log_info("database connected");
 	if (now.state == CHIME_DB_DOWN && now.since_wall_usec < runner->catchup_since_wall_usec)

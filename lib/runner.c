@@ -622,6 +622,7 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
                        int64_t previous_usec, bool catchup)
 {
 	struct chime_runner_run *rr, *q, *next, *live = NULL;
+	bool behind_catchup = false;
 	size_t queued = 0;
 	char when[64], old[64];
 
@@ -648,8 +649,12 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 			live = q;
 		} else if (q->state == RR_QUEUED) {
 			queued++;
+			if (q->catchup)
+				behind_catchup = true;
 		}
 	}
+	if (live != NULL && live->catchup)
+		behind_catchup = true;
 	if (live == NULL && queued == 0) {
 		rr_start(rr);
 		return 0;
@@ -657,6 +662,12 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 	if (catchup) {
 		rr_log(rr, CHIME_LOG_INFO, NULL, "missed slot %s queued behind the job's run",
 		       when);
+		return 0;
+	}
+	/* A catch-up backlog is not an overlap: the live slot follows it. */
+	if (behind_catchup) {
+		rr->catchup = true;
+		rr_log(rr, CHIME_LOG_INFO, NULL, "slot %s queued behind the catch-up runs", when);
 		return 0;
 	}
 
