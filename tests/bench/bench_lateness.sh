@@ -13,7 +13,8 @@
 # worker thread -> run(). A notify socket is bound, as under systemd, so
 # the STATUS= updates that go with each dispatch are paid for. While it
 # runs, bench_lateness_peer aims a libuv uv_timer and a clock_nanosleep
-# (TIMER_ABSTIME) thread at the same whole seconds.
+# (TIMER_ABSTIME) thread at the same whole seconds, and a second copy half
+# a second off (uncontended by chimed's runs).
 #
 #   tests/bench/bench_lateness.sh [BUILD_DIR] [SECONDS]
 #
@@ -54,7 +55,12 @@ grep -q 'READY=1' "$tmp/notify.log" || { cat "$tmp/chimed.log"; echo "chimed not
 sleep 1.5 # settle: the first slots after start are not measured
 : >"$tmp/chimed.rec"
 
+# The peers at the same whole seconds as chimed's slots, and a second
+# copy half a second off, where nothing else wakes (uncontended).
+"$peer" "$seconds" 500000 | sed -e 's/^uv /uv+0.5s /' -e 's/^sleep /sleep+0.5s /' >"$tmp/peer2.rec" &
 "$peer" "$seconds" 0 >"$tmp/peer.rec"
+wait $!
+cat "$tmp/peer2.rec" >>"$tmp/peer.rec"
 sleep 0.5
 kill "$chimed_pid"
 wait "$chimed_pid" 2>/dev/null || true
@@ -64,8 +70,9 @@ echo "lateness of run start against the nominal instant, ${seconds} s, $((far + 
 	"loaded, $ticks due every second; $(nproc) CPUs, load average" \
 	"$(cut -d' ' -f1-3 /proc/loadavg)"
 cat "$tmp/chimed.rec" >>"$tmp/peer.rec"
-echo "chimed: timerfd wake to plugin run(); uv: uv_timer callback; sleep: clock_nanosleep return"
-python3 "$src/tests/bench/bench_lateness_stats.py" "$tmp/peer.rec" chimed uv sleep
+echo "chimed: timerfd wake to plugin run(); uv: uv_timer callback; sleep: clock_nanosleep return;"
+echo "+0.5s: the same peers aimed half a second off chimed's slots"
+python3 "$src/tests/bench/bench_lateness_stats.py" "$tmp/peer.rec" chimed uv sleep uv+0.5s sleep+0.5s
 echo
 echo "chimed by position in the second's batch (job tick-K is dispatched K-th):"
 python3 - "$tmp/chimed.rec" <<'EOF'
