@@ -12,8 +12,8 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdbool.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -98,6 +98,9 @@ publish_cb(uv_timer_t *timer)
 	else if (state.database_up == 0 &&
 	         chime_runner_database_status(d->runner, db, sizeof(db)) == 0) {
 		const char *text = strncmp(db, "database: ", 10) == 0 ? db + 10 : db;
+
+		if (strncmp(text, "down ", 5) == 0)
+			text += 5; /* "/healthz: database down (since ...)" */
 		size_t n = strnlen(text, sizeof(state.db_reason) - 1);
 
 		memcpy(state.db_reason, text, n);
