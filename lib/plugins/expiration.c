@@ -551,6 +551,7 @@ trigger_ensure(struct chime_run *run, const struct expiration *e, const struct c
 	/* One transaction; the advisory lock serialises nodes doing the same. */
 	chime__sqlbuf_printf(&sql,
 	                     "BEGIN;\n"
+	                     "SET LOCAL client_min_messages = warning;\n"
 	                     "SELECT pg_advisory_xact_lock(%u, hashtext(%s));\n"
 	                     "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql "
 	                     "AS %s;\n"

@@ -71,6 +71,7 @@ expect_eq "$(q "SELECT count(*) FROM pg_trigger WHERE tgname = 'chime_expire-ref
 
 run --at "$slot" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/out" "$tmp/err"; fail "real run"; }
 grep -qE 'expired: 3' "$tmp/out" || { cat "$tmp/out"; fail "real run counts 3"; }
+if grep -q "NOTICE" "$tmp/err"; then cat "$tmp/err"; fail "server notices leak to the output"; fi
 grep -qF "JOHNS-20 (Agent: John Smith)" "$tmp/out" || fail "real run report names JOHNS-20"
 expect_eq "$(q "SELECT string_agg(code, ',' ORDER BY code) FROM referral_codes
 	WHERE status = 'inactive' AND updated_at = '2026-03-10 02:00+04'")" \
