@@ -98,6 +98,16 @@ chime__sql_quote(PGconn *conn, const char *name)
 	return out;
 }
 
+void
+chime__sql_error_text(const PGresult *res, PGconn *conn, char *buf, size_t size)
+{
+	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (msg == NULL)
+		msg = PQerrorMessage(conn);
+	snprintf(buf, size, "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 static enum chime__sql_kind
 kind_of(const char *typname, const char *category)
 {

@@ -50,6 +50,13 @@ void chime__sqlbuf_done(struct chime__sqlbuf *b);
  */
 char *chime__sql_quote(PGconn *conn, const char *name);
 
+/*
+ * The first line of the server's error message for `res` (or, when `res`
+ * is NULL or has none, of the connection's last error) into buf, for
+ * reports and last_error columns. Never logs.
+ */
+void chime__sql_error_text(const PGresult *res, PGconn *conn, char *buf, size_t size);
+
 /* The type classes the plugins care about (from pg_type of the base type). */
 enum chime__sql_kind {
 	CHIME_SQL_OTHER,
