@@ -27,6 +27,9 @@
  * at all); otherwise it succeeds and reports `failed` connections.
  * Passwords (the column, or the file named by password_ref) are never
  * logged or reported.
+ *
+ * This file holds the options, one connection's IMAP sync and the worker
+ * pool; email_sync_db.c the tables, email_sync_parse.c the headers.
  */
 #include "email_sync.h"
 
@@ -44,38 +47,9 @@
 #include "chime/plugin.h"
 
 #include "builtin.h"
+#include "email_sync_internal.h"
 #include "imap.h"
 #include "sqlutil.h"
-
-enum {
-	N_CONNS,
-	N_CONNS_ID,
-	N_CONNS_HOST,
-	N_CONNS_PORT,
-	N_CONNS_TLS,
-	N_CONNS_USER,
-	N_CONNS_PASSWORD,
-	N_CONNS_PASSWORD_REF,
-	N_CONNS_MAILBOX,
-	N_CONNS_ACTIVE,
-	N_CONNS_UIDVALIDITY,
-	N_CONNS_LAST_UID,
-	N_CONNS_LAST_SYNC,
-	N_CONNS_LAST_ERROR,
-	N_CONNS_LAST_ERROR_AT,
-	N_EMAILS,
-	N_EMAILS_CONN,
-	N_EMAILS_UIDVALIDITY,
-	N_EMAILS_UID,
-	N_EMAILS_MESSAGE_ID,
-	N_EMAILS_FROM,
-	N_EMAILS_TO,
-	N_EMAILS_SUBJECT,
-	N_EMAILS_DATE,
-	N_EMAILS_RAW,
-	N_EMAILS_SIZE,
-	N_NAMES,
-};
 
 static const struct {
 	const char *key, *def;
@@ -114,46 +88,6 @@ static const char *const es_settings[] = {
 };
 
 #define N_SETTINGS (sizeof(es_settings) / sizeof(es_settings[0]))
-
-struct es_config {
-	const char *tenants_table, *tenants_schema, *tenants_active; /* NULL: no tenants */
-	const char *tenant;                                          /* NULL: all */
-	int64_t max_messages, max_size, concurrency, batch_size;
-	int64_t timeout_usec;
-	const char *ca_file;
-	const char *names[N_NAMES];
-};
-
-/* One connection to sync: a row of email_connections in one schema. */
-struct es_unit {
-	char *schema; /* NULL: the search_path as connected */
-	char *id, *host, *tls, *user, *password, *password_ref, *mailbox;
-	int port;
-	bool has_uidvalidity;
-	uint64_t uidvalidity, last_uid;
-};
-
-struct es_sync {
-	const struct es_config *cfg;
-	struct chime_run *run;
-	bool dry_run;
-	char **kw, **val; /* the run's conninfo, for the workers */
-	char statement_timeout[64];
-	char *q[N_NAMES];
-	bool raw_bytea;
-	struct es_unit *units;
-	size_t n_units, next;
-	pthread_mutex_t lock;
-	int64_t ok, failed, fetched, skipped, resets, would_fetch;
-	char first_error[320];
-};
-
-/* One message ready to store. */
-struct es_msg {
-	uint64_t uid, size;
-	char *raw; /* NULL: skipped (over max_size) */
-	size_t len;
-};
 
 /* ---- configure ------------------------------------------------------------ */
 
@@ -228,385 +162,6 @@ es_configure(const struct chime_node *options, struct chime_diag_list *diags, vo
 	}
 	*ret_state = cfg;
 	return 0;
-}
-
-/* ---- Database ------------------------------------------------------------- */
-
-static void
-es_pg_error(const PGresult *res, PGconn *conn, char *buf, size_t size)
-{
-	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-	if (msg == NULL)
-		msg = PQerrorMessage(conn);
-	snprintf(buf, size, "%.*s", (int)strcspn(msg, "\n"), msg);
-}
-
-static int
-es_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
-{
-	PGresult *res = PQexec(conn, sql);
-	int r = 0;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		es_pg_error(res, conn, err, errsize);
-		r = -EIO;
-	}
-	PQclear(res);
-	return r;
-}
-
-/* SET search_path to `schema` (quoted), or back to the default. */
-static int
-es_search_path(PGconn *conn, const char *schema, char *err, size_t errsize)
-{
-	struct chime__sqlbuf b = {0};
-	char *q;
-	int r;
-
-	if (schema == NULL)
-		return es_exec(conn, "RESET search_path", err, errsize);
-	q = PQescapeIdentifier(conn, schema, strlen(schema));
-	if (q == NULL) {
-		snprintf(err, errsize, "invalid schema name");
-		return -EINVAL;
-	}
-	chime__sqlbuf_printf(&b, "SET search_path TO %s", q);
-	PQfreemem(q);
-	r = b.oom ? -ENOMEM : es_exec(conn, b.data, err, errsize);
-	chime__sqlbuf_done(&b);
-	return r;
-}
-
-static void
-es_unit_done(struct es_unit *u)
-{
-	free(u->schema);
-	free(u->id);
-	free(u->host);
-	free(u->tls);
-	free(u->user);
-	free(u->password);
-	free(u->password_ref);
-	free(u->mailbox);
-}
-
-static char *
-es_strdup_or_null(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
-}
-
-static void
-es_note_failure(struct es_sync *s, const char *what, const char *err)
-{
-	pthread_mutex_lock(&s->lock);
-	s->failed++;
-	if (s->first_error[0] == '\0')
-		snprintf(s->first_error, sizeof(s->first_error), "%.100s: %.200s", what, err);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Read the active connections of one schema and append them. */
-static int
-es_load_units(struct es_sync *s, PGconn *conn, const char *schema, struct es_unit **list, size_t *n)
-{
-	struct chime__sqlbuf b = {0};
-	PGresult *res = NULL;
-	char err[256];
-	char *const *q = s->q;
-	int r;
-
-	r = es_search_path(conn, schema, err, sizeof(err));
-	if (r < 0)
-		goto fail;
-	chime__sqlbuf_printf(&b,
-	                     "SELECT %s::text, %s::text, %s::int, %s::text, %s::text, %s::text, "
-	                     "%s::text, %s::text, %s::bigint, %s::bigint FROM %s WHERE %s "
-	                     "ORDER BY %s",
-	                     q[N_CONNS_ID], q[N_CONNS_HOST], q[N_CONNS_PORT], q[N_CONNS_TLS],
-	                     q[N_CONNS_USER], q[N_CONNS_PASSWORD], q[N_CONNS_PASSWORD_REF],
-	                     q[N_CONNS_MAILBOX], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
-	                     q[N_CONNS], q[N_CONNS_ACTIVE], q[N_CONNS_ID]);
-	if (b.oom) {
-		r = -ENOMEM;
-		snprintf(err, sizeof(err), "out of memory");
-		goto fail;
-	}
-	res = PQexec(conn, b.data);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		es_pg_error(res, conn, err, sizeof(err));
-		r = -EIO;
-		goto fail;
-	}
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct es_unit *nl = realloc(*list, (*n + 1) * sizeof(**list));
-		struct es_unit *u;
-
-		if (nl == NULL) {
-			r = -ENOMEM;
-			snprintf(err, sizeof(err), "out of memory");
-			goto fail;
-		}
-		*list = nl;
-		u = &nl[(*n)++];
-		memset(u, 0, sizeof(*u));
-		u->schema = schema != NULL ? strdup(schema) : NULL;
-		u->id = es_strdup_or_null(res, i, 0);
-		u->host = es_strdup_or_null(res, i, 1);
-		u->port = PQgetisnull(res, i, 2) ? 0 : atoi(PQgetvalue(res, i, 2));
-		u->tls = es_strdup_or_null(res, i, 3);
-		u->user = es_strdup_or_null(res, i, 4);
-		u->password = es_strdup_or_null(res, i, 5);
-		u->password_ref = es_strdup_or_null(res, i, 6);
-		u->mailbox = es_strdup_or_null(res, i, 7);
-		u->has_uidvalidity = !PQgetisnull(res, i, 8);
-		u->uidvalidity = u->has_uidvalidity ? strtoull(PQgetvalue(res, i, 8), NULL, 10) : 0;
-		u->last_uid =
-		        PQgetisnull(res, i, 9) ? 0 : strtoull(PQgetvalue(res, i, 9), NULL, 10);
-	}
-	r = 0;
-	goto out;
-fail:
-	chime_run_log(s->run, 4, "tenant %s: cannot read %s: %s", schema != NULL ? schema : "-",
-	              s->cfg->names[N_CONNS], err);
-	chime_run_item(s->run, "tenant %s: cannot read %s: %s", schema != NULL ? schema : "-",
-	               s->cfg->names[N_CONNS], err);
-	es_note_failure(s, schema != NULL ? schema : "connections", err);
-out:
-	PQclear(res);
-	chime__sqlbuf_done(&b);
-	(void)es_search_path(conn, NULL, err, sizeof(err));
-	return r;
-}
-
-/* The schemas to visit: from the tenants table, or `tenant`, or none. */
-static int
-es_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_t *ret_n)
-{
-	const struct es_config *cfg = s->cfg;
-	struct chime__sqlbuf b = {0};
-	char *qt = NULL, *qs = NULL, *qa = NULL, **list = NULL, err[256];
-	const char *params[1] = {cfg->tenant};
-	PGresult *res = NULL;
-	size_t n = 0;
-	int r;
-
-	if (cfg->tenants_table == NULL) {
-		list = calloc(1, sizeof(*list));
-		if (list == NULL)
-			return -ENOMEM;
-		list[0] = cfg->tenant != NULL ? strdup(cfg->tenant) : NULL;
-		*ret = list;
-		*ret_n = 1;
-		return 0;
-	}
-	qt = chime__sql_quote(conn, cfg->tenants_table);
-	qs = chime__sql_quote(conn, cfg->tenants_schema);
-	qa = chime__sql_quote(conn, cfg->tenants_active);
-	if (qt == NULL || qs == NULL || qa == NULL) {
-		r = -ENOMEM;
-		chime_run_fail(s->run, "out of memory");
-		goto out;
-	}
-	chime__sqlbuf_printf(&b,
-	                     "SELECT %s::text FROM %s WHERE %s AND ($1::text IS NULL OR %s = $1) "
-	                     "ORDER BY 1",
-	                     qs, qt, qa, qs);
-	res = b.oom ? NULL : PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		es_pg_error(res, conn, err, sizeof(err));
-		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
-		               err);
-		r = -EIO;
-		goto out;
-	}
-	if (PQntuples(res) == 0 && cfg->tenant != NULL) {
-		chime_run_fail(s->run, "tenant '%s' is not an active tenant in %s", cfg->tenant,
-		               cfg->tenants_table);
-		r = -ENOENT;
-		goto out;
-	}
-	list = calloc((size_t)PQntuples(res) + 1, sizeof(*list));
-	if (list == NULL) {
-		r = -ENOMEM;
-		chime_run_fail(s->run, "out of memory");
-		goto out;
-	}
-	for (int i = 0; i < PQntuples(res); i++)
-		if (!PQgetisnull(res, i, 0))
-			list[n++] = strdup(PQgetvalue(res, i, 0));
-	*ret = list;
-	*ret_n = n;
-	list = NULL;
-	r = 0;
-out:
-	free(list);
-	PQclear(res);
-	chime__sqlbuf_done(&b);
-	free(qt);
-	free(qs);
-	free(qa);
-	return r;
-}
-
-/* Record an error on the connection row (its own short transaction). */
-static void
-es_record_error(struct es_sync *s, PGconn *db, const struct es_unit *u, const char *error)
-{
-	struct chime__sqlbuf b = {0};
-	const char *params[2] = {u->id, error};
-	char err[256];
-	PGresult *res;
-
-	if (db == NULL || s->dry_run)
-		return;
-	if (es_search_path(db, u->schema, err, sizeof(err)) < 0)
-		return;
-	chime__sqlbuf_printf(&b, "UPDATE %s SET %s = $2, %s = now() WHERE %s::text = $1",
-	                     s->q[N_CONNS], s->q[N_CONNS_LAST_ERROR], s->q[N_CONNS_LAST_ERROR_AT],
-	                     s->q[N_CONNS_ID]);
-	if (!b.oom) {
-		res = PQexecParams(db, b.data, 2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			es_pg_error(res, db, err, sizeof(err));
-			chime_run_log(s->run, 4, "connection %s: cannot record its error: %s",
-			              u->id, err);
-		}
-		PQclear(res);
-	}
-	chime__sqlbuf_done(&b);
-}
-
-/*
- * Store `msgs` and advance the connection to `last` in one transaction;
- * `note` (or NULL) becomes last_error. Returns 0 or -EIO with err set.
- */
-static int
-es_store(struct es_sync *s, PGconn *db, const struct es_unit *u, uint64_t uidvalidity,
-         const struct es_msg *msgs, size_t n, uint64_t last, const char *note,
-         int64_t *ret_inserted, char *err, size_t errsize)
-{
-	char *const *q = s->q;
-	struct chime__sqlbuf ins = {0}, upd = {0};
-	char v[24], last_s[24];
-	int64_t inserted = 0;
-	PGresult *res;
-	int r;
-
-	snprintf(v, sizeof(v), "%" PRIu64, uidvalidity);
-	snprintf(last_s, sizeof(last_s), "%" PRIu64, last);
-	chime__sqlbuf_printf(&ins,
-	                     "INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) VALUES ($1, "
-	                     "$2, $3, $4, $5, $6, $7, $8, $9%s, $10) ON CONFLICT (%s, %s, %s) DO "
-	                     "NOTHING",
-	                     q[N_EMAILS], q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY],
-	                     q[N_EMAILS_UID], q[N_EMAILS_MESSAGE_ID], q[N_EMAILS_FROM],
-	                     q[N_EMAILS_TO], q[N_EMAILS_SUBJECT], q[N_EMAILS_DATE], q[N_EMAILS_RAW],
-	                     q[N_EMAILS_SIZE], s->raw_bytea ? "::bytea" : "::text",
-	                     q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY], q[N_EMAILS_UID]);
-	chime__sqlbuf_printf(
-	        &upd,
-	        "UPDATE %s SET %s = CASE WHEN %s IS DISTINCT FROM $2::bigint THEN "
-	        "$3::bigint ELSE greatest(%s, $3::bigint) END, %s = $2::bigint, "
-	        "%s = now(), %s = $4::text, %s = CASE WHEN $4::text IS NULL THEN %s ELSE now() "
-	        "END WHERE %s::text = $1",
-	        q[N_CONNS], q[N_CONNS_LAST_UID], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
-	        q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_SYNC], q[N_CONNS_LAST_ERROR],
-	        q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_ID]);
-	if (ins.oom || upd.oom) {
-		snprintf(err, errsize, "out of memory");
-		r = -ENOMEM;
-		goto out;
-	}
-	r = es_search_path(db, u->schema, err, errsize);
-	if (r < 0)
-		goto out;
-	r = es_exec(db, "BEGIN", err, errsize);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct es_msg *m = &msgs[i];
-		char uid[24], size[24], date[40];
-		char *mid = NULL, *from = NULL, *to = NULL, *subj = NULL, *dh = NULL;
-		char *raw_text = NULL;
-		bool have_date = false;
-		const char *params[10];
-		int lengths[10] = {0}, formats[10] = {0};
-
-		snprintf(uid, sizeof(uid), "%" PRIu64, m->uid);
-		snprintf(size, sizeof(size), "%" PRIu64, m->size);
-		if (m->raw != NULL) {
-			mid = chime__email_header(m->raw, m->len, "Message-ID");
-			from = chime__email_header(m->raw, m->len, "From");
-			to = chime__email_header(m->raw, m->len, "To");
-			subj = chime__email_header(m->raw, m->len, "Subject");
-			dh = chime__email_header(m->raw, m->len, "Date");
-			have_date = dh != NULL && chime__email_parse_date(dh, date, sizeof(date));
-		}
-		params[0] = u->id;
-		params[1] = v;
-		params[2] = uid;
-		params[3] = mid;
-		params[4] = from;
-		params[5] = to;
-		params[6] = subj;
-		params[7] = have_date ? date : NULL;
-		params[8] = m->raw;
-		params[9] = size;
-		if (m->raw != NULL && s->raw_bytea) {
-			lengths[8] = (int)m->len;
-			formats[8] = 1;
-		} else if (m->raw != NULL) {
-			/* A text column: keep the message only when it is valid UTF-8. */
-			raw_text = chime__email_valid_utf8((const unsigned char *)m->raw, m->len)
-			                   ? strndup(m->raw, m->len)
-			                   : NULL;
-			params[8] = raw_text;
-		}
-		res = PQexecParams(db, ins.data, 10, NULL, params, lengths, formats, 0);
-		free(mid);
-		free(from);
-		free(to);
-		free(subj);
-		free(dh);
-		free(raw_text);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			es_pg_error(res, db, err, errsize);
-			PQclear(res);
-			r = -EIO;
-			goto rollback;
-		}
-		inserted += atoll(PQcmdTuples(res));
-		PQclear(res);
-	}
-	{
-		const char *params[4] = {u->id, v, last_s, note};
-
-		res = PQexecParams(db, upd.data, 4, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			es_pg_error(res, db, err, errsize);
-			PQclear(res);
-			r = -EIO;
-			goto rollback;
-		}
-		PQclear(res);
-	}
-	r = es_exec(db, "COMMIT", err, errsize);
-	if (r < 0)
-		goto out;
-	*ret_inserted = inserted;
-	goto out;
-rollback:
-	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
-		char e2[64];
-
-		(void)es_exec(db, "ROLLBACK", e2, sizeof(e2));
-	}
-out:
-	chime__sqlbuf_done(&ins);
-	chime__sqlbuf_done(&upd);
-	return r;
 }
 
 /* ---- One connection ------------------------------------------------------- */
@@ -787,8 +342,8 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 				        u->id, n_unseen, uerr);
 		}
 		if (n_msgs > 0 || last >= first) {
-			r = es_store(s, db, u, uidvalidity, msgs, n_msgs, last,
-			             note[0] ? note : NULL, &inserted, err, errsize);
+			r = chime__email_db_store(s, db, u, uidvalidity, msgs, n_msgs, last,
+			                          note[0] ? note : NULL, &inserted, err, errsize);
 			es_msgs_free(msgs, n_msgs);
 			if (r < 0)
 				goto out;
@@ -806,8 +361,8 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 	if (!wrote) {
 		int64_t inserted;
 
-		r = es_store(s, db, u, uidvalidity, NULL, 0, first - 1, note[0] ? note : NULL,
-		             &inserted, err, errsize);
+		r = chime__email_db_store(s, db, u, uidvalidity, NULL, 0, first - 1,
+		                          note[0] ? note : NULL, &inserted, err, errsize);
 		if (r < 0)
 			goto out;
 	}
@@ -833,23 +388,14 @@ out:
 
 /* ---- The pool ------------------------------------------------------------- */
 
-static PGconn *
-es_connect(struct es_sync *s, char *err, size_t errsize)
+void
+chime__email_note_failure(struct es_sync *s, const char *what, const char *err)
 {
-	PGconn *db = PQconnectdbParams((const char *const *)s->kw, (const char *const *)s->val, 0);
-	char sql[96];
-
-	if (PQstatus(db) != CONNECTION_OK) {
-		es_pg_error(NULL, db, err, errsize);
-		PQfinish(db);
-		return NULL;
-	}
-	snprintf(sql, sizeof(sql), "SET statement_timeout = '%s'", s->statement_timeout);
-	if (es_exec(db, sql, err, errsize) < 0) {
-		PQfinish(db);
-		return NULL;
-	}
-	return db;
+	pthread_mutex_lock(&s->lock);
+	s->failed++;
+	if (s->first_error[0] == '\0')
+		snprintf(s->first_error, sizeof(s->first_error), "%.100s: %.200s", what, err);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void *
@@ -873,11 +419,11 @@ es_worker(void *userdata)
 		snprintf(label, sizeof(label), "connection %s%s%s", u->schema ? u->schema : "",
 		         u->schema ? "/" : "", u->id);
 		if (db == NULL && !s->dry_run) {
-			db = es_connect(s, err, sizeof(err));
+			db = chime__email_db_connect(s, err, sizeof(err));
 			if (db == NULL) {
 				chime_run_item(s->run, "%s: no database connection: %s", label,
 				               err);
-				es_note_failure(s, label, err);
+				chime__email_note_failure(s, label, err);
 				continue;
 			}
 		}
@@ -886,13 +432,13 @@ es_worker(void *userdata)
 			chime_run_log(s->run, 4, "%s (%s@%s:%d): %s", label, u->user ? u->user : "",
 			              u->host ? u->host : "", u->port, err);
 			chime_run_item(s->run, "%s: failed: %s", label, err);
-			es_note_failure(s, label, err);
+			chime__email_note_failure(s, label, err);
 			if (db != NULL && PQstatus(db) != CONNECTION_OK) {
 				PQfinish(db);
 				db = NULL;
 			}
 			if (r != -ECANCELED)
-				es_record_error(s, db, u, err);
+				chime__email_db_record_error(s, db, u, err);
 			continue;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -938,75 +484,6 @@ es_interleave(struct es_sync *s)
 }
 
 static int
-es_prepare(struct es_sync *s, PGconn *conn)
-{
-	PQconninfoOption *opts = PQconninfo(conn), *o;
-	PGresult *res;
-	char err[256];
-	size_t n = 0;
-
-	if (opts == NULL)
-		return -ENOMEM;
-	for (o = opts; o->keyword != NULL; o++)
-		n++;
-	s->kw = calloc(n + 1, sizeof(*s->kw));
-	s->val = calloc(n + 1, sizeof(*s->val));
-	if (s->kw == NULL || s->val == NULL) {
-		PQconninfoFree(opts);
-		return -ENOMEM;
-	}
-	n = 0;
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL)
-			continue;
-		s->kw[n] = strdup(o->keyword);
-		s->val[n] = strdup(o->val);
-		if (s->kw[n] == NULL || s->val[n] == NULL) {
-			PQconninfoFree(opts);
-			return -ENOMEM;
-		}
-		n++;
-	}
-	PQconninfoFree(opts);
-	res = PQexec(conn, "SHOW statement_timeout");
-	snprintf(s->statement_timeout, sizeof(s->statement_timeout), "%s",
-	         PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-	                         strspn(PQgetvalue(res, 0, 0), "0123456789msinhd") ==
-	                                 strlen(PQgetvalue(res, 0, 0))
-	                 ? PQgetvalue(res, 0, 0)
-	                 : "0");
-	PQclear(res);
-	for (size_t i = 0; i < N_NAMES; i++) {
-		s->q[i] = chime__sql_quote(conn, s->cfg->names[i]);
-		if (s->q[i] == NULL)
-			return -ENOMEM;
-	}
-	(void)err;
-	return 0;
-}
-
-/* Is the emails raw column bytea (in the first schema that has the table)? */
-static void
-es_raw_kind(struct es_sync *s, PGconn *conn)
-{
-	const char *params[2] = {s->cfg->names[N_EMAILS], s->cfg->names[N_EMAILS_RAW]};
-	char err[256];
-	PGresult *res;
-
-	s->raw_bytea = true;
-	if (s->n_units == 0 || es_search_path(conn, s->units[0].schema, err, sizeof(err)) < 0)
-		return;
-	res = PQexecParams(conn,
-	                   "SELECT format_type(atttypid, NULL) FROM pg_attribute "
-	                   "WHERE attrelid = to_regclass($1) AND attname = $2",
-	                   2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		s->raw_bytea = strcmp(PQgetvalue(res, 0, 0), "bytea") == 0;
-	PQclear(res);
-	(void)es_search_path(conn, NULL, err, sizeof(err));
-}
-
-static int
 es_run(void *state, struct chime_run *run)
 {
 	struct es_sync s = {
@@ -1026,18 +503,19 @@ es_run(void *state, struct chime_run *run)
 		r = -ENOTCONN;
 		goto out;
 	}
-	r = es_prepare(&s, conn);
+	r = chime__email_db_prepare(&s, conn);
 	if (r < 0) {
 		chime_run_fail(run, "out of memory");
 		goto out;
 	}
-	r = es_load_tenants(&s, conn, &schemas, &n_schemas);
+	r = chime__email_db_load_tenants(&s, conn, &schemas, &n_schemas);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n_schemas; i++) {
 		if (chime_run_cancelled(run))
 			break;
-		if (es_load_units(&s, conn, schemas[i], &s.units, &s.n_units) == -ENOMEM) {
+		if (chime__email_db_load_units(&s, conn, schemas[i], &s.units, &s.n_units) ==
+		    -ENOMEM) {
 			chime_run_fail(run, "out of memory");
 			r = -ENOMEM;
 			goto out;
@@ -1048,7 +526,7 @@ es_run(void *state, struct chime_run *run)
 		r = -ENOMEM;
 		goto out;
 	}
-	es_raw_kind(&s, conn);
+	chime__email_db_raw_kind(&s, conn);
 	for (int64_t i = 0; i < s.cfg->concurrency && i < (int64_t)s.n_units; i++) {
 		if (pthread_create(&threads[n_threads], NULL, es_worker, &s) != 0)
 			break;
@@ -1085,7 +563,7 @@ es_run(void *state, struct chime_run *run)
 	}
 out:
 	for (size_t i = 0; i < s.n_units; i++)
-		es_unit_done(&s.units[i]);
+		chime__email_unit_done(&s.units[i]);
 	free(s.units);
 	for (size_t i = 0; i < n_schemas; i++)
 		free(schemas[i]);

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The database half of the email_sync plugin (see email_sync.c): the
+ * tenants and connections to visit, the transaction that stores a chunk of
+ * messages with its last_uid, the error recorded on a connection row, and
+ * the per-worker libpq connections opened with the run's conninfo. Reports
+ * through the run; never logs otherwise.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "chime/plugin.h"
+
+#include "email_sync.h"
+#include "email_sync_internal.h"
+#include "sqlutil.h"
+
+static int
+es_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
+{
+	PGresult *res = PQexec(conn, sql);
+	int r = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime__sql_error_text(res, conn, err, errsize);
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* SET search_path to `schema` (quoted), or back to the default. */
+static int
+es_search_path(PGconn *conn, const char *schema, char *err, size_t errsize)
+{
+	struct chime__sqlbuf b = {0};
+	char *q;
+	int r;
+
+	if (schema == NULL)
+		return es_exec(conn, "RESET search_path", err, errsize);
+	q = PQescapeIdentifier(conn, schema, strlen(schema));
+	if (q == NULL) {
+		snprintf(err, errsize, "invalid schema name");
+		return -EINVAL;
+	}
+	chime__sqlbuf_printf(&b, "SET search_path TO %s", q);
+	PQfreemem(q);
+	r = b.oom ? -ENOMEM : es_exec(conn, b.data, err, errsize);
+	chime__sqlbuf_done(&b);
+	return r;
+}
+
+static char *
+es_strdup_or_null(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+void
+chime__email_unit_done(struct es_unit *u)
+{
+	free(u->schema);
+	free(u->id);
+	free(u->host);
+	free(u->tls);
+	free(u->user);
+	free(u->password);
+	free(u->password_ref);
+	free(u->mailbox);
+}
+
+/* Read the active connections of one schema and append them. */
+int
+chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
+                           struct es_unit **list, size_t *n)
+{
+	struct chime__sqlbuf b = {0};
+	PGresult *res = NULL;
+	char err[256];
+	char *const *q = s->q;
+	int r;
+
+	r = es_search_path(conn, schema, err, sizeof(err));
+	if (r < 0)
+		goto fail;
+	chime__sqlbuf_printf(&b,
+	                     "SELECT %s::text, %s::text, %s::int, %s::text, %s::text, %s::text, "
+	                     "%s::text, %s::text, %s::bigint, %s::bigint FROM %s WHERE %s "
+	                     "ORDER BY %s",
+	                     q[N_CONNS_ID], q[N_CONNS_HOST], q[N_CONNS_PORT], q[N_CONNS_TLS],
+	                     q[N_CONNS_USER], q[N_CONNS_PASSWORD], q[N_CONNS_PASSWORD_REF],
+	                     q[N_CONNS_MAILBOX], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
+	                     q[N_CONNS], q[N_CONNS_ACTIVE], q[N_CONNS_ID]);
+	if (b.oom) {
+		r = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	res = PQexec(conn, b.data);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime__sql_error_text(res, conn, err, sizeof(err));
+		r = -EIO;
+		goto fail;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct es_unit *nl = realloc(*list, (*n + 1) * sizeof(**list));
+		struct es_unit *u;
+
+		if (nl == NULL) {
+			r = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+			goto fail;
+		}
+		*list = nl;
+		u = &nl[(*n)++];
+		memset(u, 0, sizeof(*u));
+		u->schema = schema != NULL ? strdup(schema) : NULL;
+		u->id = es_strdup_or_null(res, i, 0);
+		u->host = es_strdup_or_null(res, i, 1);
+		u->port = PQgetisnull(res, i, 2) ? 0 : atoi(PQgetvalue(res, i, 2));
+		u->tls = es_strdup_or_null(res, i, 3);
+		u->user = es_strdup_or_null(res, i, 4);
+		u->password = es_strdup_or_null(res, i, 5);
+		u->password_ref = es_strdup_or_null(res, i, 6);
+		u->mailbox = es_strdup_or_null(res, i, 7);
+		u->has_uidvalidity = !PQgetisnull(res, i, 8);
+		u->uidvalidity = u->has_uidvalidity ? strtoull(PQgetvalue(res, i, 8), NULL, 10) : 0;
+		u->last_uid =
+		        PQgetisnull(res, i, 9) ? 0 : strtoull(PQgetvalue(res, i, 9), NULL, 10);
+	}
+	r = 0;
+	goto out;
+fail:
+	chime_run_log(s->run, 4, "tenant %s: cannot read %s: %s", schema != NULL ? schema : "-",
+	              s->cfg->names[N_CONNS], err);
+	chime_run_item(s->run, "tenant %s: cannot read %s: %s", schema != NULL ? schema : "-",
+	               s->cfg->names[N_CONNS], err);
+	chime__email_note_failure(s, schema != NULL ? schema : "connections", err);
+out:
+	PQclear(res);
+	chime__sqlbuf_done(&b);
+	(void)es_search_path(conn, NULL, err, sizeof(err));
+	return r;
+}
+
+/* The schemas to visit: from the tenants table, or `tenant`, or none. */
+int
+chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_t *ret_n)
+{
+	const struct es_config *cfg = s->cfg;
+	struct chime__sqlbuf b = {0};
+	char *qt = NULL, *qs = NULL, *qa = NULL, **list = NULL, err[256];
+	const char *params[1] = {cfg->tenant};
+	PGresult *res = NULL;
+	size_t n = 0;
+	int r;
+
+	if (cfg->tenants_table == NULL) {
+		list = calloc(1, sizeof(*list));
+		if (list == NULL)
+			return -ENOMEM;
+		list[0] = cfg->tenant != NULL ? strdup(cfg->tenant) : NULL;
+		*ret = list;
+		*ret_n = 1;
+		return 0;
+	}
+	qt = chime__sql_quote(conn, cfg->tenants_table);
+	qs = chime__sql_quote(conn, cfg->tenants_schema);
+	qa = chime__sql_quote(conn, cfg->tenants_active);
+	if (qt == NULL || qs == NULL || qa == NULL) {
+		r = -ENOMEM;
+		chime_run_fail(s->run, "out of memory");
+		goto out;
+	}
+	chime__sqlbuf_printf(&b,
+	                     "SELECT %s::text FROM %s WHERE %s AND ($1::text IS NULL OR %s = $1) "
+	                     "ORDER BY 1",
+	                     qs, qt, qa, qs);
+	res = b.oom ? NULL : PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime__sql_error_text(res, conn, err, sizeof(err));
+		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
+		               err);
+		r = -EIO;
+		goto out;
+	}
+	if (PQntuples(res) == 0 && cfg->tenant != NULL) {
+		chime_run_fail(s->run, "tenant '%s' is not an active tenant in %s", cfg->tenant,
+		               cfg->tenants_table);
+		r = -ENOENT;
+		goto out;
+	}
+	list = calloc((size_t)PQntuples(res) + 1, sizeof(*list));
+	if (list == NULL) {
+		r = -ENOMEM;
+		chime_run_fail(s->run, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		if (!PQgetisnull(res, i, 0))
+			list[n++] = strdup(PQgetvalue(res, i, 0));
+	*ret = list;
+	*ret_n = n;
+	list = NULL;
+	r = 0;
+out:
+	free(list);
+	PQclear(res);
+	chime__sqlbuf_done(&b);
+	free(qt);
+	free(qs);
+	free(qa);
+	return r;
+}
+
+/* Record an error on the connection row (its own short transaction). */
+void
+chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit *u,
+                             const char *error)
+{
+	struct chime__sqlbuf b = {0};
+	const char *params[2] = {u->id, error};
+	char err[256];
+	PGresult *res;
+
+	if (db == NULL || s->dry_run)
+		return;
+	if (es_search_path(db, u->schema, err, sizeof(err)) < 0)
+		return;
+	chime__sqlbuf_printf(&b, "UPDATE %s SET %s = $2, %s = now() WHERE %s::text = $1",
+	                     s->q[N_CONNS], s->q[N_CONNS_LAST_ERROR], s->q[N_CONNS_LAST_ERROR_AT],
+	                     s->q[N_CONNS_ID]);
+	if (!b.oom) {
+		res = PQexecParams(db, b.data, 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			chime__sql_error_text(res, db, err, sizeof(err));
+			chime_run_log(s->run, 4, "connection %s: cannot record its error: %s",
+			              u->id, err);
+		}
+		PQclear(res);
+	}
+	chime__sqlbuf_done(&b);
+}
+
+/*
+ * Store `msgs` and advance the connection to `last` in one transaction;
+ * `note` (or NULL) becomes last_error. Returns 0 or -EIO with err set.
+ */
+int
+chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, uint64_t uidvalidity,
+                      const struct es_msg *msgs, size_t n, uint64_t last, const char *note,
+                      int64_t *ret_inserted, char *err, size_t errsize)
+{
+	char *const *q = s->q;
+	struct chime__sqlbuf ins = {0}, upd = {0};
+	char v[24], last_s[24];
+	int64_t inserted = 0;
+	PGresult *res;
+	int r;
+
+	snprintf(v, sizeof(v), "%" PRIu64, uidvalidity);
+	snprintf(last_s, sizeof(last_s), "%" PRIu64, last);
+	chime__sqlbuf_printf(&ins,
+	                     "INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) VALUES ($1, "
+	                     "$2, $3, $4, $5, $6, $7, $8, $9%s, $10) ON CONFLICT (%s, %s, %s) DO "
+	                     "NOTHING",
+	                     q[N_EMAILS], q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY],
+	                     q[N_EMAILS_UID], q[N_EMAILS_MESSAGE_ID], q[N_EMAILS_FROM],
+	                     q[N_EMAILS_TO], q[N_EMAILS_SUBJECT], q[N_EMAILS_DATE], q[N_EMAILS_RAW],
+	                     q[N_EMAILS_SIZE], s->raw_bytea ? "::bytea" : "::text",
+	                     q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY], q[N_EMAILS_UID]);
+	chime__sqlbuf_printf(
+	        &upd,
+	        "UPDATE %s SET %s = CASE WHEN %s IS DISTINCT FROM $2::bigint THEN "
+	        "$3::bigint ELSE greatest(%s, $3::bigint) END, %s = $2::bigint, "
+	        "%s = now(), %s = $4::text, %s = CASE WHEN $4::text IS NULL THEN %s ELSE now() "
+	        "END WHERE %s::text = $1",
+	        q[N_CONNS], q[N_CONNS_LAST_UID], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
+	        q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_SYNC], q[N_CONNS_LAST_ERROR],
+	        q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_ID]);
+	if (ins.oom || upd.oom) {
+		snprintf(err, errsize, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	r = es_search_path(db, u->schema, err, errsize);
+	if (r < 0)
+		goto out;
+	r = es_exec(db, "BEGIN", err, errsize);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct es_msg *m = &msgs[i];
+		char uid[24], size[24], date[40];
+		char *mid = NULL, *from = NULL, *to = NULL, *subj = NULL, *dh = NULL;
+		char *raw_text = NULL;
+		bool have_date = false;
+		const char *params[10];
+		int lengths[10] = {0}, formats[10] = {0};
+
+		snprintf(uid, sizeof(uid), "%" PRIu64, m->uid);
+		snprintf(size, sizeof(size), "%" PRIu64, m->size);
+		if (m->raw != NULL) {
+			mid = chime__email_header(m->raw, m->len, "Message-ID");
+			from = chime__email_header(m->raw, m->len, "From");
+			to = chime__email_header(m->raw, m->len, "To");
+			subj = chime__email_header(m->raw, m->len, "Subject");
+			dh = chime__email_header(m->raw, m->len, "Date");
+			have_date = dh != NULL && chime__email_parse_date(dh, date, sizeof(date));
+		}
+		params[0] = u->id;
+		params[1] = v;
+		params[2] = uid;
+		params[3] = mid;
+		params[4] = from;
+		params[5] = to;
+		params[6] = subj;
+		params[7] = have_date ? date : NULL;
+		params[8] = m->raw;
+		params[9] = size;
+		if (m->raw != NULL && s->raw_bytea) {
+			lengths[8] = (int)m->len;
+			formats[8] = 1;
+		} else if (m->raw != NULL) {
+			/* A text column: keep the message only when it is valid UTF-8. */
+			raw_text = chime__email_valid_utf8((const unsigned char *)m->raw, m->len)
+			                   ? strndup(m->raw, m->len)
+			                   : NULL;
+			params[8] = raw_text;
+		}
+		res = PQexecParams(db, ins.data, 10, NULL, params, lengths, formats, 0);
+		free(mid);
+		free(from);
+		free(to);
+		free(subj);
+		free(dh);
+		free(raw_text);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			chime__sql_error_text(res, db, err, errsize);
+			PQclear(res);
+			r = -EIO;
+			goto rollback;
+		}
+		inserted += atoll(PQcmdTuples(res));
+		PQclear(res);
+	}
+	{
+		const char *params[4] = {u->id, v, last_s, note};
+
+		res = PQexecParams(db, upd.data, 4, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			chime__sql_error_text(res, db, err, errsize);
+			PQclear(res);
+			r = -EIO;
+			goto rollback;
+		}
+		PQclear(res);
+	}
+	r = es_exec(db, "COMMIT", err, errsize);
+	if (r < 0)
+		goto out;
+	*ret_inserted = inserted;
+	goto out;
+rollback:
+	if (PQtransactionStatus(db) != PQTRANS_IDLE) {
+		char e2[64];
+
+		(void)es_exec(db, "ROLLBACK", e2, sizeof(e2));
+	}
+out:
+	chime__sqlbuf_done(&ins);
+	chime__sqlbuf_done(&upd);
+	return r;
+}
+
+PGconn *
+chime__email_db_connect(struct es_sync *s, char *err, size_t errsize)
+{
+	PGconn *db = PQconnectdbParams((const char *const *)s->kw, (const char *const *)s->val, 0);
+	char sql[96];
+
+	if (PQstatus(db) != CONNECTION_OK) {
+		chime__sql_error_text(NULL, db, err, errsize);
+		PQfinish(db);
+		return NULL;
+	}
+	snprintf(sql, sizeof(sql), "SET statement_timeout = '%s'", s->statement_timeout);
+	if (es_exec(db, sql, err, errsize) < 0) {
+		PQfinish(db);
+		return NULL;
+	}
+	return db;
+}
+
+int
+chime__email_db_prepare(struct es_sync *s, PGconn *conn)
+{
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	PGresult *res;
+	char err[256];
+	size_t n = 0;
+
+	if (opts == NULL)
+		return -ENOMEM;
+	for (o = opts; o->keyword != NULL; o++)
+		n++;
+	s->kw = calloc(n + 1, sizeof(*s->kw));
+	s->val = calloc(n + 1, sizeof(*s->val));
+	if (s->kw == NULL || s->val == NULL) {
+		PQconninfoFree(opts);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		s->kw[n] = strdup(o->keyword);
+		s->val[n] = strdup(o->val);
+		if (s->kw[n] == NULL || s->val[n] == NULL) {
+			PQconninfoFree(opts);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	PQconninfoFree(opts);
+	res = PQexec(conn, "SHOW statement_timeout");
+	snprintf(s->statement_timeout, sizeof(s->statement_timeout), "%s",
+	         PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	                         strspn(PQgetvalue(res, 0, 0), "0123456789msinhd") ==
+	                                 strlen(PQgetvalue(res, 0, 0))
+	                 ? PQgetvalue(res, 0, 0)
+	                 : "0");
+	PQclear(res);
+	for (size_t i = 0; i < N_NAMES; i++) {
+		s->q[i] = chime__sql_quote(conn, s->cfg->names[i]);
+		if (s->q[i] == NULL)
+			return -ENOMEM;
+	}
+	(void)err;
+	return 0;
+}
+
+/* Is the emails raw column bytea (in the first schema that has the table)? */
+void
+chime__email_db_raw_kind(struct es_sync *s, PGconn *conn)
+{
+	const char *params[2] = {s->cfg->names[N_EMAILS], s->cfg->names[N_EMAILS_RAW]};
+	char err[256];
+	PGresult *res;
+
+	s->raw_bytea = true;
+	if (s->n_units == 0 || es_search_path(conn, s->units[0].schema, err, sizeof(err)) < 0)
+		return;
+	res = PQexecParams(conn,
+	                   "SELECT format_type(atttypid, NULL) FROM pg_attribute "
+	                   "WHERE attrelid = to_regclass($1) AND attname = $2",
+	                   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		s->raw_bytea = strcmp(PQgetvalue(res, 0, 0), "bytea") == 0;
+	PQclear(res);
+	(void)es_search_path(conn, NULL, err, sizeof(err));
+}

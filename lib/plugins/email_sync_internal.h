@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the email_sync plugin: the state shared by email_sync.c (the
+ * options, one connection's IMAP sync, the worker pool) and email_sync_db.c
+ * (its tables). Not part of any plugin's interface.
+ */
+#ifndef CHIME_PLUGINS_EMAIL_SYNC_INTERNAL_H
+#define CHIME_PLUGINS_EMAIL_SYNC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "chime/plugin.h"
+
+/* The table and column names, each an option with a default (es_names). */
+enum {
+	N_CONNS,
+	N_CONNS_ID,
+	N_CONNS_HOST,
+	N_CONNS_PORT,
+	N_CONNS_TLS,
+	N_CONNS_USER,
+	N_CONNS_PASSWORD,
+	N_CONNS_PASSWORD_REF,
+	N_CONNS_MAILBOX,
+	N_CONNS_ACTIVE,
+	N_CONNS_UIDVALIDITY,
+	N_CONNS_LAST_UID,
+	N_CONNS_LAST_SYNC,
+	N_CONNS_LAST_ERROR,
+	N_CONNS_LAST_ERROR_AT,
+	N_EMAILS,
+	N_EMAILS_CONN,
+	N_EMAILS_UIDVALIDITY,
+	N_EMAILS_UID,
+	N_EMAILS_MESSAGE_ID,
+	N_EMAILS_FROM,
+	N_EMAILS_TO,
+	N_EMAILS_SUBJECT,
+	N_EMAILS_DATE,
+	N_EMAILS_RAW,
+	N_EMAILS_SIZE,
+	N_NAMES,
+};
+
+struct es_config {
+	const char *tenants_table, *tenants_schema, *tenants_active; /* NULL: no tenants */
+	const char *tenant;                                          /* NULL: all */
+	int64_t max_messages, max_size, concurrency, batch_size;
+	int64_t timeout_usec;
+	const char *ca_file;
+	const char *names[N_NAMES];
+};
+
+/* One connection to sync: a row of email_connections in one schema. */
+struct es_unit {
+	char *schema; /* NULL: the search_path as connected */
+	char *id, *host, *tls, *user, *password, *password_ref, *mailbox;
+	int port;
+	bool has_uidvalidity;
+	uint64_t uidvalidity, last_uid;
+};
+
+struct es_sync {
+	const struct es_config *cfg;
+	struct chime_run *run;
+	bool dry_run;
+	char **kw, **val; /* the run's conninfo, for the workers */
+	char statement_timeout[64];
+	char *q[N_NAMES];
+	bool raw_bytea;
+	struct es_unit *units;
+	size_t n_units, next;
+	pthread_mutex_t lock;
+	int64_t ok, failed, fetched, skipped, resets, would_fetch;
+	char first_error[320];
+};
+
+/* One message ready to store. */
+struct es_msg {
+	uint64_t uid, size;
+	char *raw; /* NULL: skipped (over max_size) */
+	size_t len;
+};
+
+/* Count a failed connection and keep the first error for the run's
+ * failure reason; thread-safe. */
+void chime__email_note_failure(struct es_sync *s, const char *what, const char *err);
+
+/* Free what the unit owns (not the unit itself). */
+void chime__email_unit_done(struct es_unit *u);
+
+/* The schemas to visit: from the tenants table, or `tenant`, or none. */
+int chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_t *ret_n);
+
+/* Read the active connections of one schema and append them. */
+int chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
+                               struct es_unit **list, size_t *n);
+
+/* Record an error on the connection row (its own short transaction). */
+void chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit *u,
+                                  const char *error);
+
+/*
+ * Store `msgs` and advance the connection to `last` in one transaction;
+ * `note` (or NULL) becomes last_error. Returns 0 or -EIO with err set.
+ */
+int chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u,
+                          uint64_t uidvalidity, const struct es_msg *msgs, size_t n, uint64_t last,
+                          const char *note, int64_t *ret_inserted, char *err, size_t errsize);
+
+/* A worker's own connection, opened with the run's conninfo and its
+ * statement_timeout; NULL with the reason in err. */
+PGconn *chime__email_db_connect(struct es_sync *s, char *err, size_t errsize);
+
+/* Copy the run's conninfo and statement_timeout for the workers and quote
+ * the table and column names. 0 or -ENOMEM. */
+int chime__email_db_prepare(struct es_sync *s, PGconn *conn);
+
+/* Is the emails raw column bytea (in the first schema that has the table)? */
+void chime__email_db_raw_kind(struct es_sync *s, PGconn *conn);
+
+#endif
