@@ -3,7 +3,8 @@
  * A small HTTP(S) POST over libcurl, shared by built-in plugins (billing's
  * gateway calls). One easy handle per call, no redirects, both timeouts,
  * and a progress callback that aborts the transfer once the run is
- * cancelled, so a hanging server never holds a worker past shutdown.
+ * cancelled, so a hanging server never holds a worker past shutdown. The
+ * same setup and error mapping serve smtp.c's transfers.
  */
 #include "http.h"
 
@@ -91,12 +92,43 @@ http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 static int
-http_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                 curl_off_t ulnow)
+curl_cancel_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+               curl_off_t ulnow)
 {
 	struct chime_run *run = userdata;
 
 	return run != NULL && chime_run_cancelled(run) ? 1 : 0;
+}
+
+void
+chime__curl_setup(CURL *curl, const char *protocols, char *curl_err, struct chime_run *run,
+                  const char *ca_file, int64_t timeout_usec, int64_t connect_timeout_usec)
+{
+	(void)curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, protocols);
+	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+	(void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	(void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, curl_cancel_cb);
+	(void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, run);
+	if (ca_file != NULL)
+		(void)curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	if (timeout_usec > 0)
+		(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+		                       (long)((timeout_usec + 999) / 1000));
+	if (connect_timeout_usec > 0)
+		(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+		                       (long)((connect_timeout_usec + 999) / 1000));
+}
+
+int
+chime__curl_perform(CURL *curl, const char *curl_err, char *errbuf, size_t errsize)
+{
+	CURLcode cc = curl_easy_perform(curl);
+
+	if (cc == CURLE_OK)
+		return 0;
+	snprintf(errbuf, errsize, "%s", curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+	return chime__curl_errno(cc);
 }
 
 int
@@ -107,7 +139,6 @@ chime__http_post(const struct chime__http_request *req, struct chime__http_respo
 	struct curl_slist *headers = NULL, *h;
 	struct http_sink sink = {NULL, 0};
 	CURL *curl = NULL;
-	CURLcode cc;
 	long status = 0;
 	int r;
 
@@ -140,37 +171,21 @@ chime__http_post(const struct chime__http_request *req, struct chime__http_respo
 	}
 	headers = h;
 
+	chime__curl_setup(curl, "http,https", curl_err, req->run, req->ca_file, req->timeout_usec,
+	                  req->connect_timeout_usec);
 	(void)curl_easy_setopt(curl, CURLOPT_URL, req->url);
-	(void)curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	(void)curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
 	(void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	(void)curl_easy_setopt(curl, CURLOPT_POST, 1L);
 	(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
 	(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_write_cb);
 	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-	(void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	(void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, http_progress_cb);
-	(void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req->run);
 	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "chime/" CHIME_VERSION);
-	if (req->ca_file != NULL)
-		(void)curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
-	if (req->timeout_usec > 0)
-		(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-		                       (long)((req->timeout_usec + 999) / 1000));
-	if (req->connect_timeout_usec > 0)
-		(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-		                       (long)((req->connect_timeout_usec + 999) / 1000));
 
-	cc = curl_easy_perform(curl);
-	if (cc != CURLE_OK) {
-		snprintf(errbuf, errsize, "%s",
-		         curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
-		r = chime__curl_errno(cc);
+	r = chime__curl_perform(curl, curl_err, errbuf, errsize);
+	if (r < 0)
 		goto out;
-	}
 	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (sink.data == NULL) {
 		sink.data = strdup("");

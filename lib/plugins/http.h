@@ -8,6 +8,7 @@
 #ifndef CHIME_PLUGINS_HTTP_H
 #define CHIME_PLUGINS_HTTP_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,5 +53,22 @@ void chime__http_response_done(struct chime__http_response *response);
 
 /* Map a libcurl result to a negative errno (see chime__http_post()). */
 int chime__curl_errno(int curl_code);
+
+/*
+ * Set what every one-shot transfer of ours shares: `protocols` only, no
+ * signals, libcurl's message into `curl_err` (CURL_ERROR_SIZE bytes, kept
+ * by the caller until the transfer ends), aborted once `run` (may be NULL)
+ * is cancelled, `ca_file` trusted instead of the system's when not NULL,
+ * and each timeout when positive. Never logs.
+ */
+void chime__curl_setup(CURL *curl, const char *protocols, char *curl_err, struct chime_run *run,
+                       const char *ca_file, int64_t timeout_usec, int64_t connect_timeout_usec);
+
+/*
+ * Run the transfer set up on `curl`. Returns 0, or a negative errno as
+ * chime__curl_errno() with libcurl's message (`curl_err` when it has one)
+ * in errbuf. Never logs.
+ */
+int chime__curl_perform(CURL *curl, const char *curl_err, char *errbuf, size_t errsize);
 
 #endif

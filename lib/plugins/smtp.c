@@ -31,15 +31,6 @@ smtp_read_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-static int
-smtp_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                 curl_off_t ulnow)
-{
-	struct chime_run *run = userdata;
-
-	return run != NULL && chime_run_cancelled(run) ? 1 : 0;
-}
-
 int
 chime__smtp_send(const struct chime__smtp_server *server, const char *mail_from,
                  const char *rcpt_to, const char *message, char *errbuf, size_t errsize)
@@ -48,7 +39,6 @@ chime__smtp_send(const struct chime__smtp_server *server, const char *mail_from,
 	struct smtp_source src = {message, strlen(message), 0};
 	struct curl_slist *rcpt = NULL;
 	CURL *curl = NULL;
-	CURLcode cc;
 	int r;
 
 	errbuf[0] = '\0';
@@ -64,19 +54,15 @@ chime__smtp_send(const struct chime__smtp_server *server, const char *mail_from,
 		r = -ENOMEM;
 		goto out;
 	}
+	chime__curl_setup(curl, "smtp,smtps", curl_err, server->run, server->ca_file,
+	                  server->timeout_usec, server->connect_timeout_usec);
 	(void)curl_easy_setopt(curl, CURLOPT_URL, server->url);
-	(void)curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
 	(void)curl_easy_setopt(curl, CURLOPT_MAIL_FROM, mail_from);
 	(void)curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
 	(void)curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 	(void)curl_easy_setopt(curl, CURLOPT_READFUNCTION, smtp_read_cb);
 	(void)curl_easy_setopt(curl, CURLOPT_READDATA, &src);
 	(void)curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)src.len);
-	(void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	(void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, smtp_progress_cb);
-	(void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, server->run);
 	if (server->require_starttls)
 		(void)curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	if (server->username != NULL) {
@@ -84,23 +70,8 @@ chime__smtp_send(const struct chime__smtp_server *server, const char *mail_from,
 		(void)curl_easy_setopt(curl, CURLOPT_PASSWORD,
 		                       server->password != NULL ? server->password : "");
 	}
-	if (server->ca_file != NULL)
-		(void)curl_easy_setopt(curl, CURLOPT_CAINFO, server->ca_file);
-	if (server->timeout_usec > 0)
-		(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-		                       (long)((server->timeout_usec + 999) / 1000));
-	if (server->connect_timeout_usec > 0)
-		(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-		                       (long)((server->connect_timeout_usec + 999) / 1000));
 
-	cc = curl_easy_perform(curl);
-	if (cc != CURLE_OK) {
-		snprintf(errbuf, errsize, "%s",
-		         curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
-		r = chime__curl_errno(cc);
-		goto out;
-	}
-	r = 0;
+	r = chime__curl_perform(curl, curl_err, errbuf, errsize);
 out:
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(curl);
