@@ -463,6 +463,7 @@ cmd_status(struct control_client *c)
 		client_send(c, chime_control_reply_error("out of memory"), false);
 		return;
 	}
+	json_object_set_new(body, "control_clients", json_integer((json_int_t)c->ctl->n_clients));
 	reply_json(c, body);
 }
 

@@ -316,7 +316,7 @@ chime_metrics_healthy(struct chime_metrics *m, int64_t now_mono_usec, int64_t ma
 		         (double)age / 1e6);
 	else if (m->state.database_up == 0)
 		snprintf(reason, size, "database down%s%s",
-		         m->state.db_reason[0] != '\0' ? ": " : "", m->state.db_reason);
+		         m->state.db_reason[0] != '\0' ? " " : "", m->state.db_reason);
 	else
 		ok = true;
 	pthread_mutex_unlock(&m->lock);

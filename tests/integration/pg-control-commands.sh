@@ -192,18 +192,35 @@ print("ok - a line over 64 KiB: error reply, connection closed")
 for _ in range(20):
     s, f = conn()
     s.sendall(b'{"cmd":"history","job":"alpha","limit":1000}\n{"cmd":"list"}\n')
+    f.close()  # the file object holds the socket open too
     s.close()
 print("ok - clients vanishing mid-command")
 
-held = [conn() for _ in range(16)]
+import time
+
+def status_ok():
+    for _ in range(100):  # until the daemon has seen the vanished ones go
+        s, f = conn()
+        try:
+            s.sendall(b'{"cmd":"status"}\n')
+            if json.loads(f.readline())["ok"]:
+                return s, f
+        except (OSError, ValueError):
+            pass
+        f.close()
+        s.close()
+        time.sleep(0.1)
+    raise AssertionError("the daemon does not answer status")
+
+held = [status_ok() for _ in range(16)]
 s, f = conn()
 r = json.loads(f.readline())
 assert r["ok"] is False and "too many" in r["error"], r
-for h, _ in held:
+for h, hf in held:
+    hf.close()
     h.close()
 print("ok - connections beyond 16 refused with a message")
 
-import time
 for _ in range(50):  # the daemon sees the held ones go away first
     s, f = conn()
     try:
