@@ -86,6 +86,11 @@ db_read_password(const char *path, char **ret_password, char *errbuf, size_t err
 	return *ret_password == NULL ? -ENOMEM : 0;
 }
 
+static void
+db_drop_notice(void *userdata, const char *message)
+{
+}
+
 static int
 db_connect_params(const char *conninfo, const char *password_file, int64_t timeout_usec,
                   PGconn **ret_conn, char *errbuf, size_t errsize)
@@ -133,6 +138,9 @@ db_connect_params(const char *conninfo, const char *password_file, int64_t timeo
 		PQfinish(conn);
 		return -ECONNREFUSED;
 	}
+	/* Server NOTICEs ("... does not exist, skipping") are not ours to
+	 * print on stderr; errors come back with their results. */
+	PQsetNoticeProcessor(conn, db_drop_notice, NULL);
 	*ret_conn = conn;
 	return 0;
 }

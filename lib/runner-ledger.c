@@ -246,8 +246,12 @@ lw_wait(struct lwork *w, struct chime_db_conn *c)
 	w->outcome = LWO_WAIT;
 	w->r = chime_ledger_job_busy(c->pg, w->rr->job->name, w->rr->id, &busy, w->err,
 	                             sizeof(w->err));
-	if (w->r < 0 || busy)
+	if (w->r < 0 || busy) {
+		/* Keep waiting through a database error: the claim stays ours
+		 * while we heartbeat it, else another node recovers it. */
+		w->r = 0;
 		return;
+	}
 	w->r = chime_ledger_start(c->pg, w->rr->id, w->err, sizeof(w->err));
 	w->outcome = LWO_RUN;
 }
@@ -560,6 +564,11 @@ after_claim(struct lwork *w)
 	char when[64];
 
 	chime__runner_when(rr, when, sizeof(when));
+	if (w->kind == LW_WAIT && w->r < 0 && w->r != -ESTALE) {
+		/* No connection for the check: keep waiting. */
+		uv_timer_start(&rr->timer, wait_timer_cb, WAIT_POLL_MSEC, 0);
+		return;
+	}
 	if (w->r == 0 && w->outcome == LWO_RUN) {
 		rr->id = w->id;
 		rr->waiting = false;
@@ -606,14 +615,13 @@ after_claim(struct lwork *w)
 	runner->catchup_pending = true;
 	if (rr->slot.instant_usec - 1 < runner->catchup_since_wall_usec)
 		runner->catchup_since_wall_usec = rr->slot.instant_usec - 1;
-	/* The outage itself is logged once; each slot it costs is a debug
-	 * line, counted in the "database is back" line. */
-	chime__runner_log(
-	        rr, runner->health.state == CHIME_DB_DOWN ? CHIME_LOG_DEBUG : CHIME_LOG_WARNING,
-	        NULL,
-	        "slot %s not claimed: database unavailable: %s; catch-up decides "
-	        "when it is back",
-	        when, w->err);
+	/* Each slot an outage costs is a line with the job's fields, so
+	 * `journalctl CHIME_JOB=x` shows it; the total comes with the
+	 * "database is back" line. */
+	chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
+	                  "slot %s not claimed: database unavailable: %s; catch-up decides "
+	                  "when it is back",
+	                  when, w->err);
 	chime__runner_end_early(rr, "failed");
 }
 
