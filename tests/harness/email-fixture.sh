@@ -27,35 +27,8 @@ email_cleanup() {
 }
 trap email_cleanup EXIT
 
-fails=0
-ok() { echo "ok - $1"; }
-not_ok() {
-	echo "not ok - $1"
-	fails=$((fails + 1))
-}
-sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-expect_eq() { # NAME GOT WANT
-	if [ "$2" = "$3" ]; then ok "$1"; else
-		not_ok "$1"
-		echo "#   want: $(echo "$3" | tr '\n' '|')"
-		echo "#   got:  $(echo "$2" | tr '\n' '|')"
-	fi
-}
-expect_sql() { expect_eq "$1" "$(sql "$2")" "$3"; }
-expect_grep() { # NAME FILE PATTERN
-	if grep -qE -- "$3" "$2"; then ok "$1"; else
-		not_ok "$1"
-		echo "#   no line matching '$3' in:"
-		sed 's/^/#   | /' "$2"
-	fi
-}
-finish() {
-	if [ "$fails" -ne 0 ]; then
-		echo "# $fails check(s) failed"
-		exit 1
-	fi
-	echo "# all checks passed"
-}
+# shellcheck source=testlib.sh
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 psql -qX -v ON_ERROR_STOP=1 -f "$CHIME_SOURCE_DIR/config/sql/email.sql" >/dev/null
 "$dovecot_sh" start "$tmp/dovecot" >/dev/null
