@@ -90,7 +90,15 @@ YAML
 : >"$tmp/stderr"
 JOURNAL_STREAM=$(stat -c '%d:%i' "$tmp/stderr") timeout -s TERM 3.5 \
 	"$CHIMED" --config "$tmp/chime.yaml" 2>"$tmp/stderr" || true
-sleep 0.3 # let journald write what it received
+# journald writes what it received asynchronously, later still on a loaded
+# machine: wait until both jobs' lines are readable (or 15 s pass).
+for _ in $(seq 150); do
+	if [ "$(journalctl --directory="$dir" -o cat CHIME_JOB=x 2>/dev/null | grep -c .)" -ge 2 ] &&
+		[ "$(journalctl --directory="$dir" -o cat CHIME_JOB=y 2>/dev/null | grep -c .)" -ge 1 ]; then
+		break
+	fi
+	sleep 0.1
+done
 
 jx=$(journalctl --directory="$dir" -o cat CHIME_JOB=x)
 jy=$(journalctl --directory="$dir" -o cat CHIME_JOB=y)
