@@ -99,9 +99,14 @@ comp_add(struct comp *c, struct ctok t, int lo, int hi, int step, struct chime_e
 {
 	if (c->kind == C_YEAR) {
 		struct chime__match *m = c->m;
+		struct chime__year_rule *years;
 
 		if (m->n_years >= CHIME__MATCH_MAX_YEARS)
 			return tok_error(err, c->field, t, "has too many items");
+		years = realloc(m->years, (m->n_years + 1) * sizeof(*years));
+		if (years == NULL)
+			return -ENOMEM;
+		m->years = years;
 		m->years[m->n_years++] = (struct chime__year_rule){lo, hi, step};
 		return 0;
 	}

@@ -561,6 +561,7 @@ chime_expr_free(struct chime_expr *expr)
 	if (expr == NULL)
 		return NULL;
 	free(expr->zone);
+	free(expr->match.years);
 	free(expr);
 	return NULL;
 }

@@ -46,6 +46,31 @@ chime__expr_error(struct chime_expr_error *err, const char *field, unsigned colu
 	return -EINVAL;
 }
 
+/* The shape (index of shape_days) of each month (0..11) of each year type. */
+static const uint8_t month_shape[14][12] = {
+        {21, 3, 24, 20, 22, 18, 27, 23, 19, 21, 17, 26},
+        {22, 4, 25, 14, 23, 19, 21, 24, 20, 22, 18, 27},
+        {23, 5, 26, 15, 24, 20, 22, 25, 14, 23, 19, 21},
+        {24, 6, 27, 16, 25, 14, 23, 26, 15, 24, 20, 22},
+        {25, 0, 21, 17, 26, 15, 24, 27, 16, 25, 14, 23},
+        {26, 1, 22, 18, 27, 16, 25, 21, 17, 26, 15, 24},
+        {27, 2, 23, 19, 21, 17, 26, 22, 18, 27, 16, 25},
+        {21, 10, 25, 14, 23, 19, 21, 24, 20, 22, 18, 27},
+        {22, 11, 26, 15, 24, 20, 22, 25, 14, 23, 19, 21},
+        {23, 12, 27, 16, 25, 14, 23, 26, 15, 24, 20, 22},
+        {24, 13, 21, 17, 26, 15, 24, 27, 16, 25, 14, 23},
+        {25, 7, 22, 18, 27, 16, 25, 21, 17, 26, 15, 24},
+        {26, 8, 23, 19, 21, 17, 26, 22, 18, 27, 16, 25},
+        {27, 9, 24, 20, 22, 18, 27, 23, 19, 21, 17, 26},
+};
+
+/* Matching days (bit d) of month `mo` (1..12) in a year of type `type`. */
+static inline uint32_t
+month_days(const struct chime__match *m, unsigned type, int mo)
+{
+	return (m->month >> mo & 1) ? m->shape_days[month_shape[type][mo - 1]] : 0;
+}
+
 static unsigned
 year_type(int64_t y)
 {
@@ -178,29 +203,23 @@ year_prev(const struct chime__match *m, int64_t y)
 bool
 chime__match_prepare(struct chime__match *m)
 {
-	bool any = false;
+	bool any = false, known[28] = {false};
 	int64_t t;
-
-	uint32_t by_shape[4][7]; /* [dim - 28][weekday of the 1st] */
-	bool known[4][7] = {{false}};
 
 	m->rare = false;
 	for (unsigned type = 0; type < 14; type++) {
-		unsigned wd1 = type % 7;
-
 		m->ymonths[type] = 0;
 		for (unsigned mo = 1; mo <= 12; mo++) {
-			unsigned dim =
-			        mo == 2 ? (type >= 7 ? 29 : 28) : chime__days_in_month(2001, mo);
+			unsigned shape = month_shape[type][mo - 1];
 
-			if ((m->month >> mo & 1) && !known[dim - 28][wd1]) {
-				by_shape[dim - 28][wd1] = match_days(m, dim, wd1);
-				known[dim - 28][wd1] = true;
+			if (!(m->month >> mo & 1))
+				continue;
+			if (!known[shape]) {
+				m->shape_days[shape] = match_days(m, 28 + shape / 7, shape % 7);
+				known[shape] = true;
 			}
-			m->days[type][mo - 1] = (m->month >> mo & 1) ? by_shape[dim - 28][wd1] : 0;
-			if (m->days[type][mo - 1] != 0)
+			if (m->shape_days[shape] != 0)
 				m->ymonths[type] |= (uint16_t)(1u << mo);
-			wd1 = (wd1 + dim) % 7;
 		}
 		if (m->ymonths[type] != 0)
 			any = true;
@@ -309,7 +328,7 @@ chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret)
 			d = 1;
 			h = mi = s = 0;
 		}
-		bits = mask_ge(m->days[type][mo - 1], d);
+		bits = mask_ge(month_days(m, type, mo), d);
 		if (bits == 0) {
 			mo++;
 			d = 1;
@@ -405,7 +424,7 @@ chime__match_prev_local(const struct chime__match *m, int64_t t, int64_t *ret)
 			h = 23;
 			mi = s = 59;
 		}
-		bits = mask_le(m->days[type][mo - 1], d);
+		bits = mask_le(month_days(m, type, mo), d);
 		if (bits == 0) {
 			mo--;
 			d = 31;

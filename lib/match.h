@@ -3,8 +3,9 @@
  * The schedule matcher shared by the crontab (cron.c) and systemd calendar
  * (calendar.c) parsers: one bitset per field, flags for the day rules that
  * depend on the month (L, L-n, W, LW, nL, n#k, calendar ~), and tables
- * precomputed at parse time for the 14 kinds of year (leap or not, weekday
- * of 1 January), so that finding the next or previous matching local wall
+ * precomputed at parse time for the 28 shapes of month (28..31 days, weekday
+ * of the 1st) and the 14 kinds of year (leap or not, weekday of 1 January),
+ * so that finding the next or previous matching local wall
  * time is calendar arithmetic: a jump to the next matching year, month, day,
  * hour, minute and second, never a walk. match.c adds the zone and the DST
  * policy on top. Internal to libchime; everything here is pure.
@@ -47,14 +48,14 @@ struct chime__match {
 	bool days_all;   /* AND of the day fields (else Vixie OR when both restricted) */
 	bool hour_fixed; /* for the AUTO DST policy */
 
-	unsigned n_years; /* 0: every year */
-	struct chime__year_rule years[CHIME__MATCH_MAX_YEARS];
+	unsigned n_years;               /* 0: every year */
+	struct chime__year_rule *years; /* n_years items (owned, calendar events only) */
 
 	/* Computed by chime__match_prepare(). Year type: leap * 7 + weekday of 1 Jan. */
-	uint32_t days[14][12]; /* matching days (bit d) of each month */
-	uint16_t ymonths[14];  /* months (bit m) with at least one matching day */
-	bool rare;             /* some year types have no match: use year_bits */
-	uint64_t year_bits[7]; /* bit (y mod 400): the year has a matching day */
+	uint32_t shape_days[28]; /* [(days - 28) * 7 + weekday of the 1st]: matching days (bit d) */
+	uint16_t ymonths[14];    /* months (bit m) with at least one matching day */
+	bool rare;               /* some year types have no match: use year_bits */
+	uint64_t year_bits[7];   /* bit (y mod 400): the year has a matching day */
 };
 
 struct chime_expr {
