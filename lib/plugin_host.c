@@ -139,7 +139,8 @@ plugin_check(const char *path, const struct chime_plugin *p, struct chime_plugin
 		              path, (unsigned)p->struct_size, CHIME_PLUGIN_ABI_VERSION,
 		              PLUGIN_MIN_SIZE);
 	/* Read only the bytes the plugin declared: a plugin built against
-	 * an older header has no later fields, and they read as zero. */
+	 * an older header has no later fields (idempotent, check), and they
+	 * read as zero: false, and no check() to call. */
 	size = p->struct_size < sizeof(*out) ? p->struct_size : sizeof(*out);
 	memset(out, 0, sizeof(*out));
 	memcpy(out, p, size);

@@ -265,17 +265,18 @@ static const unsigned when_kinds =
 static const unsigned bool_kind = 1u << CHIME_SQL_BOOL;
 
 static int
-build_activate(struct chime_run *run, const struct activation *a, const struct chime__sql_table *t,
-               const struct chime__sql_column *stamp, struct built *b)
+build_activate(struct chime__sql_check *k, const struct activation *a,
+               const struct chime__sql_table *t, const struct chime__sql_column *stamp,
+               struct built *b)
 {
-	PGconn *conn = chime_run_db(run);
+	PGconn *conn = k->conn;
 	char *q1 = NULL, *q2 = NULL, *q3 = NULL;
 	bool ok = true;
 
-	if (chime__sql_column_require(run, t, "activate.scheduled", a->act.scheduled, bool_kind) ==
+	if (chime__sql_check_column(k, t, "activate.scheduled", a->act.scheduled, bool_kind) ==
 	            NULL ||
-	    chime__sql_column_require(run, t, "activate.auto", a->act.auto_, bool_kind) == NULL ||
-	    chime__sql_column_require(run, t, "activate.active", a->act.active, bool_kind) == NULL)
+	    chime__sql_check_column(k, t, "activate.auto", a->act.auto_, bool_kind) == NULL ||
+	    chime__sql_check_column(k, t, "activate.active", a->act.active, bool_kind) == NULL)
 		return -EINVAL;
 	chime__sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
 	                     qi(conn, a->act.scheduled, &q1, &ok),
@@ -284,7 +285,7 @@ build_activate(struct chime_run *run, const struct activation *a, const struct c
 	free(q2);
 	if (a->act.at != NULL) {
 		const struct chime__sql_column *c =
-		        chime__sql_column_require(run, t, "activate.at", a->act.at, when_kinds);
+		        chime__sql_check_column(k, t, "activate.at", a->act.at, when_kinds);
 
 		if (c == NULL)
 			return -EINVAL;
@@ -293,11 +294,11 @@ build_activate(struct chime_run *run, const struct activation *a, const struct c
 	} else {
 		const struct chime__sql_column *time;
 
-		if (chime__sql_column_require(run, t, "activate.date", a->act.date,
-		                              1u << CHIME_SQL_DATE) == NULL)
+		if (chime__sql_check_column(k, t, "activate.date", a->act.date,
+		                            1u << CHIME_SQL_DATE) == NULL)
 			return -EINVAL;
-		time = chime__sql_column_require(run, t, "activate.time", a->act.time,
-		                                 1u << CHIME_SQL_TIME | 1u << CHIME_SQL_TEXT);
+		time = chime__sql_check_column(k, t, "activate.time", a->act.time,
+		                               1u << CHIME_SQL_TIME | 1u << CHIME_SQL_TEXT);
 		if (time == NULL)
 			return -EINVAL;
 		/* A missing time means the start of the day. */
@@ -317,27 +318,33 @@ build_activate(struct chime_run *run, const struct activation *a, const struct c
 }
 
 static int
-build_deactivate(struct chime_run *run, const struct activation *a,
+build_deactivate(struct chime__sql_check *k, const struct activation *a,
                  const struct chime__sql_table *t, const struct chime__sql_column *stamp,
-                 struct built *b)
+                 const char *activating, struct built *b)
 {
-	PGconn *conn = chime_run_db(run);
+	PGconn *conn = k->conn;
 	const struct chime__sql_column *until;
 	char *q1 = NULL, *q2 = NULL;
 	bool ok = true;
 
-	if (chime__sql_column_require(run, t, "deactivate.auto", a->deact.auto_, bool_kind) ==
-	            NULL ||
-	    chime__sql_column_require(run, t, "deactivate.active", a->deact.active, bool_kind) ==
-	            NULL)
+	if (chime__sql_check_column(k, t, "deactivate.auto", a->deact.auto_, bool_kind) == NULL ||
+	    chime__sql_check_column(k, t, "deactivate.active", a->deact.active, bool_kind) == NULL)
 		return -EINVAL;
-	until = chime__sql_column_require(run, t, "deactivate.valid_until", a->deact.valid_until,
-	                                  when_kinds);
+	until = chime__sql_check_column(k, t, "deactivate.valid_until", a->deact.valid_until,
+	                                when_kinds);
 	if (until == NULL)
 		return -EINVAL;
-	chime__sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
-	                     qi(conn, a->deact.active, &q1, &ok),
-	                     qi(conn, a->deact.auto_, &q2, &ok));
+	/* A dry run changed nothing in the activate phase: a row it would
+	 * have activated (into the same column) counts as active here, so
+	 * the dry run lists what the real run changes. */
+	if (activating != NULL)
+		chime__sqlbuf_printf(&b->where, "(r.%s IS TRUE OR (%s)) AND r.%s IS TRUE AND ",
+		                     qi(conn, a->deact.active, &q1, &ok), activating,
+		                     qi(conn, a->deact.auto_, &q2, &ok));
+	else
+		chime__sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
+		                     qi(conn, a->deact.active, &q1, &ok),
+		                     qi(conn, a->deact.auto_, &q2, &ok));
 	free(q1);
 	free(q2);
 	/* Past the end: a date lasts through the end of its day. */
@@ -402,23 +409,22 @@ window_cols_done(struct window_cols *w)
 }
 
 static int
-window_cols_get(struct chime_run *run, const struct activation *a, const struct chime__sql_table *t,
-                struct window_cols *w)
+window_cols_get(struct chime__sql_check *k, const struct activation *a,
+                const struct chime__sql_table *t, struct window_cols *w)
 {
 	const unsigned time_kinds = 1u << CHIME_SQL_TIME | 1u << CHIME_SQL_TEXT;
-	PGconn *conn = chime_run_db(run);
+	PGconn *conn = k->conn;
 	bool ok = true;
 
-	if (chime__sql_column_require(run, t, "windows.enabled", a->win.enabled, bool_kind) ==
+	if (chime__sql_check_column(k, t, "windows.enabled", a->win.enabled, bool_kind) == NULL ||
+	    chime__sql_check_column(k, t, "windows.zone", a->win.zone, 1u << CHIME_SQL_TEXT) ==
 	            NULL ||
-	    chime__sql_column_require(run, t, "windows.zone", a->win.zone, 1u << CHIME_SQL_TEXT) ==
-	            NULL ||
-	    chime__sql_column_require(run, t, "windows.active", a->win.active, bool_kind) == NULL)
+	    chime__sql_check_column(k, t, "windows.active", a->win.active, bool_kind) == NULL)
 		return -EINVAL;
-	w->cs = chime__sql_column_require(run, t, "windows.start", a->win.start, time_kinds);
+	w->cs = chime__sql_check_column(k, t, "windows.start", a->win.start, time_kinds);
 	if (w->cs == NULL)
 		return -EINVAL;
-	w->ce = chime__sql_column_require(run, t, "windows.end", a->win.end, time_kinds);
+	w->ce = chime__sql_check_column(k, t, "windows.end", a->win.end, time_kinds);
 	if (w->ce == NULL)
 		return -EINVAL;
 	(void)qi(conn, a->win.enabled, &w->enabled, &ok);
@@ -560,6 +566,32 @@ run_phase(struct chime_run *run, const struct activation *a, const struct chime_
 	return chime__sql_batch_run(run, &batch, &rows);
 }
 
+/* The table, its unique key, the stamp and label columns. */
+static int
+check_table(struct chime__sql_check *k, const struct activation *a, struct chime__sql_table **ret_t,
+            const struct chime__sql_column **ret_stamp)
+{
+	const struct chime__sql_column *stamp = NULL;
+	struct chime__sql_table *t = NULL;
+	int r;
+
+	r = chime__sql_check_table(k, "table", a->table, &t);
+	if (r < 0)
+		return r;
+	(void)chime__sql_check_unique(k, t, "key", a->key);
+	if (a->stamp != NULL)
+		stamp = chime__sql_check_column(k, t, "stamp", a->stamp, when_kinds);
+	if (a->label != NULL)
+		(void)chime__sql_check_column(k, t, "label", a->label, 0);
+	if (k->errors > 0) {
+		chime__sql_table_free(t);
+		return -EINVAL;
+	}
+	*ret_t = t;
+	*ret_stamp = stamp;
+	return 0;
+}
+
 static int
 activation_run(void *state, struct chime_run *run)
 {
@@ -572,6 +604,8 @@ activation_run(void *state, struct chime_run *run)
 	const struct chime__sql_column *stamp = NULL;
 	struct chime__sql_table *t = NULL;
 	struct window_cols w = {0};
+	struct chime__sql_check k;
+	char *activating = NULL;
 	char now[48], *key = NULL, *zones = NULL;
 	const char *params[3];
 	int64_t bad = 0;
@@ -581,23 +615,10 @@ activation_run(void *state, struct chime_run *run)
 		chime_run_fail(run, "job '%s': no database connection", chime_run_job(run));
 		return -ENOTCONN;
 	}
-	r = chime__sql_table_load(run, a->table, &t);
+	chime__sql_check_init_run(&k, run);
+	r = check_table(&k, a, &t, &stamp);
 	if (r < 0)
 		goto out;
-	r = chime__sql_require_unique(run, t, "key", a->key);
-	if (r < 0)
-		goto out;
-	if (a->stamp != NULL) {
-		stamp = chime__sql_column_require(run, t, "stamp", a->stamp, when_kinds);
-		if (stamp == NULL) {
-			r = -EINVAL;
-			goto out;
-		}
-	}
-	if (a->label != NULL && chime__sql_column_require(run, t, "label", a->label, 0) == NULL) {
-		r = -EINVAL;
-		goto out;
-	}
 	key = chime__sql_quote(conn, a->key);
 	if (key == NULL) {
 		r = -ENOMEM;
@@ -610,16 +631,22 @@ activation_run(void *state, struct chime_run *run)
 
 	/* Check every section's columns before changing anything. */
 	if (a->windows) {
-		r = window_cols_get(run, a, t, &w);
+		r = window_cols_get(&k, a, t, &w);
 		if (r < 0)
 			goto out;
 	}
 	if (a->activate) {
 		struct built b = {0};
 
-		r = build_activate(run, a, t, stamp, &b);
+		r = build_activate(&k, a, t, stamp, &b);
 		if (r >= 0)
 			r = run_phase(run, a, t, key, &b, &activated, false, params, types, 2);
+		if (r >= 0 && chime_run_dry_run(run) && a->deactivate &&
+		    strcmp(a->act.active, a->deact.active) == 0) {
+			activating = strdup(b.where.data != NULL ? b.where.data : "false");
+			if (activating == NULL)
+				r = -ENOMEM;
+		}
 		built_done(&b);
 		if (r < 0)
 			goto out;
@@ -627,7 +654,7 @@ activation_run(void *state, struct chime_run *run)
 	if (a->deactivate) {
 		struct built b = {0};
 
-		r = build_deactivate(run, a, t, stamp, &b);
+		r = build_deactivate(&k, a, t, stamp, activating, &b);
 		if (r >= 0)
 			r = run_phase(run, a, t, key, &b, &deactivated, false, params, types, 2);
 		built_done(&b);
@@ -665,10 +692,49 @@ out:
 	if (r == -ENOMEM)
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 	window_cols_done(&w);
+	free(activating);
 	free(zones);
 	free(key);
 	chime__sql_table_free(t);
 	return r;
+}
+
+/* ---- check ----------------------------------------------------------- */
+
+/* `chimectl check`: the table and every column of the enabled sections
+ * exist with usable types; every problem reported at its option. */
+static int
+activation_check(void *state, PGconn *conn, const struct chime_node *options,
+                 struct chime_diag_list *diags)
+{
+	const struct activation *a = state;
+	const struct chime__sql_column *stamp = NULL;
+	struct chime__sql_table *t = NULL;
+	struct chime__sql_check k;
+	struct window_cols w = {0};
+	int r;
+
+	chime__sql_check_init_diags(&k, conn, options, diags);
+	r = check_table(&k, a, &t, &stamp);
+	if (r < 0)
+		return r;
+	if (a->windows)
+		(void)window_cols_get(&k, a, t, &w);
+	if (a->activate) {
+		struct built b = {0};
+
+		(void)build_activate(&k, a, t, stamp, &b);
+		built_done(&b);
+	}
+	if (a->deactivate) {
+		struct built b = {0};
+
+		(void)build_deactivate(&k, a, t, stamp, NULL, &b);
+		built_done(&b);
+	}
+	window_cols_done(&w);
+	chime__sql_table_free(t);
+	return k.errors > 0 ? -EINVAL : 0;
 }
 
 const struct chime_plugin chime_plugin_activation = {
@@ -679,4 +745,5 @@ const struct chime_plugin chime_plugin_activation = {
         .run = activation_run,
         .release = activation_release,
         .idempotent = true,
+        .check = activation_check,
 };

@@ -343,83 +343,69 @@ struct checked {
 	const struct chime__sql_column *expires_at, *stamp;
 };
 
+/*
+ * Check the table and every column the options name. At check time every
+ * problem is reported; at run time the first one is the failure reason.
+ */
 static int
-check_schema(struct chime_run *run, const struct expiration *e, struct checked *c)
+check_schema(struct chime__sql_check *k, const struct expiration *e, struct checked *c)
 {
 	const unsigned when =
 	        1u << CHIME_SQL_TIMESTAMPTZ | 1u << CHIME_SQL_TIMESTAMP | 1u << CHIME_SQL_DATE;
 	const unsigned number = 1u << CHIME_SQL_NUMBER;
-	PGconn *conn = chime_run_db(run);
 	const char *params[2] = {e->active, e->expired};
 	struct chime__sqlbuf sql = {0};
 	const struct chime__sql_column *status;
-	PGresult *res;
-	char *q;
+	char err[256], *q;
 	int r;
 
-	r = chime__sql_table_load(run, e->table, &c->table);
+	r = chime__sql_check_table(k, "table", e->table, &c->table);
 	if (r < 0)
 		return r;
-	r = chime__sql_require_unique(run, c->table, "key", e->key);
-	if (r < 0)
-		return r;
-	status = chime__sql_column_require(run, c->table, "status.column", e->status, 0);
-	if (status == NULL)
-		return -EINVAL;
-	if (e->expires_at != NULL) {
+	(void)chime__sql_check_unique(k, c->table, "key", e->key);
+	status = chime__sql_check_column(k, c->table, "status.column", e->status, 0);
+	if (e->expires_at != NULL)
 		c->expires_at =
-		        chime__sql_column_require(run, c->table, "expires_at", e->expires_at, when);
-		if (c->expires_at == NULL)
-			return -EINVAL;
+		        chime__sql_check_column(k, c->table, "expires_at", e->expires_at, when);
+	if (e->uses != NULL) {
+		(void)chime__sql_check_column(k, c->table, "max_uses.uses", e->uses, number);
+		(void)chime__sql_check_column(k, c->table, "max_uses.max", e->max, number);
 	}
-	if (e->uses != NULL &&
-	    (chime__sql_column_require(run, c->table, "max_uses.uses", e->uses, number) == NULL ||
-	     chime__sql_column_require(run, c->table, "max_uses.max", e->max, number) == NULL))
-		return -EINVAL;
-	if (e->guard != NULL && chime__sql_column_require(run, c->table, "max_uses.guard", e->guard,
-	                                                  1u << CHIME_SQL_BOOL) == NULL)
-		return -EINVAL;
-	if (e->stamp != NULL) {
-		c->stamp = chime__sql_column_require(run, c->table, "stamp", e->stamp, when);
-		if (c->stamp == NULL)
-			return -EINVAL;
-	}
+	if (e->guard != NULL)
+		(void)chime__sql_check_column(k, c->table, "max_uses.guard", e->guard,
+		                              1u << CHIME_SQL_BOOL);
+	if (e->stamp != NULL)
+		c->stamp = chime__sql_check_column(k, c->table, "stamp", e->stamp, when);
 	if (e->label_join != NULL) {
-		if (chime__sql_column_require(run, c->table, "label.on", e->label_on, 0) == NULL)
-			return -EINVAL;
-		r = chime__sql_table_load(run, e->label_join, &c->join);
-		if (r < 0)
-			return r;
-		r = chime__sql_require_unique(run, c->join, "label.key", e->label_key);
-		if (r < 0)
-			return r;
+		(void)chime__sql_check_column(k, c->table, "label.on", e->label_on, 0);
+		if (chime__sql_check_table(k, "label.join", e->label_join, &c->join) == 0)
+			(void)chime__sql_check_unique(k, c->join, "label.key", e->label_key);
 	}
 	for (size_t i = 0; i < e->n_label; i++)
-		if (e->label[i].column &&
-		    chime__sql_column_require(run, c->join != NULL ? c->join : c->table, "label",
-		                              e->label[i].text, 0) == NULL)
-			return -EINVAL;
+		if (e->label[i].column && (e->label_join == NULL || c->join != NULL))
+			(void)chime__sql_check_column(k, c->join != NULL ? c->join : c->table,
+			                              "label", e->label[i].text, 0);
+	if (k->errors > 0 || status == NULL)
+		return -EINVAL;
 
 	/* The status values must be values of the status column's type. */
-	q = chime__sql_quote(conn, e->status);
+	q = chime__sql_quote(k->conn, e->status);
 	chime__sqlbuf_printf(&sql, "SELECT 1 FROM %s WHERE %s = $1 OR %s = $2 LIMIT 0",
 	                     c->table->quoted, q ? q : "", q ? q : "");
 	free(q);
 	if (sql.oom) {
 		chime__sqlbuf_done(&sql);
+		chime__sql_check_error(k, "status", "out of memory");
 		return -ENOMEM;
 	}
-	res = PQexecParams(conn, sql.data, 2, NULL, params, NULL, NULL, 0);
+	r = chime__sql_check_query(k, sql.data, 2, params, err, sizeof(err));
 	chime__sqlbuf_done(&sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		chime_run_fail(run,
-		               "job '%s': table '%s' column '%s' (option status) has type %s, "
-		               "which cannot hold the status values '%s' and '%s': %s",
-		               chime_run_job(run), e->table, e->status, status->type, e->active,
-		               e->expired, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
-		r = -EINVAL;
-	}
-	PQclear(res);
+	if (r < 0)
+		chime__sql_check_error(k, "status",
+		                       "table '%s' column '%s' (option status) has type %s, "
+		                       "which cannot hold the status values '%s' and '%s': %s",
+		                       e->table, e->status, status->type, e->active, e->expired,
+		                       err);
 	return r;
 }
 
@@ -482,8 +468,8 @@ trigger_name(const char *job, char *buf, size_t size)
 enum trigger_state { TRIGGER_OK, TRIGGER_MISSING, TRIGGER_OUTDATED };
 
 static int
-trigger_inspect(struct chime_run *run, const struct checked *c, const char *name, const char *body,
-                enum trigger_state *ret)
+trigger_inspect(struct chime__sql_check *k, const struct checked *c, const char *name,
+                const char *body, enum trigger_state *ret)
 {
 	static const char sql[] =
 	        "SELECT p.prosrc = $3, t.tgenabled <> 'D' AND t.tgfoid = p.oid"
@@ -491,7 +477,7 @@ trigger_inspect(struct chime_run *run, const struct checked *c, const char *name
 	        "  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
 	        "  LEFT JOIN pg_trigger t ON t.tgrelid = $4::oid AND t.tgname = $2"
 	        " WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0";
-	PGconn *conn = chime_run_db(run);
+	PGconn *conn = k->conn;
 	char oid[24];
 	const char *params[4] = {c->table->schema, name, body, oid};
 	PGresult *res;
@@ -500,9 +486,9 @@ trigger_inspect(struct chime_run *run, const struct checked *c, const char *name
 	(void)snprintf(oid, sizeof(oid), "%u", c->table->oid);
 	res = PQexecParams(conn, sql, 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		chime_run_fail(run,
-		               "job '%s': cannot inspect the on_save trigger of table '%s': %s",
-		               chime_run_job(run), c->table->name, PQerrorMessage(conn));
+		chime__sql_check_error(k, "on_save",
+		                       "cannot inspect the on_save trigger of table '%s': %s",
+		                       c->table->name, PQerrorMessage(conn));
 		r = -EIO;
 	} else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 1)) {
 		*ret = TRIGGER_MISSING;
@@ -517,7 +503,8 @@ trigger_inspect(struct chime_run *run, const struct checked *c, const char *name
 }
 
 static int
-trigger_ensure(struct chime_run *run, const struct expiration *e, const struct checked *c)
+trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct expiration *e,
+               const struct checked *c)
 {
 	PGconn *conn = chime_run_db(run);
 	struct chime__sqlbuf sql = {0};
@@ -530,7 +517,7 @@ trigger_ensure(struct chime_run *run, const struct expiration *e, const struct c
 	r = trigger_body(conn, e, c, chime_run_timezone(run), &body);
 	if (r < 0)
 		goto out;
-	r = trigger_inspect(run, c, name, body, &state);
+	r = trigger_inspect(k, c, name, body, &state);
 	if (r < 0 || state == TRIGGER_OK)
 		goto out;
 	chime_run_count(run, "trigger_installed", 1);
@@ -593,6 +580,7 @@ expiration_run(void *state, struct chime_run *run)
 	struct checked c = {0};
 	struct chime__sqlbuf where = {0}, set = {0}, report = {0}, join = {0};
 	struct expire_ctx x = {.e = e};
+	struct chime__sql_check k;
 	struct chime__sql_batch batch;
 	char now[48], *qstatus = NULL, *qkey = NULL;
 	/* timestamptz, text; the status values take the column's type. */
@@ -605,11 +593,12 @@ expiration_run(void *state, struct chime_run *run)
 		chime_run_fail(run, "job '%s': no database connection", chime_run_job(run));
 		return -ENOTCONN;
 	}
-	r = check_schema(run, e, &c);
+	chime__sql_check_init_run(&k, run);
+	r = check_schema(&k, e, &c);
 	if (r < 0)
 		goto out;
 	if (e->on_save) {
-		r = trigger_ensure(run, e, &c);
+		r = trigger_ensure(run, &k, e, &c);
 		if (r < 0)
 			goto out;
 	}
@@ -648,14 +637,14 @@ expiration_run(void *state, struct chime_run *run)
 		free(q);
 	}
 	if (c.join != NULL) {
-		char *k = chime__sql_quote(conn, e->label_key),
+		char *lk = chime__sql_quote(conn, e->label_key),
 		     *on = chime__sql_quote(conn, e->label_on);
 
 		/* label.key is unique (checked), so this is at most one row. */
 		chime__sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
-		                     k ? k : "", on ? on : "");
-		join.oom |= k == NULL || on == NULL;
-		free(k);
+		                     lk ? lk : "", on ? on : "");
+		join.oom |= lk == NULL || on == NULL;
+		free(lk);
 		free(on);
 	}
 	if (where.oom || set.oom || report.oom || join.oom || qstatus == NULL || qkey == NULL) {
@@ -695,6 +684,59 @@ out:
 	return r;
 }
 
+/* ---- check ----------------------------------------------------------- */
+
+/*
+ * `chimectl check`: the schema checks of a run, all problems reported at
+ * their options, and with on_save a warning when the trigger a run would
+ * install is missing or differs from the installed one. The job's name and
+ * zone (which name the trigger and shape its body) come from the settings
+ * chime.job and chime.timezone the host sets for the check.
+ */
+static int
+expiration_check(void *state, PGconn *conn, const struct chime_node *options,
+                 struct chime_diag_list *diags)
+{
+	const struct expiration *e = state;
+	struct chime__sql_check k;
+	struct checked c = {0};
+	enum trigger_state ts;
+	PGresult *res = NULL;
+	char name[64], *body = NULL;
+	int r;
+
+	chime__sql_check_init_diags(&k, conn, options, diags);
+	r = check_schema(&k, e, &c);
+	if (r < 0 || !e->on_save)
+		goto out;
+	res = PQexec(conn, "SELECT current_setting('chime.job', true),"
+	                   " current_setting('chime.timezone', true)");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQgetisnull(res, 0, 0) ||
+	    PQgetisnull(res, 0, 1) || PQgetvalue(res, 0, 0)[0] == '\0') {
+		r = 0; /* a host that does not say which job: no trigger check */
+		goto out;
+	}
+	trigger_name(PQgetvalue(res, 0, 0), name, sizeof(name));
+	r = trigger_body(conn, e, &c, PQgetvalue(res, 0, 1), &body);
+	if (r < 0) {
+		chime__sql_check_error(&k, "on_save", "out of memory");
+		goto out;
+	}
+	r = trigger_inspect(&k, &c, name, body, &ts);
+	if (r < 0 || ts == TRIGGER_OK)
+		goto out;
+	chime__sql_check_warning(&k, "on_save",
+	                         "on_save trigger '%s' on table '%s' is %s (chimed installs it "
+	                         "at the next run)",
+	                         name, e->table, ts == TRIGGER_MISSING ? "missing" : "outdated");
+out:
+	PQclear(res);
+	free(body);
+	chime__sql_table_free(c.table);
+	chime__sql_table_free(c.join);
+	return k.errors > 0 ? -EINVAL : r;
+}
+
 const struct chime_plugin chime_plugin_expiration = {
         .abi_version = CHIME_PLUGIN_ABI_VERSION,
         .struct_size = sizeof(struct chime_plugin),
@@ -703,4 +745,5 @@ const struct chime_plugin chime_plugin_expiration = {
         .run = expiration_run,
         .release = expiration_release,
         .idempotent = true,
+        .check = expiration_check,
 };

@@ -147,8 +147,96 @@ chime__sql_table_free(struct chime__sql_table *t)
 	return NULL;
 }
 
+void
+chime__sql_check_init_run(struct chime__sql_check *k, struct chime_run *run)
+{
+	*k = (struct chime__sql_check){.conn = chime_run_db(run), .run = run};
+}
+
+void
+chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
+                            const struct chime_node *options, struct chime_diag_list *diags)
+{
+	*k = (struct chime__sql_check){.conn = conn, .diags = diags, .options = options};
+}
+
+const struct chime_node *
+chime__sql_option_node(const struct chime_node *options, const char *option)
+{
+	const struct chime_node *n = options;
+	char key[64];
+
+	while (n != NULL && option != NULL && *option != '\0') {
+		size_t len = strcspn(option, ".");
+		const struct chime_node *child;
+
+		if (len >= sizeof(key))
+			break;
+		memcpy(key, option, len);
+		key[len] = '\0';
+		child = chime_node_get(n, key);
+		if (child == NULL)
+			break;
+		n = child;
+		option += len + (option[len] == '.' ? 1 : 0);
+	}
+	return n;
+}
+
+static void check_vreport(struct chime__sql_check *k, bool error, const char *option,
+                          const char *fmt, va_list ap) CHIME_PRINTF(4, 0);
+
+static void
+check_vreport(struct chime__sql_check *k, bool error, const char *option, const char *fmt,
+              va_list ap)
+{
+	struct chime__sqlbuf b = {0};
+	const struct chime_node *node;
+
+	chime__sqlbuf_vprintf(&b, fmt, ap);
+	if (error)
+		k->errors++;
+	if (k->run != NULL) {
+		const char *text = b.data != NULL ? b.data : "out of memory";
+
+		if (!error)
+			chime_run_log(k->run, 4, "%s", text);
+		else if (k->errors == 1)
+			chime_run_fail(k->run, "job '%s': %s", chime_run_job(k->run), text);
+	} else if (k->diags != NULL) {
+		node = chime__sql_option_node(k->options, option);
+		if (error)
+			(void)chime_node_error(k->diags, node, "%s", b.data != NULL ? b.data : "");
+		else
+			(void)chime_node_warning(k->diags, node, "%s",
+			                         b.data != NULL ? b.data : "");
+	}
+	chime__sqlbuf_done(&b);
+}
+
+void
+chime__sql_check_error(struct chime__sql_check *k, const char *option, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_vreport(k, true, option, fmt, ap);
+	va_end(ap);
+}
+
+void
+chime__sql_check_warning(struct chime__sql_check *k, const char *option, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_vreport(k, false, option, fmt, ap);
+	va_end(ap);
+}
+
 int
-chime__sql_table_load(struct chime_run *run, const char *name, struct chime__sql_table **ret)
+chime__sql_check_table(struct chime__sql_check *k, const char *option, const char *name,
+                       struct chime__sql_table **ret)
 {
 	static const char sql[] =
 	        "SELECT c.oid::int8, n.nspname, a.attname, format_type(a.atttypid, a.atttypmod), "
@@ -160,15 +248,17 @@ chime__sql_table_load(struct chime_run *run, const char *name, struct chime__sql
 	        "  LEFT JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' "
 	        "       THEN t.typbasetype ELSE t.oid END "
 	        " WHERE c.oid = to_regclass($1) ORDER BY a.attnum";
-	PGconn *conn = chime_run_db(run);
+	PGconn *conn = k->conn;
 	struct chime__sql_table *t = NULL;
 	PGresult *res = NULL;
 	const char *params[1];
 	int r, n;
 
 	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return -ENOMEM;
+	if (t == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
 	t->name = strdup(name);
 	t->quoted = chime__sql_quote(conn, name);
 	if (t->name == NULL || t->quoted == NULL) {
@@ -178,15 +268,14 @@ chime__sql_table_load(struct chime_run *run, const char *name, struct chime__sql
 	params[0] = t->quoted;
 	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		chime_run_fail(run, "job '%s': cannot read the catalog for table '%s': %s",
-		               chime_run_job(run), name, PQerrorMessage(conn));
+		chime__sql_check_error(k, option, "cannot read the catalog for table '%s': %s",
+		                       name, PQerrorMessage(conn));
 		r = -EIO;
 		goto out;
 	}
 	n = PQntuples(res);
 	if (n == 0) {
-		chime_run_fail(run, "job '%s': table '%s' does not exist", chime_run_job(run),
-		               name);
+		chime__sql_check_error(k, option, "table '%s' does not exist", name);
 		r = -ENOENT;
 		goto out;
 	}
@@ -217,10 +306,19 @@ chime__sql_table_load(struct chime_run *run, const char *name, struct chime__sql
 	r = 0;
 out:
 	if (r == -ENOMEM)
-		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+		chime__sql_check_error(k, option, "out of memory");
 	PQclear(res);
 	chime__sql_table_free(t);
 	return r;
+}
+
+int
+chime__sql_table_load(struct chime_run *run, const char *name, struct chime__sql_table **ret)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_run(&k, run);
+	return chime__sql_check_table(&k, "table", name, ret);
 }
 
 static const char *
@@ -251,8 +349,8 @@ kind_names(unsigned kinds, char *buf, size_t size)
 }
 
 const struct chime__sql_column *
-chime__sql_column_require(struct chime_run *run, const struct chime__sql_table *t,
-                          const char *option, const char *name, unsigned kinds)
+chime__sql_check_column(struct chime__sql_check *k, const struct chime__sql_table *t,
+                        const char *option, const char *name, unsigned kinds)
 {
 	char want[160];
 
@@ -262,23 +360,33 @@ chime__sql_column_require(struct chime_run *run, const struct chime__sql_table *
 		if (strcmp(c->name, name) != 0)
 			continue;
 		if (kinds != 0 && !(kinds & (1u << c->kind))) {
-			chime_run_fail(run,
-			               "job '%s': table '%s' column '%s' (option %s) has type %s, "
-			               "expected %s",
-			               chime_run_job(run), t->name, name, option, c->type,
-			               kind_names(kinds, want, sizeof(want)));
+			chime__sql_check_error(k, option,
+			                       "table '%s' column '%s' (option %s) has type %s, "
+			                       "expected %s",
+			                       t->name, name, option, c->type,
+			                       kind_names(kinds, want, sizeof(want)));
 			return NULL;
 		}
 		return c;
 	}
-	chime_run_fail(run, "job '%s': table '%s' has no column '%s' (option %s)",
-	               chime_run_job(run), t->name, name, option);
+	chime__sql_check_error(k, option, "table '%s' has no column '%s' (option %s)", t->name,
+	                       name, option);
 	return NULL;
 }
 
+const struct chime__sql_column *
+chime__sql_column_require(struct chime_run *run, const struct chime__sql_table *t,
+                          const char *option, const char *name, unsigned kinds)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_run(&k, run);
+	return chime__sql_check_column(&k, t, option, name, kinds);
+}
+
 int
-chime__sql_require_unique(struct chime_run *run, const struct chime__sql_table *t,
-                          const char *option, const char *key)
+chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
+                        const char *option, const char *key)
 {
 	static const char sql[] = "SELECT 1 FROM pg_index i"
 	                          " WHERE i.indrelid = $1::oid AND i.indisunique"
@@ -288,28 +396,61 @@ chime__sql_require_unique(struct chime_run *run, const struct chime__sql_table *
 	const struct chime__sql_column *c;
 	char oid[24], attnum[16];
 	const char *params[2] = {oid, attnum};
-	PGconn *conn = chime_run_db(run);
 	PGresult *res;
 	int r = 0;
 
-	c = chime__sql_column_require(run, t, option, key, 0);
+	c = chime__sql_check_column(k, t, option, key, 0);
 	if (c == NULL)
 		return -ENOENT;
 	(void)snprintf(oid, sizeof(oid), "%u", t->oid);
 	(void)snprintf(attnum, sizeof(attnum), "%d", c->attnum);
-	res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(k->conn, sql, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		chime_run_fail(run, "job '%s': cannot read the indexes of table '%s': %s",
-		               chime_run_job(run), t->name, PQerrorMessage(conn));
+		chime__sql_check_error(k, option, "cannot read the indexes of table '%s': %s",
+		                       t->name, PQerrorMessage(k->conn));
 		r = -EIO;
 	} else if (PQntuples(res) == 0) {
-		chime_run_fail(run,
-		               "job '%s': table '%s' column '%s' (option %s) is not unique: "
-		               "the key needs a primary key or a unique index of its own",
-		               chime_run_job(run), t->name, key, option);
+		chime__sql_check_error(k, option,
+		                       "table '%s' column '%s' (option %s) is not unique: "
+		                       "the key needs a primary key or a unique index of its own",
+		                       t->name, key, option);
 		r = -EINVAL;
 	}
 	PQclear(res);
+	return r;
+}
+
+int
+chime__sql_require_unique(struct chime_run *run, const struct chime__sql_table *t,
+                          const char *option, const char *key)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_run(&k, run);
+	return chime__sql_check_unique(&k, t, option, key);
+}
+
+int
+chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
+                       const char *const *params, char *errbuf, size_t errsize)
+{
+	/* Inside a transaction (check time) a failed statement would abort
+	 * it and every later check with it: fence the query in a savepoint. */
+	bool fence = PQtransactionStatus(k->conn) == PQTRANS_INTRANS;
+	PGresult *res;
+	int r = 0;
+
+	if (fence)
+		PQclear(PQexec(k->conn, "SAVEPOINT chime_check"));
+	res = PQexecParams(k->conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		chime__sql_error_text(res, k->conn, errbuf, errsize);
+		r = -EINVAL;
+	}
+	PQclear(res);
+	if (fence)
+		PQclear(PQexec(k->conn, r < 0 ? "ROLLBACK TO SAVEPOINT chime_check"
+		                              : "RELEASE SAVEPOINT chime_check"));
 	return r;
 }
 

@@ -108,6 +108,51 @@ const struct chime__sql_column *chime__sql_column_require(struct chime_run *run,
 int chime__sql_require_unique(struct chime_run *run, const struct chime__sql_table *t,
                               const char *option, const char *key);
 
+/*
+ * The same catalog checks, for both moments they run: at run time a
+ * problem becomes the run's failure reason ("job 'J': table 'T' has no
+ * column 'C' (option O)"; the first problem wins), at check time
+ * (`chimectl check`, the plugin's check()) a diagnostic placed at the
+ * option's node in the job's options ("jobs.J.options.O: table 'T' has no
+ * column 'C' (option O)"), all of them. `errors` counts the problems.
+ */
+struct chime__sql_check {
+	PGconn *conn;
+	struct chime_run *run;            /* run time, else NULL */
+	struct chime_diag_list *diags;    /* check time, else NULL */
+	const struct chime_node *options; /* check time: the job's options, may be NULL */
+	int errors;
+};
+
+void chime__sql_check_init_run(struct chime__sql_check *k, struct chime_run *run);
+void chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
+                                 const struct chime_node *options, struct chime_diag_list *diags);
+/* The node of dotted option `option` ("status.column") in `options`, or
+ * the nearest one above it that exists (NULL when options is NULL). */
+const struct chime_node *chime__sql_option_node(const struct chime_node *options,
+                                                const char *option);
+/* Report a problem with option `option` (an error counts in k->errors; a
+ * warning at run time goes to the run's log at priority 4). */
+void chime__sql_check_error(struct chime__sql_check *k, const char *option, const char *fmt, ...)
+        CHIME_PRINTF(3, 4);
+void chime__sql_check_warning(struct chime__sql_check *k, const char *option, const char *fmt, ...)
+        CHIME_PRINTF(3, 4);
+/* chime__sql_table_load() for option `option` ("table", "label.join"). */
+int chime__sql_check_table(struct chime__sql_check *k, const char *option, const char *name,
+                           struct chime__sql_table **ret);
+/* chime__sql_column_require() and chime__sql_require_unique(). */
+const struct chime__sql_column *chime__sql_check_column(struct chime__sql_check *k,
+                                                        const struct chime__sql_table *t,
+                                                        const char *option, const char *name,
+                                                        unsigned kinds);
+int chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
+                            const char *option, const char *key);
+/* Run `sql` (read-only) with `n` text parameters; 0 when it succeeds, else
+ * -EINVAL with the server's first error line in errbuf. For checks such
+ * as "the status values fit the column's type". */
+int chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
+                           const char *const *params, char *errbuf, size_t errsize);
+
 /* Format `usec` (UTC microseconds) as an RFC 3339 UTC timestamp for a
  * timestamptz parameter; `buf` needs 40 bytes. */
 void chime__sql_format_usec(int64_t usec, char *buf, size_t size);

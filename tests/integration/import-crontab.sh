@@ -27,7 +27,7 @@ fi
 	echo "database: { conninfo: \"dbname=app\" }"
 	cat "$tmp/jobs.yaml"
 } >"$tmp/chime.yaml"
-if out=$("$CHIMECTL" check "$tmp/chime.yaml" 2>&1) && [ "$out" = "configuration OK" ]; then
+if out=$("$CHIMECTL" check --no-db "$tmp/chime.yaml" 2>&1) && [ "$out" = "configuration OK" ]; then
 	ok "chimectl check accepts the converted seed jobs"
 else
 	echo "$out"

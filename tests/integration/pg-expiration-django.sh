@@ -90,7 +90,16 @@ EOF
 run() { "$CHIMECTL" run "$1" --config "$tmp/chime.yaml" "${@:2}"; }
 snapshot() { q "SELECT string_agg(code || ':' || status, ',' ORDER BY id) FROM main_referralcode"; }
 
-"$CHIMECTL" check "$tmp/chime.yaml" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "the config checks"; }
+# The file is valid; the database check finds the broken jobs' mistakes
+# (each at its option), and nothing wrong with the good one.
+"$CHIMECTL" check --no-db "$tmp/chime.yaml" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "the config checks"; }
+if "$CHIMECTL" check "$tmp/chime.yaml" >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "the database check passes broken jobs"
+fi
+grep -qE "chime.yaml:[0-9]+:[0-9]+: error: jobs.no-table.options.table: table 'main_referralcodes' does not exist" "$tmp/out" ||
+	{ cat "$tmp/out"; fail "check names the missing table"; }
+! grep -q "jobs.expire-referral-codes" "$tmp/out" || { cat "$tmp/out"; fail "check flags the good job"; }
+echo "ok - chimectl check: the broken jobs at their options, the good one clean"
 before=$(snapshot)
 run expire-referral-codes --at 2026-03-10T02:00:00+04:00 --dry-run >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "dry run"; }

@@ -131,6 +131,8 @@ test_short_struct(void **state)
 	/* The byte after struct_size says true; the host must not read it. */
 	assert_false(p->idempotent);
 	assert_null(p->configure);
+	/* check() lies past struct_size too: the host sees none. */
+	assert_null(p->check);
 	chime_plugin_host_free(host);
 }
 

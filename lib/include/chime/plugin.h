@@ -17,6 +17,8 @@
  *                connection of its own; may block; must check
  *                chime_run_cancelled() between units of work.
  *   release()    when the job definition is dropped (reload, shutdown).
+ *   check()      optional, from `chimectl check` when the database is
+ *                reachable: read-only checks of the job against it.
  *
  * Rules every plugin keeps: parameterised SQL only (identifiers quoted with
  * PQescapeIdentifier), each unit of work in its own transaction, safe to run
@@ -66,6 +68,15 @@ struct chime_plugin {
 	/* Since ABI 1: true when re-running a slot after a lost claim (the
 	 * node died mid-run) is safe; false marks such a run failed instead. */
 	bool idempotent;
+	/* Since ABI 1 (read only when struct_size covers it): verify the job
+	 * against the live database (tables, columns, triggers) without
+	 * changing anything; add diagnostics placed at the option nodes
+	 * (chime_node_error/warning). `conn` is inside a transaction the
+	 * caller rolls back, with a short statement_timeout. Called by
+	 * `chimectl check` on the state configure() returned. Returns 0 or
+	 * a negative errno. Optional (NULL: nothing to check). */
+	int (*check)(void *state, PGconn *conn, const struct chime_node *options,
+	             struct chime_diag_list *diags);
 };
 
 /* The one symbol a plugin .so exports. */
