@@ -131,3 +131,20 @@ expect_eq "$(q "SELECT is_active FROM special_packages WHERE id = 20")" "f" "at:
 run packages-instant 2026-05-01T12:00:00Z
 expect_eq "$(q "SELECT is_active || ',' || scheduled FROM special_packages WHERE id = 20")" \
 	"true,false" "at: activates at the instant"
+
+# Start and end both passed by the time of the run: the real run activates
+# and then deactivates the row; the dry run lists exactly those two changes
+# (and changes nothing).
+q "INSERT INTO special_packages (id, name, scheduled, schedule_date, schedule_time,
+	auto_activate, auto_deactivate, is_active, valid_until, updated_at) VALUES
+	(30, 'Missed', true, '2026-06-01', '09:00', true, true, false, '2026-06-02', '2025-01-01Z')"
+changes() { grep -E '^ *[0-9]+ \(.*\) (activated|deactivated)$|^ *(activated|deactivated): ' "$tmp/out" |
+	sed 's/^ *//' | sort; }
+run activate-packages 2026-06-05T09:00:00+04:00 --dry-run
+dry=$(changes)
+grep -qF "30 (Missed) activated" "$tmp/out" && grep -qF "30 (Missed) deactivated" "$tmp/out" ||
+	{ cat "$tmp/out"; fail "dry run lists the activation and the deactivation"; }
+expect_eq "$(state 30)" "false,true,2025-01-01 00:00" "dry run (start and end passed) changed nothing"
+run activate-packages 2026-06-05T09:00:00+04:00
+expect_eq "$(changes)" "$dry" "the dry run listed exactly what the real run changed"
+expect_eq "$(state 30)" "false,false,2026-06-05 05:00" "start and end passed: activated, then deactivated"
