@@ -55,6 +55,32 @@ struct chime_runner_run {
 	uv_timer_t timer; /* timeout while working; backoff or ledger wait while waiting */
 	struct chime_runner_run *prev, *next; /* runner->runs */
 	struct chime_runner_run *done_next;   /* runner->done, under the lock */
+	struct chime_runner_run *work_next;   /* runner->pool's queue, under its lock */
+};
+
+/*
+ * Worker threads (runner-pool.c). CHIME_RUNNER_WORKERS_START threads are
+ * started with the runner; the pool grows while every thread is busy up
+ * to max(CHIME_RUNNER_WORKERS_CAP, database.pool), and keeps idle
+ * threads; past the cap each run gets a dedicated thread that exits
+ * after it, so a run that blocks for hours never starves the others.
+ */
+#define CHIME_RUNNER_WORKERS_START 2
+#define CHIME_RUNNER_WORKERS_CAP   16
+
+struct runner_worker;
+
+struct runner_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct chime_runner_run *head, *tail; /* queued runs, under lock */
+	size_t queued;                        /* under lock */
+	size_t threads, free;                 /* pool threads; those not running a run */
+	size_t cap;
+	bool stop;
+	bool initialised;
+	struct runner_worker *workers; /* every thread not joined yet */
+	uv_idle_t wake;                /* wakes the workers after a batch */
 };
 
 struct runner_alarm {
@@ -76,6 +102,7 @@ struct chime_runner {
 	size_t live;
 	int64_t next_local_id;
 	struct chime_runner_stats stats;
+	struct runner_pool pool;
 
 	bool draining, drain_cancelled, closing;
 	void (*drained_cb)(void *userdata);
@@ -91,7 +118,7 @@ struct chime_runner {
 	size_t pending_work;           /* uv_queue_work requests in flight */
 	bool probe_busy, heartbeat_busy, lost_busy, catchup_busy, expect_busy, prune_busy;
 	bool catchup_pending;
-	uint64_t missed_at_down; /* stats.missed when the database went down */
+	uint64_t missed_at_down;         /* stats.missed when the database went down */
 	int64_t catchup_since_wall_usec; /* plan from the last slot at or before; INT64_MAX none */
 	atomic_bool schema_ready;
 	int64_t heartbeat_every_usec, lost_every_usec, expect_every_usec;
@@ -119,6 +146,19 @@ int chime__runner_dispatch(struct chime_runner *runner, struct chime_config *con
                            const struct chime_job_config *job, const struct chime_slot *slot,
                            int64_t previous_usec, bool catchup);
 void chime__runner_maybe_free(struct chime_runner *runner);
+
+/* runner.c: a worker thread's part of a run; posts it back to the loop. */
+void chime__runner_worker(struct chime_runner_run *rr);
+
+/* runner-pool.c, on the loop. */
+int chime__pool_init(struct chime_runner *runner, size_t cap);
+/* Queue `rr` for a worker (woken after the loop's current batch), or
+ * start a dedicated thread for it; 0 or a negative errno (not queued). */
+int chime__pool_submit(struct chime_runner *runner, struct chime_runner_run *rr);
+/* Stop and join every thread (no run may be live), then close the wake
+ * handle with `closed_cb`. */
+void chime__pool_stop(struct chime_runner *runner, uv_close_cb closed_cb);
+void chime__pool_free(struct chime_runner *runner);
 
 /* runner-ledger.c */
 int chime__ledger_init(struct chime_runner *runner, const struct chime_database_config *db);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The runner (chime/runner.h): overlap policy, the optional claim and
- * record stages, a worker thread per run, timeouts, retries, and the drain
+ * record stages, worker threads (runner-pool.c), timeouts, retries, and the drain
  * at shutdown. All state lives on the loop thread; a worker touches only
  * its own run context and, when done, the mutex-guarded done list it posts
  * to the loop through a uv_async.
@@ -111,6 +111,7 @@ runner_maybe_free(struct chime_runner *runner)
 	if (!runner->closing || runner->open_handles > 0 || runner->pending_work > 0)
 		return;
 	chime__ledger_free(runner);
+	chime__pool_free(runner);
 	pthread_mutex_destroy(&runner->lock);
 	free(runner->node);
 	free(runner);
@@ -356,10 +357,13 @@ rr_complete(struct chime_runner_run *rr)
 	rr_done(rr);
 }
 
-static void *
-rr_worker(void *userdata)
+/* On a worker thread: the run's own part, then post it to the loop. The
+ * "run started" line is written here, after the hand-off, so the loop
+ * dispatching the rest of a batch does not pay for it, and before the
+ * plugin's own lines. */
+void
+chime__runner_worker(struct chime_runner_run *rr)
 {
-	struct chime_runner_run *rr = userdata;
 	struct chime_runner *runner = rr->runner;
 	const struct chime_job_config *job = rr->job;
 	struct chime_run_params params = {
@@ -375,9 +379,16 @@ rr_worker(void *userdata)
 	struct chime_db_conn *conn = NULL;
 	struct chime_run *run;
 	int64_t start = mono_usec();
-	char err[256];
+	char err[256], when[64];
 	int r = 0;
 
+	rr_when(rr, when, sizeof(when));
+	if (rr->attempt > 1)
+		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED,
+		       "run of %s started (attempt %d of %d)", when, rr->attempt,
+		       job->retry.attempts);
+	else
+		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED, "run of %s started", when);
 	/* The run's own connection, taken here: waiting for one may block. */
 	if (runner->lpool != NULL)
 		r = chime__ledger_take_run_conn(rr, &conn, err, sizeof(err));
@@ -415,7 +426,6 @@ rr_worker(void *userdata)
 	/* The async outlives every live run: the runner closes only when
 	 * none is live, and this run stays live until the loop saw it. */
 	uv_async_send(&runner->async);
-	return NULL;
 }
 
 static void
@@ -475,15 +485,13 @@ rr_work(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
 	const struct chime_job_config *job = rr->job;
-	pthread_attr_t attr;
-	pthread_t thread;
 	char when[64];
 	int r;
 
-	rr_when(rr, when, sizeof(when));
 	if (job->plugin == NULL || job->plugin->run == NULL) {
 		rr_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
-		       "run of %s failed: the plugin was not resolved", when);
+		       "run of %s failed: the plugin was not resolved",
+		       rr_when(rr, when, sizeof(when)));
 		runner->stats.failed++;
 		rr_end_early(rr, "failed");
 		return;
@@ -492,25 +500,14 @@ rr_work(struct chime_runner_run *rr)
 	rr->status = "running";
 	rr->start_mono_usec = mono_usec();
 	runner->stats.started++;
-	if (rr->attempt > 1)
-		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED,
-		       "run of %s started (attempt %d of %d)", when, rr->attempt,
-		       job->retry.attempts);
-	else
-		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED, "run of %s started", when);
 	if (job->timeout_usec > 0)
 		uv_timer_start(&rr->timer, timeout_cb, usec_to_msec_ceil(job->timeout_usec), 0);
 
-	r = pthread_attr_init(&attr);
-	if (r == 0) {
-		(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		r = pthread_create(&thread, &attr, rr_worker, rr);
-		pthread_attr_destroy(&attr);
-	}
-	if (r != 0) {
+	r = chime__pool_submit(runner, rr);
+	if (r < 0) {
 		uv_timer_stop(&rr->timer);
-		rr_log(rr, CHIME_LOG_ERR, NULL, "cannot start a worker thread: %s", strerror(r));
-		rr->result = -r;
+		rr_log(rr, CHIME_LOG_ERR, NULL, "cannot start a worker thread: %s", strerror(-r));
+		rr->result = r;
 		rr->duration_usec = 0;
 		rr_complete(rr);
 	}
@@ -595,6 +592,15 @@ chime_runner_new(const struct chime_runner_options *options, struct chime_runner
 	uv_timer_init(options->loop, &runner->drain_timer);
 	runner->drain_timer.data = runner;
 	runner->open_handles = 2;
+	r = chime__pool_init(runner, options->database != NULL && options->database->pool >
+	                                                                  CHIME_RUNNER_WORKERS_CAP
+	                                     ? (size_t)options->database->pool
+	                                     : CHIME_RUNNER_WORKERS_CAP);
+	if (r < 0) {
+		chime_runner_close(runner);
+		return r;
+	}
+	runner->open_handles++;
 	if (options->database != NULL) {
 		r = chime__ledger_init(runner, options->database);
 		if (r < 0) {
@@ -834,6 +840,7 @@ chime_runner_close(struct chime_runner *runner)
 	}
 	if (runner->lpool != NULL)
 		chime__ledger_close(runner);
+	chime__pool_stop(runner, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->async, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->drain_timer, runner_handle_closed);
 }

@@ -22,9 +22,12 @@
  *                 run ends quietly), another negative errno on failure
  *                 (logged as failed). Without the hook a local sequence
  *                 number is the run id.
- *   worker        a thread of our own per run (runs are few and may block
- *                 for hours; libuv's 4-thread pool would starve fs work):
- *                 plugin->run(state, run) with a chime_run context. The
+ *   worker        a thread of the runner's own pool (not libuv's: runs
+ *                 may block for hours and would starve fs work), idle
+ *                 threads kept, grown while all are busy up to
+ *                 max(16, database.pool), a dedicated thread per run past
+ *                 that: plugin->run(state, run) with a chime_run context;
+ *                 "run started" is logged there. The
  *                 job timeout is a loop timer calling chime_run_cancel().
  *   complete      back on the loop through a uv_async: the status
  *                 ("succeeded", "failed", "timed_out", "cancelled") is
