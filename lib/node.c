@@ -25,6 +25,8 @@
 
 #include "chime/diag.h"
 
+#include "node-internal.h"
+
 struct node_anchor {
 	char *name;
 	struct chime_node *node;
@@ -166,6 +168,10 @@ chime_node_free(struct chime_node *root)
 
 	if (root == NULL)
 		return NULL;
+	if (root->arena) {
+		free(root); /* the block starts with the root */
+		return NULL;
+	}
 	/* The root owns the file name every node of the tree points to. */
 	file = (char *)(uintptr_t)root->file;
 	node_free_rec(root);
@@ -838,6 +844,12 @@ chime_node_parse_string(const char *name, const char *text, size_t len,
 			p.root = empty;
 		}
 	}
+	if (r < 0) {
+		parser_done(&p);
+		free(file);
+		return r;
+	}
+	r = chime__node_compact(&p.root);
 	if (r < 0) {
 		parser_done(&p);
 		free(file);

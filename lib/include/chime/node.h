@@ -3,7 +3,8 @@
  * The YAML document as a tree of nodes with their source positions, built
  * by the config loader (libyaml events -> nodes, aliases resolved with a
  * bound) and read by the loader and by plugins through the accessors in
- * chime/plugin.h. A tree is immutable once built and freed as a whole.
+ * chime/plugin.h. A tree is immutable once built and freed as a whole; a
+ * finished tree is held in one allocation (nodes, arrays and strings).
  *
  * Hostile input is bounded: the file size, the nesting depth and the node
  * count after alias expansion have limits, checked while parsing, so a
@@ -21,15 +22,16 @@
 
 struct chime_node {
 	enum chime_node_kind kind;
-	const char *file;      /* shared, owned by the tree's root */
 	unsigned line, column; /* 1-based; where the value's text starts */
+	unsigned value_column; /* column of the scalar's first character when it is written on
+	                        * one line without escapes (so a column inside the value maps
+	                        * onto the file), else 0 */
+	bool quoted;           /* scalar was not plain ('...', "...", | or >, or !!str):
+	                        * never a null/bool/number */
+	bool arena;            /* internal: the root of a tree held in one allocation */
+	const char *file;      /* shared, owned by the tree's root */
 	char *path;   /* "jobs.x.options.table", "jobs.x.options.command[0]"; "" for the root */
 	char *scalar; /* CHIME_NODE_SCALAR */
-	bool quoted;  /* scalar was not plain ('...', "...", | or >, or !!str):
-	               * never a null/bool/number */
-	unsigned value_column;     /* column of the scalar's first character when it is written on
-	                            * one line without escapes (so a column inside the value maps
-	                            * onto the file), else 0 */
 	struct chime_node **items; /* sequence items, or mapping values */
 	char **keys;               /* mapping keys (NULL for sequences); borrowed from key_nodes */
 	struct chime_node **key_nodes; /* mapping key nodes, for key positions */
