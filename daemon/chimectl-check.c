@@ -60,12 +60,10 @@ check_copy_diags(const struct chime_job_config *job, const struct chime_diag_lis
 	}
 }
 
-/* Run one job's check() in a transaction that is rolled back. The job's
- * name and zone are set as chime.job and chime.timezone for the plugin. */
+/* Run one job's check() in a transaction that is rolled back. */
 static void
 check_job_db(PGconn *conn, const struct chime_job_config *job, struct chime_diag_list *diags)
 {
-	const char *params[2] = {job->name, chime_tz_name(job->tz)};
 	struct chime_diag_list jd;
 	char err[512];
 	PGresult *res;
@@ -76,16 +74,9 @@ check_job_db(PGconn *conn, const struct chime_job_config *job, struct chime_diag
 	res = PQexec(conn, "BEGIN");
 	r = chime_db_result_errno(conn, res, err, sizeof(err));
 	PQclear(res);
-	if (r >= 0) {
-		res = PQexecParams(conn,
-		                   "SELECT set_config('chime.job', $1, true),"
-		                   " set_config('chime.timezone', $2, true)",
-		                   2, NULL, params, NULL, NULL, 0);
-		r = chime_db_result_errno(conn, res, err, sizeof(err));
-		PQclear(res);
-	}
 	if (r >= 0)
-		r = job->plugin->check(job->plugin_state, conn, job->options, &jd);
+		r = job->plugin->check(job->plugin_state, conn, job->name, chime_tz_name(job->tz),
+		                       job->options, &jd);
 	if (r < 0 && jd.errors == 0)
 		(void)chime_diag_add(&jd, CHIME_DIAG_ERROR, NULL, 0, 0, NULL,
 		                     "plugin '%s': database check failed: %s", job->plugin->name,

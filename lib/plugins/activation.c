@@ -704,8 +704,8 @@ out:
 /* `chimectl check`: the table and every column of the enabled sections
  * exist with usable types; every problem reported at its option. */
 static int
-activation_check(void *state, PGconn *conn, const struct chime_node *options,
-                 struct chime_diag_list *diags)
+activation_check(void *state, PGconn *conn, const char *job, const char *timezone,
+                 const struct chime_node *options, struct chime_diag_list *diags)
 {
 	const struct activation *a = state;
 	const struct chime__sql_column *stamp = NULL;

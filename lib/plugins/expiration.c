@@ -689,19 +689,17 @@ out:
 /*
  * `chimectl check`: the schema checks of a run, all problems reported at
  * their options, and with on_save a warning when the trigger a run would
- * install is missing or differs from the installed one. The job's name and
- * zone (which name the trigger and shape its body) come from the settings
- * chime.job and chime.timezone the host sets for the check.
+ * install is missing or differs from the installed one (the job's name and
+ * zone name the trigger and shape its body).
  */
 static int
-expiration_check(void *state, PGconn *conn, const struct chime_node *options,
-                 struct chime_diag_list *diags)
+expiration_check(void *state, PGconn *conn, const char *job, const char *timezone,
+                 const struct chime_node *options, struct chime_diag_list *diags)
 {
 	const struct expiration *e = state;
 	struct chime__sql_check k;
 	struct checked c = {0};
 	enum trigger_state ts;
-	PGresult *res = NULL;
 	char name[64], *body = NULL;
 	int r;
 
@@ -709,15 +707,8 @@ expiration_check(void *state, PGconn *conn, const struct chime_node *options,
 	r = check_schema(&k, e, &c);
 	if (r < 0 || !e->on_save)
 		goto out;
-	res = PQexec(conn, "SELECT current_setting('chime.job', true),"
-	                   " current_setting('chime.timezone', true)");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQgetisnull(res, 0, 0) ||
-	    PQgetisnull(res, 0, 1) || PQgetvalue(res, 0, 0)[0] == '\0') {
-		r = 0; /* a host that does not say which job: no trigger check */
-		goto out;
-	}
-	trigger_name(PQgetvalue(res, 0, 0), name, sizeof(name));
-	r = trigger_body(conn, e, &c, PQgetvalue(res, 0, 1), &body);
+	trigger_name(job, name, sizeof(name));
+	r = trigger_body(conn, e, &c, timezone, &body);
 	if (r < 0) {
 		chime__sql_check_error(&k, "on_save", "out of memory");
 		goto out;
@@ -730,7 +721,6 @@ expiration_check(void *state, PGconn *conn, const struct chime_node *options,
 	                         "at the next run)",
 	                         name, e->table, ts == TRIGGER_MISSING ? "missing" : "outdated");
 out:
-	PQclear(res);
 	free(body);
 	chime__sql_table_free(c.table);
 	chime__sql_table_free(c.join);

@@ -72,11 +72,13 @@ struct chime_plugin {
 	 * against the live database (tables, columns, triggers) without
 	 * changing anything; add diagnostics placed at the option nodes
 	 * (chime_node_error/warning). `conn` is inside a transaction the
-	 * caller rolls back, with a short statement_timeout. Called by
-	 * `chimectl check` on the state configure() returned. Returns 0 or
-	 * a negative errno. Optional (NULL: nothing to check). */
-	int (*check)(void *state, PGconn *conn, const struct chime_node *options,
-	             struct chime_diag_list *diags);
+	 * caller rolls back, with a short statement_timeout. `job` and
+	 * `timezone` are the job's name and IANA zone (what chime_run_job()
+	 * and chime_run_timezone() give a run). Called by `chimectl check` on
+	 * the state configure() returned. Returns 0 or a negative errno.
+	 * Optional (NULL: nothing to check). */
+	int (*check)(void *state, PGconn *conn, const char *job, const char *timezone,
+	             const struct chime_node *options, struct chime_diag_list *diags);
 };
 
 /* The one symbol a plugin .so exports. */
