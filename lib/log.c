@@ -216,8 +216,8 @@ field(const char *fmt, ...)
 static int
 log_journal(int priority, const struct chime_log_run *run, const char *msg)
 {
-	char *fields[10] = {NULL};
-	struct iovec iov[10];
+	char *fields[11] = {NULL};
+	struct iovec iov[11];
 	size_t n = 0;
 	int r;
 
@@ -241,6 +241,8 @@ log_journal(int priority, const struct chime_log_run *run, const char *msg)
 			fields[n++] = field("CHIME_STATUS=%s", run->status);
 		if (run->message_id != NULL)
 			fields[n++] = field("MESSAGE_ID=%s", run->message_id);
+		if (run->summary != NULL)
+			fields[n++] = field("CHIME_SUMMARY=%s", run->summary);
 	}
 	r = 0;
 	for (size_t i = 0; i < n; i++) {

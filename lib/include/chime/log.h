@@ -39,6 +39,7 @@ struct chime_log_run {
 	int64_t scheduled_for_usec; /* 0: none */
 	const char *status;         /* "succeeded", "failed", ... */
 	const char *message_id;
+	const char *summary; /* CHIME_SUMMARY=: the run's report JSON; journal only */
 };
 
 /* Choose the target from the environment; `max_priority` filters
