@@ -227,7 +227,7 @@ parse_wday_name(struct ctok t, size_t *pos, int *ret, struct chime_expr_error *e
 	                         (int)(i - s > 40 ? 40 : (i == s ? 1 : i - s)), t.p + s);
 }
 
-/* "Mon", "Mon..Fri", "Sat,Sun", "Mon-Wed,Fri". */
+/* "Mon", "Mon..Fri", "Sat,Sun", "Mon-Wed,Fri", "Wed," (trailing comma). */
 static int
 parse_weekdays(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
 {
@@ -264,7 +264,9 @@ parse_weekdays(struct chime__match *m, struct ctok t, struct chime_expr_error *e
 		if (t.p[i] != ',')
 			return chime__expr_error(err, "calendar weekday", t.col + (unsigned)i,
 			                         "calendar weekday: unexpected '%c'", t.p[i]);
-		i++;
+		/* A comma may end the list, as in systemd: "Wed, 17:48". */
+		if (++i == t.n)
+			return 0;
 	}
 }
 

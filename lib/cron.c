@@ -165,7 +165,7 @@ set_bits(struct chime__match *m, enum cron_field f, int lo, int hi, int step)
 	}
 }
 
-/* The Quartz forms of day-of-month: L, L-n, LW, nW. Returns 1 if `el` was one. */
+/* The Quartz forms of day-of-month: L, L-n, LW, L-nW, nW. Returns 1 if `el` was one. */
 static int
 parse_dom_special(struct chime__match *m, struct tok el, struct chime_expr_error *err)
 {
@@ -178,19 +178,22 @@ parse_dom_special(struct chime__match *m, struct tok el, struct chime_expr_error
 			return 1;
 		}
 		if (el.n == 2 && to_upper(el.p[1]) == 'W') {
-			m->last_weekday = true;
+			m->last_wd |= 1;
 			return 1;
 		}
 		if (el.p[1] != '-' || el.n == 2 || !is_digit(el.p[2]))
-			return field_error(err, F_DOM, el.col, "is not L, L-n or LW", el);
+			return field_error(err, F_DOM, el.col, "is not L, L-n, LW or L-nW", el);
 		i = 2;
 		if (parse_value(F_DOM, el, &i, &v, err) < 0)
 			return -EINVAL;
-		if (i != el.n)
-			return field_error(err, F_DOM, el.col, "is not L, L-n or LW", el);
+		if (i != el.n && (i + 1 != el.n || to_upper(el.p[i]) != 'W'))
+			return field_error(err, F_DOM, el.col, "is not L, L-n, LW or L-nW", el);
 		if (check_range(F_DOM, el, 2, i, v, 0, 30, " offset", err) < 0)
 			return -EINVAL;
-		m->last_offsets |= UINT32_C(1) << v;
+		if (i == el.n)
+			m->last_offsets |= UINT32_C(1) << v;
+		else
+			m->last_wd |= UINT32_C(1) << v; /* L-nW: nearest weekday to L-n */
 		return 1;
 	}
 	if (el.n >= 2 && is_digit(el.p[0]) && to_upper(el.p[el.n - 1]) == 'W') {
@@ -219,14 +222,23 @@ parse_dow_special(struct chime__match *m, struct tok el, struct chime_expr_error
 	}
 	if (memchr(el.p, '#', el.n) == NULL && (el.n < 2 || to_upper(el.p[el.n - 1]) != 'L'))
 		return 0;
+	if (memchr(el.p, '#', el.n) == NULL) {
+		/* nL or SUNL: the value is everything before the final L. */
+		struct tok head = {el.p, el.n - 1, el.col};
+
+		if (parse_value(F_DOW, head, &i, &v, err) < 0)
+			return -EINVAL;
+		if (i != head.n)
+			return field_error(err, F_DOW, el.col, "is not nL", el);
+		if (check_range(F_DOW, el, 0, i, v, 0, 7, "", err) < 0)
+			return -EINVAL;
+		m->wday_last |= (uint8_t)(1u << (v % 7));
+		return 1;
+	}
 	if (parse_value(F_DOW, el, &i, &v, err) < 0)
 		return -EINVAL;
 	if (check_range(F_DOW, el, 0, i, v, 0, 7, "", err) < 0)
 		return -EINVAL;
-	if (i == el.n - 1 && to_upper(el.p[i]) == 'L') {
-		m->wday_last |= (uint8_t)(1u << (v % 7));
-		return 1;
-	}
 	if (i >= el.n || el.p[i] != '#')
 		return 0;
 	j = ++i;

@@ -77,6 +77,22 @@ year_type(int64_t y)
 	return (chime__is_leap(y) ? 7 : 0) + chime__weekday(chime__days_from_civil(y, 1, 1));
 }
 
+/*
+ * Quartz's W: the weekday (Monday..Friday) nearest to day d of a month with
+ * `dim` days whose first day is weekday `wd1`, never leaving the month.
+ */
+static inline unsigned
+nearest_weekday(unsigned d, unsigned dim, unsigned wd1)
+{
+	unsigned wd = (wd1 + d - 1) % 7;
+
+	if (wd == 6)
+		return d == 1 ? 3 : d - 1;
+	if (wd == 0)
+		return d == dim ? d - 2 : d + 1;
+	return d;
+}
+
 /* The days of a month with `dim` days whose first day is weekday `wd1`. */
 static uint32_t
 match_days(const struct chime__match *m, unsigned dim, unsigned wd1)
@@ -92,17 +108,14 @@ match_days(const struct chime__match *m, unsigned dim, unsigned wd1)
 		if (n < dim)
 			dom |= UINT32_C(1) << (dim - n);
 	}
-	for (uint32_t b = m->nearest_wd & all; b != 0; b &= b - 1) {
-		unsigned d = (unsigned)__builtin_ctz(b), wd = (wd1 + d - 1) % 7, t = d;
+	for (uint32_t b = m->nearest_wd & all; b != 0; b &= b - 1)
+		dom |= UINT32_C(1) << nearest_weekday((unsigned)__builtin_ctz(b), dim, wd1);
+	for (uint32_t b = m->last_wd; b != 0; b &= b - 1) {
+		unsigned n = (unsigned)__builtin_ctz(b);
 
-		if (wd == 6)
-			t = d == 1 ? 3 : d - 1;
-		else if (wd == 0)
-			t = d == dim ? d - 2 : d + 1;
-		dom |= UINT32_C(1) << t;
+		if (n < dim)
+			dom |= UINT32_C(1) << nearest_weekday(dim - n, dim, wd1);
 	}
-	if (m->last_weekday)
-		dom |= UINT32_C(1) << (wdl == 6 ? dim - 1 : wdl == 0 ? dim - 2 : dim);
 
 	/* Plain weekdays: one week's pattern from day 1, repeated. */
 	for (unsigned i = 0; i < 7; i++)

@@ -39,9 +39,9 @@ struct chime__match {
 
 	uint32_t last_offsets; /* bit n: the day n days before the last (L = bit 0, L-n, ~) */
 	uint32_t nearest_wd;   /* bit d: dW, the weekday nearest to day d */
-	bool last_weekday;     /* LW */
-	uint8_t wday_last;     /* bit w: wL, the last weekday w of the month */
-	uint8_t wday_nth[7];   /* bit k (1..5) of [w]: w#k */
+	uint32_t last_wd;  /* bit n: the weekday nearest to the day n before the last (LW, L-nW) */
+	uint8_t wday_last; /* bit w: wL, the last weekday w of the month */
+	uint8_t wday_nth[7]; /* bit k (1..5) of [w]: w#k */
 
 	bool dom_star;   /* day-of-month counts as unrestricted (starts with '*' or '?') */
 	bool dow_star;   /* same for day-of-week */
