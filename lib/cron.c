@@ -226,10 +226,9 @@ parse_dow_special(struct chime__match *m, struct tok el, struct chime_expr_error
 		/* nL or SUNL: the value is everything before the final L. */
 		struct tok head = {el.p, el.n - 1, el.col};
 
-		if (parse_value(F_DOW, head, &i, &v, err) < 0)
-			return -EINVAL;
-		if (i != head.n)
-			return field_error(err, F_DOW, el.col, "is not nL", el);
+		if (parse_value(F_DOW, head, &i, &v, err) < 0 || i != head.n)
+			return field_error(err, F_DOW, el.col,
+			                   "is not a weekday (0-7, SUN..SAT) or nL", el);
 		if (check_range(F_DOW, el, 0, i, v, 0, 7, "", err) < 0)
 			return -EINVAL;
 		m->wday_last |= (uint8_t)(1u << (v % 7));
