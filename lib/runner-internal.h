@@ -41,8 +41,11 @@ struct chime_runner_run {
 	pthread_mutex_t lock;
 	struct chime_run *run;
 	struct chime_db_conn *conn; /* the worker's run connection while it runs */
-	bool cancel_pending;        /* cancel asked before the run context existed */
-	int result;                 /* plugin run()'s return, set by the worker */
+	/* Cancel handle of `conn` (runner-ledger.c), shared with queued
+	 * PQcancel work; set by the worker under `lock`, a reference. */
+	struct ledger_cancel *cancel;
+	bool cancel_pending; /* cancel asked before the run context existed */
+	int result;          /* plugin run()'s return, set by the worker */
 	const char *status;
 	const char *cancel_reason; /* why the runner cancelled it, or NULL */
 	bool timed_out;
@@ -177,7 +180,12 @@ void chime__ledger_cancel(struct chime_runner_run *rr);
  * or on failure, with the reason in errbuf and a negative errno). */
 int chime__ledger_take_run_conn(struct chime_runner_run *rr, struct chime_db_conn **ret_conn,
                                 char *errbuf, size_t errsize);
+/* Worker thread: give the run connection back. Its cancel handle is
+ * cleared first under the handle's mutex, the one PQcancel is issued
+ * under, so a cancel never reaches the connection's next user. */
 void chime__ledger_give_run_conn(struct chime_runner_run *rr, struct chime_db_conn *conn);
+/* Loop: drop the run's reference to its cancel handle (NULL-safe). */
+struct ledger_cancel *chime__ledger_cancel_unref(struct ledger_cancel *lc);
 void chime__ledger_drain(struct chime_runner *runner);
 void chime__ledger_close(struct chime_runner *runner);
 /* Free the pools and alarms (no work pending, handles closed). */

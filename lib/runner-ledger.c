@@ -100,11 +100,12 @@ struct lwork {
 	/* LW_RECORD */
 	enum chime_run_status status;
 	char *summary, *error;
+	bool again; /* a retry after the database was unreachable */
 	/* LW_SKIPPED */
 	char *job;
 	struct chime_ledger_slot slot;
-	/* LW_CANCEL */
-	PGcancel *cancel;
+	/* LW_CANCEL: a reference */
+	struct ledger_cancel *cancel;
 	/* LW_HEARTBEAT */
 	int64_t *ids, *stop;
 	size_t n_ids, n_stop;
@@ -112,6 +113,37 @@ struct lwork {
 	void *items;
 	size_t n_items;
 };
+
+/*
+ * A run connection's PGcancel, shared by the run and its queued PQcancel
+ * work. PQcancel is issued under `lock`, and the worker clears `pg` under
+ * it before giving the connection back: a timeout's cancel either reaches
+ * the run's own statement or nothing, never the connection's next user.
+ */
+struct ledger_cancel {
+	pthread_mutex_t lock;
+	PGcancel *pg; /* NULL while the run holds no connection */
+	atomic_int refs;
+};
+
+static struct ledger_cancel *
+ledger_cancel_ref(struct ledger_cancel *lc)
+{
+	atomic_fetch_add(&lc->refs, 1);
+	return lc;
+}
+
+struct ledger_cancel *
+chime__ledger_cancel_unref(struct ledger_cancel *lc)
+{
+	if (lc == NULL || atomic_fetch_sub(&lc->refs, 1) > 1)
+		return NULL;
+	if (lc->pg != NULL)
+		PQfreeCancel(lc->pg);
+	pthread_mutex_destroy(&lc->lock);
+	free(lc);
+	return NULL;
+}
 
 static int64_t
 wall_usec(void)
@@ -455,7 +487,11 @@ lw_work_cb(uv_work_t *req)
 
 	switch (w->kind) {
 	case LW_CANCEL:
-		w->r = chime_db_cancel(w->cancel, w->err, sizeof(w->err));
+		pthread_mutex_lock(&w->cancel->lock);
+		w->r = w->cancel->pg != NULL
+		               ? chime_db_cancel(w->cancel->pg, w->err, sizeof(w->err))
+		               : 0;
+		pthread_mutex_unlock(&w->cancel->lock);
 		return;
 	case LW_PROBE:
 		w->r = chime_db_pool_probe(w->runner->lpool);
@@ -526,8 +562,7 @@ lw_new(struct chime_runner *runner, enum lw_kind kind)
 static void
 lw_free(struct lwork *w)
 {
-	if (w->cancel != NULL)
-		PQfreeCancel(w->cancel);
+	chime__ledger_cancel_unref(w->cancel);
 	chime_config_unref(w->config);
 	free(w->summary);
 	free(w->error);
@@ -625,13 +660,28 @@ after_claim(struct lwork *w)
 	chime__runner_end_early(rr, "failed");
 }
 
+static void record_retry_cb(uv_timer_t *timer);
+
 static void
 after_record(struct lwork *w)
 {
 	struct chime_runner_run *rr = w->rr;
+	struct chime_runner *runner = rr->runner;
 	char when[64];
 
 	chime__runner_when(rr, when, sizeof(when));
+	if ((w->r == -ENOTCONN || w->r == -ETIME) && !runner->draining && !runner->closing) {
+		/* The run stays live (and heartbeated while the database
+		 * answers): left `running`, its claim would be recovered after
+		 * the lease and the slot run again. */
+		if (!w->again)
+			chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
+			                  "run of %s: outcome '%s' not recorded yet: %s; retrying "
+			                  "until the database is back",
+			                  when, rr->status, w->err);
+		uv_timer_start(&rr->timer, record_retry_cb, 1000, 0);
+		return;
+	}
 	if (w->r == -ESTALE)
 		chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
 		                  "run of %s: outcome '%s' not recorded: another node recovered "
@@ -869,8 +919,8 @@ chime__ledger_claim(struct chime_runner_run *rr)
 	chime__runner_end_early(rr, "failed");
 }
 
-void
-chime__ledger_record(struct chime_runner_run *rr)
+static void
+ledger_record(struct chime_runner_run *rr, bool again)
 {
 	struct lwork *w = lw_new(rr->runner, LW_RECORD);
 	const char *error = rr->run != NULL ? chime_run_error(rr->run) : NULL;
@@ -884,6 +934,7 @@ chime__ledger_record(struct chime_runner_run *rr)
 	}
 	(void)chime_run_status_parse(rr->status, &status);
 	w->rr = rr;
+	w->again = again;
 	w->status = status;
 	w->summary = rr->run != NULL ? chime_run_report_json(rr->run) : NULL;
 	if (rr->timed_out) {
@@ -904,6 +955,18 @@ chime__ledger_record(struct chime_runner_run *rr)
 		chime__runner_log(rr, CHIME_LOG_ERR, NULL, "cannot record the outcome");
 		chime__runner_done(rr);
 	}
+}
+
+static void
+record_retry_cb(uv_timer_t *timer)
+{
+	ledger_record(timer->data, true);
+}
+
+void
+chime__ledger_record(struct chime_runner_run *rr)
+{
+	ledger_record(rr, false);
 }
 
 void
@@ -934,21 +997,21 @@ chime__ledger_record_skipped(struct chime_runner *runner, const struct chime_job
 void
 chime__ledger_cancel(struct chime_runner_run *rr)
 {
+	struct ledger_cancel *lc = NULL;
 	struct lwork *w;
-	PGcancel *cancel = NULL;
 
 	pthread_mutex_lock(&rr->lock);
-	if (rr->conn != NULL && rr->conn->pg != NULL)
-		cancel = PQgetCancel(rr->conn->pg);
+	if (rr->conn != NULL && rr->cancel != NULL)
+		lc = ledger_cancel_ref(rr->cancel);
 	pthread_mutex_unlock(&rr->lock);
-	if (cancel == NULL)
+	if (lc == NULL)
 		return;
 	w = lw_new(rr->runner, LW_CANCEL);
 	if (w == NULL) {
-		PQfreeCancel(cancel);
+		chime__ledger_cancel_unref(lc);
 		return;
 	}
-	w->cancel = cancel;
+	w->cancel = lc;
 	(void)lw_queue(w);
 }
 
@@ -983,6 +1046,21 @@ chime__ledger_take_run_conn(struct chime_runner_run *rr, struct chime_db_conn **
 		chime_db_pool_give(c, r == -ENOTCONN, NULL);
 		return r;
 	}
+	/* The loop reads rr->cancel under rr->lock (chime__ledger_cancel). */
+	pthread_mutex_lock(&rr->lock);
+	if (rr->cancel == NULL) {
+		rr->cancel = calloc(1, sizeof(*rr->cancel));
+		if (rr->cancel != NULL) {
+			pthread_mutex_init(&rr->cancel->lock, NULL);
+			atomic_init(&rr->cancel->refs, 1);
+		}
+	}
+	pthread_mutex_unlock(&rr->lock);
+	if (rr->cancel != NULL) {
+		pthread_mutex_lock(&rr->cancel->lock);
+		rr->cancel->pg = PQgetCancel(c->pg);
+		pthread_mutex_unlock(&rr->cancel->lock);
+	}
 	*ret_conn = c;
 	return 0;
 }
@@ -990,6 +1068,14 @@ chime__ledger_take_run_conn(struct chime_runner_run *rr, struct chime_db_conn **
 void
 chime__ledger_give_run_conn(struct chime_runner_run *rr, struct chime_db_conn *conn)
 {
+	/* Waits for a PQcancel in flight; none is issued after this. */
+	if (rr->cancel != NULL) {
+		pthread_mutex_lock(&rr->cancel->lock);
+		if (rr->cancel->pg != NULL)
+			PQfreeCancel(rr->cancel->pg);
+		rr->cancel->pg = NULL;
+		pthread_mutex_unlock(&rr->cancel->lock);
+	}
 	chime_db_pool_give(conn, false, NULL);
 }
 

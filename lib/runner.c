@@ -229,6 +229,7 @@ rr_free(struct chime_runner_run *rr)
 	if (rr->next != NULL)
 		rr->next->prev = rr->prev;
 	rr->run = chime_run_free(rr->run);
+	rr->cancel = chime__ledger_cancel_unref(rr->cancel);
 	rr->config = chime_config_unref(rr->config);
 	uv_close((uv_handle_t *)&rr->timer, rr_closed);
 }
