@@ -572,6 +572,185 @@ out:
 	return r;
 }
 
+/* Items the report keeps (RUN_ITEMS_MAX in lib/run.c): rows past them are
+ * counted as dropped items, their labels are not looked up. */
+#define ITEMS_LABELLED 1000
+
+/*
+ * The statement of one batch: lock up to batch_size rows in key order,
+ * skipping rows others hold, update them, return their keys in order and
+ * the label columns. A joined label is looked up only for the first $5 rows
+ * (the report keeps no more); $6 is the last key of the previous batch.
+ *
+ *   WITH b AS (SELECT r.key AS k FROM t AS r WHERE <pred> AND r.key > $6
+ *              ORDER BY r.key LIMIT n FOR UPDATE OF r SKIP LOCKED),
+ *        u AS (UPDATE t AS r SET <set> WHERE r.key = ANY (ARRAY(SELECT k FROM b))
+ *              RETURNING r.key AS k, <label columns or the join column>)
+ *   SELECT u.k::text, <labels> FROM u ORDER BY u.k
+ *
+ * The key is matched with = ANY so the update probes the key's unique
+ * index once per row (a merge join would re-read the index from its start
+ * every batch) and re-reads the newest version of each locked row.
+ */
+static int
+batch_statement(PGconn *conn, const struct expiration *e, const struct checked *c,
+                const char *where, const char *set, bool keyset, struct chime__sqlbuf *s)
+{
+	char *key = chime__sql_quote(conn, e->key), *q;
+	bool failed = key == NULL;
+
+	chime__sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)", key,
+	                     c->table->quoted, where);
+	if (keyset)
+		chime__sqlbuf_printf(s, " AND r.%s > $6", key);
+	chime__sqlbuf_printf(s,
+	                     " ORDER BY r.%s LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), "
+	                     "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM "
+	                     "b)) RETURNING r.%s AS k",
+	                     key, e->batch_size, c->table->quoted, set, key, key);
+	if (c->join != NULL) {
+		q = chime__sql_quote(conn, e->label_on);
+		failed |= q == NULL;
+		chime__sqlbuf_printf(s, ", r.%s AS o", q ? q : "");
+		free(q);
+	} else {
+		for (size_t i = 0; i < e->n_label; i++) {
+			if (!e->label[i].column)
+				continue;
+			q = chime__sql_quote(conn, e->label[i].text);
+			failed |= q == NULL;
+			chime__sqlbuf_printf(s, ", r.%s::text AS c%zu", q ? q : "", i);
+			free(q);
+		}
+	}
+	chime__sqlbuf_printf(s, ") SELECT u.k::text");
+	for (size_t i = 0; i < e->n_label; i++) {
+		if (!e->label[i].column) {
+			chime__sqlbuf_printf(s, ", NULL");
+		} else if (c->join == NULL) {
+			chime__sqlbuf_printf(s, ", u.c%zu", i);
+		} else {
+			char *lk = chime__sql_quote(conn, e->label_key);
+
+			q = chime__sql_quote(conn, e->label[i].text);
+			failed |= q == NULL || lk == NULL;
+			chime__sqlbuf_printf(
+			        s,
+			        ", CASE WHEN row_number() OVER (ORDER BY u.k) <= $5 "
+			        "THEN (SELECT l.%s::text FROM %s AS l WHERE l.%s = u.o) "
+			        "END",
+			        q ? q : "", c->join->quoted, lk ? lk : "");
+			free(q);
+			free(lk);
+		}
+	}
+	chime__sqlbuf_printf(s, " FROM u ORDER BY u.k");
+	free(key);
+	if (failed)
+		s->oom = true;
+	return s->oom ? -ENOMEM : 0;
+}
+
+/*
+ * The batches of a real run, each its own statement and transaction, until
+ * one finds nothing. The keyset statement is prepared once (unnamed) and
+ * executed for every later batch.
+ */
+static int
+expire_batches(struct chime_run *run, const struct expiration *e, const struct checked *c,
+               const char *where, const char *set, const char *const *base, int64_t *ret_rows)
+{
+	/* timestamptz, text, the status values take the column's type, the
+	 * label limit, the last key takes the key's type. */
+	static const Oid types[6] = {1184, 25, 0, 0, 23, 0};
+	PGconn *conn = chime_run_db(run);
+	struct chime__sqlbuf first = {0}, next = {0};
+	struct expire_ctx x = {.e = e};
+	const char *params[6];
+	char limit[24], *last = NULL;
+	bool prepared = false;
+	int64_t rows = 0, labelled = 0;
+	int r;
+
+	r = batch_statement(conn, e, c, where, set, false, &first);
+	if (r == 0)
+		r = batch_statement(conn, e, c, where, set, true, &next);
+	if (r < 0) {
+		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+		goto out;
+	}
+	memcpy(params, base, 4 * sizeof(*params));
+	params[4] = limit;
+	for (;;) {
+		PGresult *res;
+		int n;
+
+		if (chime_run_cancelled(run)) {
+			chime_run_fail(run, "job '%s': cancelled after %" PRId64 " row(s)",
+			               chime_run_job(run), rows);
+			r = -ECANCELED;
+			goto out;
+		}
+		(void)snprintf(limit, sizeof(limit), "%" PRId64,
+		               labelled < ITEMS_LABELLED ? ITEMS_LABELLED - labelled : 0);
+		params[5] = last;
+		if (last == NULL) {
+			res = PQexecParams(conn, first.data, 5, types, params, NULL, NULL, 0);
+		} else {
+			if (!prepared) {
+				res = PQprepare(conn, "", next.data, 6, types);
+				if (PQresultStatus(res) != PGRES_COMMAND_OK)
+					goto failed;
+				PQclear(res);
+				prepared = true;
+			}
+			res = PQexecPrepared(conn, "", 6, params, NULL, NULL, 0);
+		}
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			goto failed;
+		n = PQntuples(res);
+		for (int i = 0; i < n; i++) {
+			if (labelled < ITEMS_LABELLED) {
+				r = expire_row(run, res, i, &x);
+				labelled++;
+			} else {
+				chime_run_item(run, "%s", PQgetvalue(res, i, 0));
+			}
+			if (r < 0)
+				break;
+		}
+		rows += n;
+		if (r == 0 && n > 0) {
+			free(last);
+			last = strdup(PQgetvalue(res, n - 1, 0));
+			if (last == NULL) {
+				chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+				r = -ENOMEM;
+			}
+		}
+		PQclear(res);
+		if (r < 0)
+			goto out;
+		if (n == 0)
+			break;
+		continue;
+	failed:
+		chime_run_fail(run,
+		               "job '%s': batch on table %s failed after %" PRId64 " row(s): %s",
+		               chime_run_job(run), c->table->quoted, rows, PQerrorMessage(conn));
+		PQclear(res);
+		r = -EIO;
+		goto out;
+	}
+	*ret_rows = rows;
+out:
+	free(last);
+	chime__sqlbuf_done(&x.item);
+	chime__sqlbuf_done(&first);
+	chime__sqlbuf_done(&next);
+	return r;
+}
+
 static int
 expiration_run(void *state, struct chime_run *run)
 {
@@ -669,7 +848,10 @@ expiration_run(void *state, struct chime_run *run)
 	        .row_cb = expire_row,
 	        .userdata = &x,
 	};
-	r = chime__sql_batch_run(run, &batch, &rows);
+	if (batch.dry_run)
+		r = chime__sql_batch_run(run, &batch, &rows);
+	else
+		r = expire_batches(run, e, &c, where.data, set.data, params, &rows);
 	chime_run_count(run, "expired", rows);
 out:
 	free(qstatus);
