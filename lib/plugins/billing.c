@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -835,3 +836,34 @@ const struct chime_plugin chime_plugin_billing = {
          * nothing twice. */
         .idempotent = true,
 };
+
+void
+billing_error(struct billing_errors *e, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	chime_run_log(e->run, 3, "%s", buf);
+	chime_run_item(e->run, "error: %s", buf);
+	chime_run_count(e->run, "errors", 1);
+	if (e->count++ == 0)
+		snprintf(e->first, sizeof(e->first), "%s", buf);
+}
+
+void
+billing_db_error(struct billing_errors *e, const PGresult *res, const char *fmt, ...)
+{
+	char what[256], msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	billing_pg_error(e->conn, res, msg, sizeof(msg));
+	billing_error(e, "%s: %s", what, msg);
+	if (PQstatus(e->conn) != CONNECTION_OK)
+		e->db_failed = true;
+}

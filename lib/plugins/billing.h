@@ -109,6 +109,24 @@ PGresult *billing_exec(PGconn *conn, const char *sql, int n, const char *const *
 bool billing_ok(const PGresult *res);
 /* The error of `res` (or of `conn`) on one line, into buf; returns buf. */
 const char *billing_pg_error(PGconn *conn, const PGresult *res, char *buf, size_t size);
+
+/*
+ * The errors of one run: each is logged, listed in the report and counted;
+ * the first is kept for the run's failure reason, and a lost connection is
+ * remembered so the run stops touching the database.
+ */
+struct billing_errors {
+	struct chime_run *run;
+	PGconn *conn;
+	int64_t count;
+	bool db_failed;
+	char first[512];
+};
+
+void billing_error(struct billing_errors *e, const char *fmt, ...) CHIME_PRINTF(2, 3);
+/* billing_error() of "WHAT: the server's message" for a failed statement. */
+void billing_db_error(struct billing_errors *e, const PGresult *res, const char *fmt, ...)
+        CHIME_PRINTF(3, 4);
 /* Run a statement without parameters ("BEGIN", "COMMIT"); 0 or -EIO. */
 int billing_command(PGconn *conn, const char *sql, char *errbuf, size_t errsize);
 /* The nominal slot instant as SQL text for `$n::bigint` parameters. */

@@ -118,9 +118,7 @@ struct charge_ctx {
 	struct id_list attempted; /* orders called in this run */
 	struct id_list charged;   /* orders that succeeded in this run */
 	struct id_list would;     /* dry run: subscriptions that would be charged */
-	int64_t errors;
-	bool db_failed;
-	char first_error[512];
+	struct billing_errors err;
 };
 
 static int
@@ -149,35 +147,6 @@ id_list_has(const struct id_list *l, const char *id)
 		if ((p[-1] == '{' || p[-1] == ',') && (p[n] == ',' || p[n] == '}'))
 			return true;
 	return false;
-}
-
-static void charge_error(struct charge_ctx *c, const char *fmt, ...) CHIME_PRINTF(2, 3);
-
-static void
-charge_error(struct charge_ctx *c, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	chime_run_log(c->run, 3, "%s", buf);
-	chime_run_item(c->run, "error: %s", buf);
-	chime_run_count(c->run, "errors", 1);
-	if (c->errors++ == 0)
-		snprintf(c->first_error, sizeof(c->first_error), "%s", buf);
-}
-
-static void
-charge_db_error(struct charge_ctx *c, const PGresult *res, const char *what)
-{
-	char msg[256];
-
-	billing_pg_error(c->conn, res, msg, sizeof(msg));
-	charge_error(c, "%s: %s", what, msg);
-	if (PQstatus(c->conn) != CONNECTION_OK)
-		c->db_failed = true;
 }
 
 /* The gateway's order id ("order_id" or "id", string or number), or NULL. */
@@ -231,7 +200,7 @@ status_is_retryable_4xx(long status)
 
 /*
  * Call the gateway for one open order and record the answer. Errors are
- * reported through charge_error(); returns -EIO only when the database
+ * reported through billing_error(); returns -EIO only when the database
  * connection is gone (the run stops).
  */
 static int
@@ -249,8 +218,8 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 
 	locked = billing_try_lock(c->conn, BILLING_LOCK_ORDER, order_id);
 	if (locked < 0) {
-		charge_db_error(c, NULL, "cannot lock payment order");
-		return c->db_failed ? -EIO : 0;
+		billing_db_error(&c->err, NULL, "cannot lock payment order");
+		return c->err.db_failed ? -EIO : 0;
 	}
 	if (locked == 0) {
 		chime_run_count(c->run, "in_progress", 1);
@@ -268,7 +237,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 	params[0] = order_id;
 	res = billing_exec(c->conn, c->sql[STMT_BEGIN_ATTEMPT], 1, params);
 	if (!billing_ok(res)) {
-		charge_db_error(c, res, "cannot update payment order");
+		billing_db_error(&c->err, res, "cannot update payment order");
 		goto out;
 	}
 	if (PQntuples(res) != 1) {
@@ -314,10 +283,11 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 		status = "pending";
 		if (asprintf(&message, "no answer: %s", errbuf) < 0)
 			message = NULL;
-		charge_error(c,
-		             "subscription %s (tenant '%s'): order %s: no answer from the gateway: "
-		             "%s; retried next run with key %s",
-		             sub_id, tenant, order_id, errbuf, key);
+		billing_error(
+		        &c->err,
+		        "subscription %s (tenant '%s'): order %s: no answer from the gateway: "
+		        "%s; retried next run with key %s",
+		        sub_id, tenant, order_id, errbuf, key);
 		r = 0;
 	} else {
 		doc = json_loads(resp.body, JSON_DISABLE_EOF_CHECK, NULL);
@@ -349,8 +319,8 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 			              message ? message : "");
 		} else {
 			status = resp.status >= 400 ? "pending" : "unknown";
-			charge_error(
-			        c,
+			billing_error(
+			        &c->err,
 			        "subscription %s (tenant '%s'): order %s: gateway answered %ld: "
 			        "%s; retried next run with key %s",
 			        sub_id, tenant, order_id, resp.status, message ? message : "", key);
@@ -364,9 +334,9 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 	params[3] = message;
 	res = billing_exec(c->conn, c->sql[STMT_RECORD], 4, params);
 	if (!billing_ok(res))
-		charge_db_error(c, res,
-		                "cannot record the gateway's answer (the order stays open and is "
-		                "retried with the same key)");
+		billing_db_error(&c->err, res,
+		                 "cannot record the gateway's answer (the order stays open and is "
+		                 "retried with the same key)");
 out:
 	billing_unlock(c->conn, BILLING_LOCK_ORDER, order_id);
 	PQclear(res);
@@ -378,7 +348,7 @@ out:
 	free(body);
 	free(auth);
 	free(idem);
-	if (r == 0 && c->db_failed)
+	if (r == 0 && c->err.db_failed)
 		r = -EIO;
 	return r;
 }
@@ -418,7 +388,7 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	if (!chime_run_dry_run(c->run)) {
 		res = billing_exec(c->conn, c->sql[STMT_INSERT], 2, params);
 		if (!billing_ok(res)) {
-			charge_db_error(c, res, "cannot insert payment order");
+			billing_db_error(&c->err, res, "cannot insert payment order");
 			goto out;
 		}
 		if (PQntuples(res) == 1) {
@@ -436,7 +406,7 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	}
 	res = billing_exec(c->conn, c->sql[STMT_BY_KEY], 1, &params[1]);
 	if (!billing_ok(res)) {
-		charge_db_error(c, res, "cannot read payment order");
+		billing_db_error(&c->err, res, "cannot read payment order");
 		goto out;
 	}
 	if (PQntuples(res) == 0) {
@@ -493,9 +463,9 @@ charge_open_orders(struct charge_ctx *c)
 	int r = 0;
 
 	if (!billing_ok(res)) {
-		charge_db_error(c, res, "cannot list open payment orders");
+		billing_db_error(&c->err, res, "cannot list open payment orders");
 		PQclear(res);
-		return c->db_failed ? -EIO : 0;
+		return c->err.db_failed ? -EIO : 0;
 	}
 	for (int i = 0; i < PQntuples(res) && r == 0; i++) {
 		const char *order_id = PQgetvalue(res, i, 0), *key = PQgetvalue(res, i, 1);
@@ -546,6 +516,9 @@ int
 billing_charge_run(const struct billing_state *state, struct chime_run *run)
 {
 	struct charge_ctx c = {.state = state, .run = run, .conn = chime_run_db(run)};
+
+	c.err.run = run;
+	c.err.conn = c.conn;
 	char errbuf[512], days[24];
 	const char *params[2];
 	PGresult *due = NULL;
@@ -576,18 +549,18 @@ billing_charge_run(const struct billing_state *state, struct chime_run *run)
 		r = -EIO;
 		goto out;
 	}
-	for (int i = 0; i < PQntuples(due) && r == 0 && !c.db_failed; i++) {
+	for (int i = 0; i < PQntuples(due) && r == 0 && !c.err.db_failed; i++) {
 		if (chime_run_cancelled(run))
 			break;
 		r = charge_due(&c, due, i);
 	}
-	if (r == 0 && !c.db_failed && !chime_run_cancelled(run))
+	if (r == 0 && !c.err.db_failed && !chime_run_cancelled(run))
 		r = charge_open_orders(&c);
 	if (r == -ENOMEM) {
 		chime_run_fail(run, "out of memory");
 		goto out;
 	}
-	if (!c.db_failed) {
+	if (!c.err.db_failed) {
 		report_totals(&c, &c.charged, STMT_SUM_ORDERS, "charged");
 		report_totals(&c, &c.would, STMT_SUM_SUBSCRIPTIONS, "would_charge");
 	}
@@ -595,9 +568,9 @@ billing_charge_run(const struct billing_state *state, struct chime_run *run)
 		chime_run_fail(run,
 		               "cancelled; open orders are retried with the same key next run");
 		r = -ECANCELED;
-	} else if (c.errors > 0) {
+	} else if (c.err.count > 0) {
 		chime_run_fail(run, "%lld charge(s) got no definite answer, first: %s",
-		               (long long)c.errors, c.first_error);
+		               (long long)c.err.count, c.err.first);
 		r = -EIO;
 	} else
 		r = 0;

@@ -122,9 +122,7 @@ struct status_ctx {
 	char *password; /* NULL without AUTH or in a dry run */
 	bool smtp_down; /* the server refused us once: no more mail this run */
 	char smtp_down_reason[512];
-	bool db_failed;
-	int64_t errors;
-	char first_error[512];
+	struct billing_errors err;
 };
 
 /* One subscription row and the notice due for it. */
@@ -135,35 +133,6 @@ struct notice {
 	char days_left[24], grace_day[24], grace_days[24], until[24];
 	const char *sub_id, *tenant_id, *tenant, *recipient;
 };
-
-static void status_error(struct status_ctx *c, const char *fmt, ...) CHIME_PRINTF(2, 3);
-
-static void
-status_error(struct status_ctx *c, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	chime_run_log(c->run, 3, "%s", buf);
-	chime_run_item(c->run, "error: %s", buf);
-	chime_run_count(c->run, "errors", 1);
-	if (c->errors++ == 0)
-		snprintf(c->first_error, sizeof(c->first_error), "%s", buf);
-}
-
-static void
-status_db_error(struct status_ctx *c, const PGresult *res, const char *what, const char *sub_id)
-{
-	char msg[256];
-
-	billing_pg_error(c->conn, res, msg, sizeof(msg));
-	status_error(c, "subscription %s: %s: %s", sub_id, what, msg);
-	if (PQstatus(c->conn) != CONNECTION_OK)
-		c->db_failed = true;
-}
 
 /* Decide the notice due for a row; false when none is. */
 static bool
@@ -360,16 +329,18 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 	int locked, r;
 
 	if (c->smtp_down) {
-		status_error(c,
-		             "subscription %s (tenant '%s'): %s to '%s' not sent: %s; sent by the "
-		             "next run",
-		             n->sub_id, n->tenant, n->kind_text, n->recipient, c->smtp_down_reason);
+		billing_error(&c->err,
+		              "subscription %s (tenant '%s'): %s to '%s' not sent: %s; sent by the "
+		              "next run",
+		              n->sub_id, n->tenant, n->kind_text, n->recipient,
+		              c->smtp_down_reason);
 		return 0;
 	}
 	locked = billing_try_lock(c->conn, BILLING_LOCK_NOTICE, notice_id);
 	if (locked < 0) {
-		status_db_error(c, NULL, "cannot lock notice", n->sub_id);
-		return c->db_failed ? -EIO : 0;
+		billing_db_error(&c->err, NULL, "subscription %s: %s", n->sub_id,
+		                 "cannot lock notice");
+		return c->err.db_failed ? -EIO : 0;
 	}
 	if (locked == 0) {
 		chime_run_count(c->run, "in_progress", 1);
@@ -377,7 +348,8 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 	}
 	res = billing_exec(c->conn, c->sql[STMT_BEGIN_SEND], 1, params);
 	if (!billing_ok(res)) {
-		status_db_error(c, res, "cannot update notice", n->sub_id);
+		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
+		                 "cannot update notice");
 		goto out;
 	}
 	if (PQntuples(res) == 0) {
@@ -387,7 +359,7 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 	PQclear(res);
 	res = NULL;
 	if (build_message(c, n, notice_id, &message) < 0) {
-		status_error(c, "subscription %s: out of memory", n->sub_id);
+		billing_error(&c->err, "subscription %s: out of memory", n->sub_id);
 		goto out;
 	}
 	{
@@ -417,8 +389,8 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 	} else {
 		params[1] = "failed";
 		params[2] = errbuf;
-		status_error(c, "subscription %s (tenant '%s'): %s to '%s' not sent: %s", n->sub_id,
-		             n->tenant, n->kind_text, n->recipient, errbuf);
+		billing_error(&c->err, "subscription %s (tenant '%s'): %s to '%s' not sent: %s",
+		              n->sub_id, n->tenant, n->kind_text, n->recipient, errbuf);
 		if (smtp_error_is_server_wide(r)) {
 			c->smtp_down = true;
 			snprintf(c->smtp_down_reason, sizeof(c->smtp_down_reason), "%s", errbuf);
@@ -426,13 +398,13 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 	}
 	res = billing_exec(c->conn, c->sql[STMT_RECORD], 3, params);
 	if (!billing_ok(res))
-		status_db_error(c, res, "cannot record the notice as sent (it may be sent again)",
-		                n->sub_id);
+		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
+		                 "cannot record the notice as sent (it may be sent again)");
 out:
 	billing_unlock(c->conn, BILLING_LOCK_NOTICE, notice_id);
 	PQclear(res);
 	free(message);
-	return c->db_failed ? -EIO : 0;
+	return c->err.db_failed ? -EIO : 0;
 }
 
 /* Commit the suspension: notice row, subscription, tenant, one transaction.
@@ -447,8 +419,8 @@ suspend(struct status_ctx *c, const struct notice *n)
 
 	r = billing_command(c->conn, "BEGIN", errbuf, sizeof(errbuf));
 	if (r < 0) {
-		status_error(c, "subscription %s: cannot begin: %s", n->sub_id, errbuf);
-		c->db_failed = PQstatus(c->conn) != CONNECTION_OK;
+		billing_error(&c->err, "subscription %s: cannot begin: %s", n->sub_id, errbuf);
+		c->err.db_failed = PQstatus(c->conn) != CONNECTION_OK;
 		return 0;
 	}
 	res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
@@ -472,9 +444,9 @@ suspend(struct status_ctx *c, const struct notice *n)
 	res = NULL;
 	r = billing_command(c->conn, "COMMIT", errbuf, sizeof(errbuf));
 	if (r < 0) {
-		status_error(c, "subscription %s: cannot commit the suspension: %s", n->sub_id,
-		             errbuf);
-		c->db_failed = PQstatus(c->conn) != CONNECTION_OK;
+		billing_error(&c->err, "subscription %s: cannot commit the suspension: %s",
+		              n->sub_id, errbuf);
+		c->err.db_failed = PQstatus(c->conn) != CONNECTION_OK;
 		return 0;
 	}
 	chime_run_count(c->run, "suspended_tenants", 1);
@@ -485,7 +457,7 @@ suspend(struct status_ctx *c, const struct notice *n)
 	              n->tenant);
 	return 1;
 fail:
-	status_db_error(c, res, "cannot suspend", n->sub_id);
+	billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id, "cannot suspend");
 	PQclear(res);
 	(void)billing_command(c->conn, "ROLLBACK", errbuf, sizeof(errbuf));
 	return 0;
@@ -501,7 +473,8 @@ notice_lookup(struct status_ctx *c, const struct notice *n, char **ret_id)
 	int r;
 
 	if (!billing_ok(res)) {
-		status_db_error(c, res, "cannot read notices", n->sub_id);
+		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
+		                 "cannot read notices");
 		r = -EIO;
 	} else if (PQntuples(res) == 0)
 		r = -ENOENT;
@@ -552,10 +525,10 @@ process(struct status_ctx *c, const struct notice *n)
 	int r;
 
 	if (!address_ok(n->recipient)) {
-		status_error(c,
-		             "subscription %s (tenant '%s'): admin email '%s' is not an address, "
-		             "%s not sent",
-		             n->sub_id, n->tenant, n->recipient, n->kind_text);
+		billing_error(&c->err,
+		              "subscription %s (tenant '%s'): admin email '%s' is not an address, "
+		              "%s not sent",
+		              n->sub_id, n->tenant, n->recipient, n->kind_text);
 		if (n->kind != BILLING_NOTICE_SUSPENDED)
 			return 0;
 	}
@@ -564,13 +537,14 @@ process(struct status_ctx *c, const struct notice *n)
 	if (n->kind == BILLING_NOTICE_SUSPENDED) {
 		r = suspend(c, n);
 		if (r <= 0)
-			return c->db_failed ? -EIO : 0;
+			return c->err.db_failed ? -EIO : 0;
 	} else {
 		res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
 		if (!billing_ok(res)) {
-			status_db_error(c, res, "cannot insert notice", n->sub_id);
+			billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
+			                 "cannot insert notice");
 			PQclear(res);
-			return c->db_failed ? -EIO : 0;
+			return c->err.db_failed ? -EIO : 0;
 		}
 		if (PQntuples(res) == 1) {
 			id = strdup(PQgetvalue(res, 0, 0));
@@ -587,7 +561,7 @@ process(struct status_ctx *c, const struct notice *n)
 		return 0;
 	}
 	if (r < 0)
-		return r == -ENOMEM || c->db_failed ? r : 0;
+		return r == -ENOMEM || c->err.db_failed ? r : 0;
 send:
 	if (!address_ok(n->recipient)) {
 		free(id);
@@ -602,6 +576,9 @@ int
 billing_status_run(const struct billing_state *state, struct chime_run *run)
 {
 	struct status_ctx c = {.state = state, .run = run, .conn = chime_run_db(run)};
+
+	c.err.run = run;
+	c.err.conn = c.conn;
 	const char *params[2];
 	char errbuf[512];
 	PGresult *res = NULL;
@@ -665,15 +642,15 @@ billing_status_run(const struct billing_state *state, struct chime_run *run)
 
 	if (r == -ENOMEM)
 		chime_run_fail(run, "out of memory");
-	else if (c.db_failed) {
-		chime_run_fail(run, "database connection lost: %s", c.first_error);
+	else if (c.err.db_failed) {
+		chime_run_fail(run, "database connection lost: %s", c.err.first);
 		r = -EIO;
 	} else if (chime_run_cancelled(run)) {
 		chime_run_fail(run, "cancelled; notices not yet sent go out with the next run");
 		r = -ECANCELED;
-	} else if (c.errors > 0) {
-		chime_run_fail(run, "%lld notice(s) failed, first: %s", (long long)c.errors,
-		               c.first_error);
+	} else if (c.err.count > 0) {
+		chime_run_fail(run, "%lld notice(s) failed, first: %s", (long long)c.err.count,
+		               c.err.first);
 		r = -EIO;
 	}
 out:
