@@ -62,6 +62,7 @@ enum lw_outcome {
 	LWO_SKIPPED, /* claimed as skipped (overlap elsewhere) */
 	LWO_WAIT,    /* claimed; the job runs elsewhere: wait */
 	LWO_PAUSED,  /* the job is paused (chime.paused): recorded skipped */
+	LWO_RETRY,   /* claimed; the start was not recorded: retry it as a wait */
 };
 
 struct lw_recovered {
@@ -205,6 +206,23 @@ lw_give(struct chime_db_conn *c, int r, const char *err)
 	chime_db_pool_give(c, r == -ENOTCONN, r == -ENOTCONN ? err : NULL);
 }
 
+/*
+ * The row is claimed but its start was lost with the connection: the run
+ * keeps the id and waits (heartbeated), and the wait retries the start
+ * until it is recorded or another node recovered the claim (-ESTALE).
+ * Given up, the row would stay 'claimed' unattended, catch-up would not
+ * re-run the slot (it has a row), and after the lease it would be marked
+ * failed or run elsewhere.
+ */
+static void
+lw_start_failed(struct lwork *w)
+{
+	if (w->r != -ENOTCONN && w->r != -ETIME)
+		return;
+	w->r = 0;
+	w->outcome = LWO_RETRY;
+}
+
 static void
 lw_claim(struct lwork *w, struct chime_db_conn *c)
 {
@@ -237,6 +255,7 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 		w->id = rr->id;
 		w->r = chime_ledger_start(c->pg, rr->id, w->err, sizeof(w->err));
 		w->outcome = LWO_RUN;
+		lw_start_failed(w);
 		return;
 	}
 	w->r = chime_ledger_claim(c->pg, &claim, &w->id, &status, w->err, sizeof(w->err));
@@ -267,6 +286,7 @@ lw_claim(struct lwork *w, struct chime_db_conn *c)
 	}
 	w->r = chime_ledger_start(c->pg, w->id, w->err, sizeof(w->err));
 	w->outcome = LWO_RUN;
+	lw_start_failed(w);
 }
 
 static void
@@ -618,6 +638,16 @@ after_claim(struct lwork *w)
 			                  when,
 			                  rr->job->overlap == CHIME_OVERLAP_REPLACE ? "replace"
 			                                                            : "queue");
+		rr->id = w->id;
+		rr->waiting = true;
+		uv_timer_start(&rr->timer, wait_timer_cb, WAIT_POLL_MSEC, 0);
+		return;
+	}
+	if (w->r == 0 && w->outcome == LWO_RETRY) {
+		chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
+		                  "slot %s claimed; its start not recorded yet: %s; retrying "
+		                  "until the database is back",
+		                  when, w->err);
 		rr->id = w->id;
 		rr->waiting = true;
 		uv_timer_start(&rr->timer, wait_timer_cb, WAIT_POLL_MSEC, 0);
