@@ -82,6 +82,13 @@ struct lw_catchup_run {
 	int64_t previous_usec;
 };
 
+/* A slot this node holds in memory with no ledger row yet (a queued run). */
+struct lw_held {
+	size_t job_index;
+	int64_t local_usec;
+	int occurrence;
+};
+
 struct lw_expect {
 	size_t job_index;
 	int64_t last_success_usec; /* INT64_MIN: none */
@@ -113,6 +120,9 @@ struct lwork {
 	/* LW_LOST, LW_CATCHUP, LW_EXPECT */
 	void *items;
 	size_t n_items;
+	/* LW_CATCHUP: slots not to plan, taken on the loop */
+	struct lw_held *held;
+	size_t n_held;
 };
 
 /*
@@ -356,6 +366,17 @@ lw_lost(struct lwork *w, struct chime_db_conn *c)
 	w->items = out;
 }
 
+static bool
+lw_held(const struct lwork *w, size_t job_index, const struct chime_slot *slot)
+{
+	for (size_t i = 0; i < w->n_held; i++)
+		if (w->held[i].job_index == job_index &&
+		    w->held[i].local_usec == slot->local_usec &&
+		    w->held[i].occurrence == slot->occurrence)
+			return true;
+	return false;
+}
+
 static void
 lw_catchup(struct lwork *w, struct chime_db_conn *c)
 {
@@ -404,7 +425,8 @@ lw_catchup(struct lwork *w, struct chime_db_conn *c)
 			        .previous_usec = INT64_MIN,
 			};
 
-			if (plan.skip[i].instant_usec > now - CATCHUP_GRACE_USEC)
+			if (plan.skip[i].instant_usec > now - CATCHUP_GRACE_USEC ||
+			    lw_held(w, k, &plan.skip[i]))
 				continue;
 			if (chime_ledger_record_skipped(
 			            c->pg, &s, w->runner->node,
@@ -415,6 +437,8 @@ lw_catchup(struct lwork *w, struct chime_db_conn *c)
 		for (size_t i = 0; i < plan.n_run; i++) {
 			struct chime_slot prev;
 
+			if (lw_held(w, k, &plan.run[i]))
+				continue; /* its queued run claims it */
 			if (n_runs == allocated) {
 				size_t na = allocated ? allocated * 2 : 16;
 				struct lw_catchup_run *nr = realloc(runs, na * sizeof(*nr));
@@ -590,6 +614,7 @@ lw_free(struct lwork *w)
 	free(w->ids);
 	free(w->stop);
 	free(w->items);
+	free(w->held);
 	free(w);
 }
 
@@ -1155,6 +1180,42 @@ health_async_cb(uv_async_t *async)
 		runner->options.changed_cb(runner->options.userdata);
 }
 
+/*
+ * The slots this node holds in memory without a ledger row (queued behind
+ * the job's live run, or claiming): catch-up must not plan them, or it
+ * would record them skipped (or run them twice) and their own run would
+ * then find them "already claimed" and never run.
+ */
+static int
+catchup_hold(struct lwork *w)
+{
+	struct chime_runner *runner = w->runner;
+	size_t n = 0;
+
+	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
+		if (rr->id <= 0)
+			n++;
+	if (n == 0)
+		return 0;
+	w->held = calloc(n, sizeof(*w->held));
+	if (w->held == NULL)
+		return -ENOMEM;
+	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next) {
+		if (rr->id > 0)
+			continue;
+		for (size_t k = 0; k < w->config->n_jobs; k++)
+			if (strcmp(w->config->jobs[k]->name, rr->job->name) == 0) {
+				w->held[w->n_held++] = (struct lw_held){
+				        .job_index = k,
+				        .local_usec = rr->slot.local_usec,
+				        .occurrence = rr->slot.occurrence,
+				};
+				break;
+			}
+	}
+	return 0;
+}
+
 static void
 queue_scan(struct chime_runner *runner, enum lw_kind kind, bool *busy)
 {
@@ -1167,6 +1228,10 @@ queue_scan(struct chime_runner *runner, enum lw_kind kind, bool *busy)
 		return;
 	w->config = chime_config_ref(runner->config);
 	w->since_usec = runner->catchup_since_wall_usec;
+	if (kind == LW_CATCHUP && catchup_hold(w) < 0) {
+		lw_free(w);
+		return;
+	}
 	if (lw_queue(w) == 0)
 		*busy = true;
 }
