@@ -114,7 +114,7 @@ struct lwork {
 	struct chime_ledger_slot slot;
 	/* LW_CANCEL: a reference */
 	struct ledger_cancel *cancel;
-	/* LW_HEARTBEAT */
+	/* LW_HEARTBEAT; LW_LOST: ids only, the runs live in this process */
 	int64_t *ids, *stop;
 	size_t n_ids, n_stop;
 	/* LW_LOST, LW_CATCHUP, LW_EXPECT */
@@ -318,6 +318,15 @@ lw_wait(struct lwork *w, struct chime_db_conn *c)
 	w->outcome = LWO_RUN;
 }
 
+static bool
+lw_live_here(const struct lwork *w, int64_t id)
+{
+	for (size_t i = 0; i < w->n_ids; i++)
+		if (w->ids[i] == id)
+			return true;
+	return false;
+}
+
 static void
 lw_lost(struct lwork *w, struct chime_db_conn *c)
 {
@@ -346,6 +355,8 @@ lw_lost(struct lwork *w, struct chime_db_conn *c)
 			}
 		if (job == NULL)
 			continue; /* not ours to judge: a job this config lacks */
+		if (lw_live_here(w, lost[i].id))
+			continue; /* our heartbeats were late: the run goes on */
 		o->rerun = job->on_lost == CHIME_LOST_RERUN ||
 		           (job->on_lost == CHIME_LOST_AUTO && job->plugin != NULL &&
 		            job->plugin->idempotent);
@@ -1216,6 +1227,37 @@ catchup_hold(struct lwork *w)
 	return 0;
 }
 
+/*
+ * The ids of the runs live in this process: when their heartbeats were
+ * starved past the lease, the lost-claim scan must not recover them here
+ * (a second run of the slot next to the first, which the recovery then
+ * cancels). Another node may, as it cannot tell.
+ */
+static bool
+rr_held_live(const struct chime_runner_run *rr)
+{
+	return rr->state == RR_CLAIMING || rr->state == RR_WORKING || rr->state == RR_RECORDING;
+}
+
+static int
+lost_hold(struct lwork *w)
+{
+	size_t n = 0;
+
+	for (struct chime_runner_run *rr = w->runner->runs; rr != NULL; rr = rr->next)
+		if (rr->id > 0 && rr_held_live(rr))
+			n++;
+	if (n == 0)
+		return 0;
+	w->ids = calloc(n, sizeof(*w->ids));
+	if (w->ids == NULL)
+		return -ENOMEM;
+	for (struct chime_runner_run *rr = w->runner->runs; rr != NULL; rr = rr->next)
+		if (rr->id > 0 && rr_held_live(rr))
+			w->ids[w->n_ids++] = rr->id;
+	return 0;
+}
+
 static void
 queue_scan(struct chime_runner *runner, enum lw_kind kind, bool *busy)
 {
@@ -1228,7 +1270,7 @@ queue_scan(struct chime_runner *runner, enum lw_kind kind, bool *busy)
 		return;
 	w->config = chime_config_ref(runner->config);
 	w->since_usec = runner->catchup_since_wall_usec;
-	if (kind == LW_CATCHUP && catchup_hold(w) < 0) {
+	if ((kind == LW_CATCHUP && catchup_hold(w) < 0) || (kind == LW_LOST && lost_hold(w) < 0)) {
 		lw_free(w);
 		return;
 	}
