@@ -519,6 +519,27 @@ chime_db_pool_give(struct chime_db_conn *conn, bool broken, const char *reason)
 }
 
 int
+chime_db_session_reset(PGconn *conn, char *errbuf, size_t errsize)
+{
+	PGresult *res;
+	int r;
+
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		res = PQexec(conn, "ROLLBACK");
+		r = chime_db_result_errno(conn, res, errbuf, errsize);
+		PQclear(res);
+		if (r < 0)
+			return r;
+	}
+	/* DISCARD ALL less DEALLOCATE ALL and DISCARD PLANS. */
+	res = PQexec(conn, "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;"
+	                   " SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES");
+	r = chime_db_result_errno(conn, res, errbuf, errsize);
+	PQclear(res);
+	return r;
+}
+
+int
 chime_db_pool_probe(struct chime_db_pool *pool)
 {
 	struct chime_db_conn *c = NULL;

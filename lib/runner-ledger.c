@@ -1134,6 +1134,9 @@ chime__ledger_take_run_conn(struct chime_runner_run *rr, struct chime_db_conn **
 void
 chime__ledger_give_run_conn(struct chime_runner_run *rr, struct chime_db_conn *conn)
 {
+	char err[256];
+	int r;
+
 	/* Waits for a PQcancel in flight; none is issued after this. */
 	if (rr->cancel != NULL) {
 		pthread_mutex_lock(&rr->cancel->lock);
@@ -1142,7 +1145,11 @@ chime__ledger_give_run_conn(struct chime_runner_run *rr, struct chime_db_conn *c
 		rr->cancel->pg = NULL;
 		pthread_mutex_unlock(&rr->cancel->lock);
 	}
-	chime_db_pool_give(conn, false, NULL);
+	/* The job's statements may have changed the session (search_path,
+	 * a session advisory lock): not for the connection's next run. One
+	 * that cannot be reset is closed. */
+	r = chime_db_session_reset(conn->pg, err, sizeof(err));
+	chime_db_pool_give(conn, r < 0, r < 0 ? err : NULL);
 }
 
 /* ---- Health and the periodic tick ------------------------------------- */

@@ -126,6 +126,16 @@ int chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec,
  */
 struct chime_db_conn *chime_db_pool_give(struct chime_db_conn *conn, bool broken,
                                          const char *reason);
+/*
+ * Reset what statements may have left in the session before a connection
+ * goes back to a pool for another user: an open transaction is rolled
+ * back, then cursors, SET SESSION AUTHORIZATION/SET ROLE and every other
+ * session setting (RESET ALL: the connect options stay), LISTEN, session
+ * advisory locks, temporary tables and sequence state. Prepared
+ * statements stay (the ledger's). Blocks, never logs. Returns 0, -ENOTCONN
+ * or another negative errno with the message in errbuf.
+ */
+int chime_db_session_reset(PGconn *conn, char *errbuf, size_t errsize);
 
 /* Try to connect one connection now if the backoff allows (a probe the
  * daemon runs periodically on a worker while DOWN). Returns 0 when the
