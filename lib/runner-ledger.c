@@ -782,7 +782,11 @@ after_heartbeat(struct lwork *w)
 	for (size_t i = 0; i < w->n_stop; i++) {
 		struct chime_runner_run *rr = find_live(runner, w->stop[i]);
 
-		if (rr == NULL || rr->state != RR_WORKING)
+		/* A claim still waiting for the job's run elsewhere is
+		 * cancelled too (the wait records it); else a newer slot's
+		 * replace would wait behind it and it would run first. */
+		if (rr == NULL ||
+		    (rr->state != RR_WORKING && !(rr->state == RR_CLAIMING && rr->waiting)))
 			continue;
 		chime__runner_log(rr, CHIME_LOG_WARNING, NULL,
 		                  "cancelling: another node replaced this run or recovered its "
