@@ -594,7 +594,7 @@ out:
  */
 static int
 batch_statement(PGconn *conn, const struct expiration *e, const struct checked *c,
-                const char *where, const char *set, bool keyset, struct chime__sqlbuf *s)
+                const char *where, const char *set, bool keyset, bool tail, struct chime__sqlbuf *s)
 {
 	char *key = chime__sql_quote(conn, e->key), *q;
 	bool failed = key == NULL;
@@ -608,6 +608,11 @@ batch_statement(PGconn *conn, const struct expiration *e, const struct checked *
 	                     "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM "
 	                     "b)) RETURNING r.%s AS k",
 	                     key, e->batch_size, c->table->quoted, set, key, key);
+	if (tail) {
+		chime__sqlbuf_printf(s, ") SELECT count(*)::text, (SELECT k FROM u ORDER BY k DESC "
+		                        "LIMIT 1)::text FROM u");
+		goto out;
+	}
 	if (c->join != NULL) {
 		q = chime__sql_quote(conn, e->label_on);
 		failed |= q == NULL;
@@ -645,6 +650,7 @@ batch_statement(PGconn *conn, const struct expiration *e, const struct checked *
 		}
 	}
 	chime__sqlbuf_printf(s, " FROM u ORDER BY u.k");
+out:
 	free(key);
 	if (failed)
 		s->oom = true;
@@ -653,8 +659,9 @@ batch_statement(PGconn *conn, const struct expiration *e, const struct checked *
 
 /*
  * The batches of a real run, each its own statement and transaction, until
- * one finds nothing. The keyset statement is prepared once (unnamed) and
- * executed for every later batch.
+ * one finds nothing. The keyset statements are prepared (unnamed) once
+ * each. Once the report keeps no more items, a batch returns only its row
+ * count and last key: its rows are counted as dropped items, not sent.
  */
 static int
 expire_batches(struct chime_run *run, const struct expiration *e, const struct checked *c,
@@ -664,17 +671,19 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 	 * label limit, the last key takes the key's type. */
 	static const Oid types[6] = {1184, 25, 0, 0, 23, 0};
 	PGconn *conn = chime_run_db(run);
-	struct chime__sqlbuf first = {0}, next = {0};
+	struct chime__sqlbuf first = {0}, next = {0}, tail = {0};
 	struct expire_ctx x = {.e = e};
-	const char *params[6];
+	const char *params[6], *end;
 	char limit[24], *last = NULL;
-	bool prepared = false;
-	int64_t rows = 0, labelled = 0;
+	const char *prepared = NULL;
+	int64_t rows = 0, labelled = 0, n;
 	int r;
 
-	r = batch_statement(conn, e, c, where, set, false, &first);
+	r = batch_statement(conn, e, c, where, set, false, false, &first);
 	if (r == 0)
-		r = batch_statement(conn, e, c, where, set, true, &next);
+		r = batch_statement(conn, e, c, where, set, true, false, &next);
+	if (r == 0)
+		r = batch_statement(conn, e, c, where, set, true, true, &tail);
 	if (r < 0) {
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 		goto out;
@@ -682,8 +691,9 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 	memcpy(params, base, 4 * sizeof(*params));
 	params[4] = limit;
 	for (;;) {
+		bool counted = last != NULL && labelled >= ITEMS_LABELLED;
+		const char *sql = counted ? tail.data : next.data;
 		PGresult *res;
-		int n;
 
 		if (chime_run_cancelled(run)) {
 			chime_run_fail(run, "job '%s': cancelled after %" PRId64 " row(s)",
@@ -697,32 +707,38 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 		if (last == NULL) {
 			res = PQexecParams(conn, first.data, 5, types, params, NULL, NULL, 0);
 		} else {
-			if (!prepared) {
-				res = PQprepare(conn, "", next.data, 6, types);
+			if (prepared != sql) {
+				res = PQprepare(conn, "", sql, 6, types);
 				if (PQresultStatus(res) != PGRES_COMMAND_OK)
 					goto failed;
 				PQclear(res);
-				prepared = true;
+				prepared = sql;
 			}
 			res = PQexecPrepared(conn, "", 6, params, NULL, NULL, 0);
 		}
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			goto failed;
-		n = PQntuples(res);
-		for (int i = 0; i < n; i++) {
-			if (labelled < ITEMS_LABELLED) {
-				r = expire_row(run, res, i, &x);
-				labelled++;
-			} else {
-				chime_run_item(run, "%s", PQgetvalue(res, i, 0));
+		if (counted) {
+			n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			end = PQgetvalue(res, 0, 1);
+			for (int64_t i = 0; i < n; i++)
+				chime_run_item(run, "%s", end);
+		} else {
+			n = PQntuples(res);
+			end = n > 0 ? PQgetvalue(res, (int)n - 1, 0) : NULL;
+			for (int i = 0; i < n && r == 0; i++) {
+				if (labelled < ITEMS_LABELLED) {
+					r = expire_row(run, res, i, &x);
+					labelled++;
+				} else {
+					chime_run_item(run, "%s", PQgetvalue(res, i, 0));
+				}
 			}
-			if (r < 0)
-				break;
 		}
 		rows += n;
 		if (r == 0 && n > 0) {
 			free(last);
-			last = strdup(PQgetvalue(res, n - 1, 0));
+			last = strdup(end);
 			if (last == NULL) {
 				chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 				r = -ENOMEM;
@@ -748,6 +764,7 @@ out:
 	chime__sqlbuf_done(&x.item);
 	chime__sqlbuf_done(&first);
 	chime__sqlbuf_done(&next);
+	chime__sqlbuf_done(&tail);
 	return r;
 }
 

@@ -113,6 +113,23 @@ bench_plain(PGconn *conn, long n)
 	return dt;
 }
 
+/* The report keeps the first 1,000 items, labelled (row 2 has agent 3), and
+ * counts the other rows as dropped items. */
+static void
+check_report(const struct chime_run *run, long n)
+{
+	char *json = chime_run_report_json(run), dropped[64];
+
+	(void)snprintf(dropped, sizeof(dropped), "\"items_dropped\":%ld", n > 1000 ? n - 1000 : 0);
+	if (json == NULL || strstr(json, "\"items\":[\"2 (Agent: Agent 3)\",") == NULL ||
+	    strstr(json, dropped) == NULL) {
+		fprintf(stderr, "bench_expiration: unexpected report: %.300s\n",
+		        json != NULL ? json : "(null)");
+		exit(1);
+	}
+	free(json);
+}
+
 static double
 bench_plugin(PGconn *conn, long n, long batch)
 {
@@ -157,6 +174,7 @@ bench_plugin(PGconn *conn, long n, long batch)
 		        chime_run_report_count(run, "expired"), n);
 		exit(1);
 	}
+	check_report(run, n);
 	chime_run_free(run);
 	p->release(state);
 	chime_node_free(root);
