@@ -19,8 +19,6 @@
 
 #include "chime/log.h"
 
-/* Items kept in a report; later ones are only counted. */
-#define RUN_ITEMS_MAX 1000
 
 struct run_pair {
 	char *name;
@@ -274,7 +272,7 @@ chime_run_item(struct chime_run *run, const char *fmt, ...)
 	int r;
 
 	pthread_mutex_lock(&run->lock);
-	if (run->n_items >= RUN_ITEMS_MAX)
+	if (run->n_items >= CHIME_RUN_ITEMS_MAX)
 		goto dropped;
 	va_start(ap, fmt);
 	r = vasprintf(&text, fmt, ap);

@@ -572,9 +572,9 @@ out:
 	return r;
 }
 
-/* Items the report keeps (RUN_ITEMS_MAX in lib/run.c): rows past them are
- * counted as dropped items, their labels are not looked up. */
-#define ITEMS_LABELLED 1000
+/* Rows past the items the report keeps are counted as dropped items; their
+ * labels are not looked up. */
+#define ITEMS_LABELLED CHIME_RUN_ITEMS_MAX
 
 /*
  * The statement of one batch: lock up to batch_size rows in key order,

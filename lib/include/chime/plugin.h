@@ -179,9 +179,12 @@ CHIME_EXPORT void chime_run_fail(struct chime_run *run, const char *fmt, ...) CH
  * printed by `chimectl run` and stored as JSON in the ledger summary:
  *   {"counts": {NAME: N, ...}, "values": {KEY: "TEXT", ...}, "items": ["...", ...]}
  * Counts add up; values are text (use it for numeric money totals); items
- * are one line each ("JOHNS-20 (Agent: John Smith)"), kept up to a limit
- * (the count of dropped items is recorded). Thread-safe.
+ * are one line each ("JOHNS-20 (Agent: John Smith)"), the first
+ * CHIME_RUN_ITEMS_MAX kept and the rest counted as dropped, so a plugin
+ * may skip building the text of items past that. Thread-safe.
  */
+#define CHIME_RUN_ITEMS_MAX 1000
+
 CHIME_EXPORT void chime_run_count(struct chime_run *run, const char *name, int64_t delta);
 CHIME_EXPORT void chime_run_value(struct chime_run *run, const char *key, const char *value);
 CHIME_EXPORT void chime_run_item(struct chime_run *run, const char *fmt, ...) CHIME_PRINTF(2, 3);
