@@ -19,7 +19,6 @@
 
 #include "chime/log.h"
 
-
 struct run_pair {
 	char *name;
 	int64_t count; /* counts */
