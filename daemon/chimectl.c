@@ -2,10 +2,10 @@
 /*
  * chimectl: the operator's command. Dispatches to one subcommand per file.
  */
+#include "chimectl.h"
+
 #include <stdio.h>
 #include <string.h>
-
-#include "chimectl.h"
 
 struct chimectl_command {
 	const char *name;
@@ -14,19 +14,21 @@ struct chimectl_command {
 };
 
 static const struct chimectl_command commands[] = {
-	{"check", chimectl_check_main, "check [FILE]"},
-	{"next", chimectl_next_main, "next EXPR [-n N] [--tz ZONE] [--from TIME] [--days any|all] | next --job NAME [--config FILE]"},
-	{"run", chimectl_run_main, "run JOB [--config FILE] [--dry-run] [--at TIME] [--json]"},
-	{"import-crontab", chimectl_import_main, "import-crontab FILE [--user USER]"},
-	{"status", chimectl_control_main, "status [--json] [--socket PATH]"},
-	{"list", chimectl_control_main, "list [--json] [--socket PATH]"},
-	{"history", chimectl_control_main, "history JOB [LIMIT] [--json] [--socket PATH]"},
-	{"trigger", chimectl_control_main, "trigger JOB [--socket PATH]"},
-	{"pause", chimectl_control_main, "pause JOB [--socket PATH]"},
-	{"resume", chimectl_control_main, "resume JOB [--socket PATH]"},
-	{"reload", chimectl_control_main, "reload [--socket PATH]"},
-	/* Entries are added as each subcommand's file lands. */
-	{NULL, NULL, NULL},
+        {"check", chimectl_check_main, "check [FILE]"},
+        {"next", chimectl_next_main,
+         "next EXPR [-n N] [--tz ZONE] [--from TIME] [--days any|all] | next --job NAME [--config "
+         "FILE]"},
+        {"run", chimectl_run_main, "run JOB [--config FILE] [--dry-run] [--at TIME] [--json]"},
+        {"import-crontab", chimectl_import_main, "import-crontab FILE [--user USER]"},
+        {"status", chimectl_control_main, "status [--json] [--socket PATH]"},
+        {"list", chimectl_control_main, "list [--json] [--socket PATH]"},
+        {"history", chimectl_control_main, "history JOB [LIMIT] [--json] [--socket PATH]"},
+        {"trigger", chimectl_control_main, "trigger JOB [--socket PATH]"},
+        {"pause", chimectl_control_main, "pause JOB [--socket PATH]"},
+        {"resume", chimectl_control_main, "resume JOB [--socket PATH]"},
+        {"reload", chimectl_control_main, "reload [--socket PATH]"},
+        /* Entries are added as each subcommand's file lands. */
+        {NULL, NULL, NULL},
 };
 
 static void

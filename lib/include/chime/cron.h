@@ -72,8 +72,8 @@ struct chime_expr_options {
 
 /* Where and why a parse failed: shown as "minute '61' out of range 0-59". */
 struct chime_expr_error {
-	unsigned column;  /* 1-based column in the expression text, 0 unknown */
-	char field[24];   /* "minute", "day-of-week", "calendar time", ... */
+	unsigned column; /* 1-based column in the expression text, 0 unknown */
+	char field[24];  /* "minute", "day-of-week", "calendar time", ... */
 	char message[200];
 };
 
@@ -94,7 +94,7 @@ struct chime_slot {
  * job's zone (see chime_expr_zone()).
  */
 int chime_expr_parse(const char *text, const struct chime_expr_options *options,
-		     struct chime_expr **ret_expr, struct chime_expr_error *ret_error);
+                     struct chime_expr **ret_expr, struct chime_expr_error *ret_error);
 struct chime_expr *chime_expr_free(struct chime_expr *expr); /* NULL-safe, returns NULL */
 
 enum chime_expr_kind chime_expr_kind(const struct chime_expr *expr);
@@ -114,9 +114,9 @@ bool chime_expr_days_ambiguous(const struct chime_expr *expr);
  * every node computes the same slots.
  */
 int chime_expr_next(const struct chime_expr *expr, const struct chime_tz *tz, int64_t after_usec,
-		    struct chime_slot *ret_slot);
+                    struct chime_slot *ret_slot);
 /* The last slot whose instant is at or before `at_usec`; -ENOENT if none. */
 int chime_expr_prev(const struct chime_expr *expr, const struct chime_tz *tz, int64_t at_usec,
-		    struct chime_slot *ret_slot);
+                    struct chime_slot *ret_slot);
 
 #endif

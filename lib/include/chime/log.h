@@ -55,9 +55,9 @@ void chime_logv(int priority, const char *fmt, va_list ap) CHIME_PRINTF(2, 0);
 /* A line about a run: prefixed "job 'NAME' (PLUGIN): " and carrying the
  * run's journal fields. */
 void chime_log_run(int priority, const struct chime_log_run *run, const char *fmt, ...)
-	CHIME_PRINTF(3, 4);
+        CHIME_PRINTF(3, 4);
 void chime_log_runv(int priority, const struct chime_log_run *run, const char *fmt, va_list ap)
-	CHIME_PRINTF(3, 0);
+        CHIME_PRINTF(3, 0);
 
 #define chime_log_error(...)   chime_log(CHIME_LOG_ERR, __VA_ARGS__)
 #define chime_log_warning(...) chime_log(CHIME_LOG_WARNING, __VA_ARGS__)

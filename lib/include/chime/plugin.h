@@ -40,7 +40,7 @@ extern "C" {
 #define CHIME_PLUGIN_ABI_VERSION 1 /* bumped only on an incompatible change */
 
 #if defined(__GNUC__)
-#define CHIME_EXPORT   __attribute__((visibility("default")))
+#define CHIME_EXPORT       __attribute__((visibility("default")))
 #define CHIME_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CHIME_EXPORT
@@ -59,7 +59,7 @@ struct chime_plugin {
 	 * return private state in *ret_state. Returns 0, or a negative errno
 	 * after adding at least one diagnostic. Never logs. */
 	int (*configure)(const struct chime_node *options, struct chime_diag_list *diags,
-			 void **ret_state);
+	                 void **ret_state);
 	/* Do the work of one run. Returns 0 on success or a negative errno;
 	 * on failure set the reason with chime_run_fail(). May block. */
 	int (*run)(void *state, struct chime_run *run);
@@ -110,9 +110,9 @@ CHIME_EXPORT const char *chime_node_key_at(const struct chime_node *node, size_t
  * `return chime_node_error(...)`.
  */
 CHIME_EXPORT int chime_node_error(struct chime_diag_list *diags, const struct chime_node *node,
-				  const char *fmt, ...) CHIME_PRINTF(3, 4);
+                                  const char *fmt, ...) CHIME_PRINTF(3, 4);
 CHIME_EXPORT int chime_node_warning(struct chime_diag_list *diags, const struct chime_node *node,
-				    const char *fmt, ...) CHIME_PRINTF(3, 4);
+                                    const char *fmt, ...) CHIME_PRINTF(3, 4);
 
 /*
  * Typed getters for the common case. Each looks up `key` in mapping `map`;
@@ -122,25 +122,25 @@ CHIME_EXPORT int chime_node_warning(struct chime_diag_list *diags, const struct 
  * Strings are borrowed from the node tree, valid while the job is loaded.
  */
 CHIME_EXPORT int chime_node_get_string(const struct chime_node *map, const char *key,
-				       const char *def, struct chime_diag_list *diags,
-				       const char **ret);
+                                       const char *def, struct chime_diag_list *diags,
+                                       const char **ret);
 CHIME_EXPORT int chime_node_get_int(const struct chime_node *map, const char *key, int64_t min,
-				    int64_t max, int64_t def, struct chime_diag_list *diags,
-				    int64_t *ret);
+                                    int64_t max, int64_t def, struct chime_diag_list *diags,
+                                    int64_t *ret);
 CHIME_EXPORT int chime_node_get_bool(const struct chime_node *map, const char *key, bool def,
-				     struct chime_diag_list *diags, bool *ret);
+                                     struct chime_diag_list *diags, bool *ret);
 /* A systemd time span ("30s", "5min", "1h 30min"), in microseconds. */
 CHIME_EXPORT int chime_node_get_duration(const struct chime_node *map, const char *key,
-					 int64_t def_usec, struct chime_diag_list *diags,
-					 int64_t *ret_usec);
+                                         int64_t def_usec, struct chime_diag_list *diags,
+                                         int64_t *ret_usec);
 /* An SQL identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes, optionally
  * schema-qualified as "schema.name"); quoting is still the plugin's job. */
 CHIME_EXPORT int chime_node_get_identifier(const struct chime_node *map, const char *key,
-					   const char *def, struct chime_diag_list *diags,
-					   const char **ret);
+                                           const char *def, struct chime_diag_list *diags,
+                                           const char **ret);
 /* Report every key of `map` not listed in the NULL-terminated `known`. */
 CHIME_EXPORT int chime_node_check_keys(const struct chime_node *map, const char *const *known,
-				       struct chime_diag_list *diags);
+                                       struct chime_diag_list *diags);
 
 /* ---- The run context (valid only during run()) ----------------------- */
 
@@ -170,7 +170,7 @@ CHIME_EXPORT bool chime_run_cancelled(const struct chime_run *run);
 /* syslog priorities: 3 error, 4 warning, 5 notice, 6 info, 7 debug. The
  * line goes to the journal with the run's fields (CHIME_JOB, ...). */
 CHIME_EXPORT void chime_run_log(struct chime_run *run, int priority, const char *fmt, ...)
-	CHIME_PRINTF(3, 4);
+        CHIME_PRINTF(3, 4);
 /* Set the failure reason returned with a negative status from run(). */
 CHIME_EXPORT void chime_run_fail(struct chime_run *run, const char *fmt, ...) CHIME_PRINTF(2, 3);
 

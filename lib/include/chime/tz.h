@@ -57,7 +57,7 @@ chime_tz_to_local(const struct chime_tz *tz, int64_t utc_sec)
  * Unused out-params may be NULL.
  */
 int chime_tz_resolve(const struct chime_tz *tz, int64_t local_sec, int64_t ret_utc[2],
-		     int64_t *ret_jump_utc, int32_t *ret_gap_sec);
+                     int64_t *ret_jump_utc, int32_t *ret_gap_sec);
 
 /* Civil calendar arithmetic (proleptic Gregorian, any year). */
 int64_t chime_days_from_civil(int64_t y, unsigned m, unsigned d);
