@@ -10,19 +10,7 @@
 set -euo pipefail
 . "$CHIME_PG_ENV"
 
-db=t_review_replace_$$
-tmp=$(mktemp -d)
-createdb "$db"
-chimed_pid=
-cleanup() {
-	[ -n "$chimed_pid" ] && kill -KILL "$chimed_pid" 2>/dev/null || true
-	dropdb --if-exists "$db" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() { echo "not ok - $*" >&2; tail -30 "$tmp/chimed.log" >&2; exit 1; }
-q() { psql -X -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
+. "$CHIME_SOURCE_DIR/tests/harness/pgtest.sh" review_replace
 
 at=$(( $(date +%s) + 5 ))
 spec="$(date -u -d "@$at" '+%-S %-M %-H') * * *"
