@@ -25,7 +25,11 @@ expect_eq() { # NAME GOT WANT
 		echo "#   got:  $(echo "$2" | tr '\n' '|')"
 	fi
 }
-expect_sql() { expect_eq "$1" "$(sql "$2")" "$3"; }
+expect_sql() { # NAME QUERY WANT
+	local before=$fails
+	expect_eq "$1" "$(sql "$2")" "$3"
+	if [ "$fails" -ne "$before" ]; then echo "#   query: $2"; fi
+}
 expect_grep() { # NAME FILE PATTERN
 	if grep -qE -- "$3" "$2"; then ok "$1"; else
 		not_ok "$1"

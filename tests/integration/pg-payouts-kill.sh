@@ -27,22 +27,7 @@ cleanup() {
 trap cleanup EXIT
 export PGDATABASE=$db
 
-fails=0
-ok() { echo "ok - $1"; }
-not_ok() {
-	echo "not ok - $1"
-	fails=$((fails + 1))
-}
-sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-expect_sql() { # NAME QUERY WANT
-	local got
-	got=$(sql "$2")
-	if [ "$got" = "$3" ]; then ok "$1"; else
-		not_ok "$1"
-		echo "#   want: $(echo "$3" | tr '\n' '|')"
-		echo "#   got:  $(echo "$got" | tr '\n' '|')"
-	fi
-}
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 psql -qX -v ON_ERROR_STOP=1 -f "$CHIME_SOURCE_DIR/config/sql/payouts.sql" >/dev/null
 
