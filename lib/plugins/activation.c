@@ -624,7 +624,7 @@ activation_run(void *state, struct chime_run *run)
 		r = -ENOMEM;
 		goto out;
 	}
-	chime__sql_format_usec(chime_run_nominal_usec(run), now, sizeof(now));
+	(void)chime__sql_format_timestamptz(chime_run_nominal_usec(run), now, sizeof(now));
 	params[0] = now;
 	params[1] = chime_run_timezone(run);
 	params[2] = NULL;

@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chime/db.h"
+#include "sqlutil.h"
 
 #include "builtin.h"
 
@@ -369,11 +369,11 @@ exec_prepare(const struct exec_state *st, struct chime_run *run, struct exec_pre
 
 	if (env_push(pr, cap, "CHIME_JOB", chime_run_job(run)) < 0)
 		goto oom;
-	if (chime_db_format_timestamptz(chime_run_nominal_usec(run), buf, sizeof(buf)) >= 0 &&
+	if (chime__sql_format_timestamptz(chime_run_nominal_usec(run), buf, sizeof(buf)) >= 0 &&
 	    env_push(pr, cap, "CHIME_SCHEDULED_FOR", buf) < 0)
 		goto oom;
 	if (chime_run_previous_usec(run) != INT64_MIN &&
-	    chime_db_format_timestamptz(chime_run_previous_usec(run), buf, sizeof(buf)) >= 0 &&
+	    chime__sql_format_timestamptz(chime_run_previous_usec(run), buf, sizeof(buf)) >= 0 &&
 	    env_push(pr, cap, "CHIME_PREVIOUS_FOR", buf) < 0)
 		goto oom;
 	snprintf(buf, sizeof(buf), "%" PRId64, chime_run_id(run));

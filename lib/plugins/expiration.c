@@ -801,7 +801,7 @@ expiration_run(void *state, struct chime_run *run)
 
 	/* $1 the nominal instant, $2 the job's zone, $3 the active value: the
 	 * predicate; $4 the expired value: the update only. */
-	chime__sql_format_usec(chime_run_nominal_usec(run), now, sizeof(now));
+	(void)chime__sql_format_timestamptz(chime_run_nominal_usec(run), now, sizeof(now));
 	params[0] = now;
 	params[1] = chime_run_timezone(run);
 	params[2] = e->active;

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chime/db.h"
+#include "sqlutil.h"
 
 #include "builtin.h"
 
@@ -185,7 +185,7 @@ sql_fail(struct chime_run *run, PGconn *conn, PGresult *res, const char *what)
 	char err[512];
 	int r;
 
-	r = chime_db_result_errno(conn, res, err, sizeof(err));
+	r = chime__sql_result_errno(conn, res, err, sizeof(err));
 	if (r == 0)
 		r = -EIO;
 	chime_run_fail(run, "%s: %s", what, err);
@@ -213,11 +213,11 @@ sql_run(void *state, struct chime_run *run)
 		chime_run_fail(run, "cancelled before the statement ran");
 		return -ECANCELED;
 	}
-	if (chime_db_format_timestamptz(chime_run_nominal_usec(run), nominal, sizeof(nominal)) < 0)
+	if (chime__sql_format_timestamptz(chime_run_nominal_usec(run), nominal, sizeof(nominal)) < 0)
 		return -EINVAL;
 	values[0] = nominal;
 	if (chime_run_previous_usec(run) != INT64_MIN &&
-	    chime_db_format_timestamptz(chime_run_previous_usec(run), previous, sizeof(previous)) >=
+	    chime__sql_format_timestamptz(chime_run_previous_usec(run), previous, sizeof(previous)) >=
 	            0)
 		values[1] = previous;
 

@@ -24,11 +24,12 @@
 
 #include <libpq-fe.h>
 
-#include "chime/diag.h"
-#include "chime/node.h"
+#include "diag.h"
+#include "node.h"
 #include "chime/plugin.h"
-#include "chime/plugin_host.h"
-#include "chime/run.h"
+#include "plugin_host.h"
+#include "builtin.h"
+#include "run.h"
 
 /* The nominal instant of the run: 2026-03-10T02:00:00Z. */
 #define NOMINAL_USEC INT64_C(1773108000000000)
@@ -133,7 +134,7 @@ check_report(const struct chime_run *run, long n)
 static double
 bench_plugin(PGconn *conn, long n, long batch)
 {
-	const struct chime_plugin *p = chime_plugin_host_builtin("expiration");
+	const struct chime_plugin *p = chime_plugins_find("expiration");
 	struct chime_diag_list diags;
 	struct chime_node *root = NULL;
 	struct chime_run *run;

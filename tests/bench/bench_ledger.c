@@ -22,11 +22,12 @@
 
 #include <libpq-fe.h>
 
-#include "chime/config.h"
-#include "chime/db.h"
-#include "chime/ledger.h"
-#include "chime/plugin_host.h"
-#include "chime/run.h"
+#include "config.h"
+#include "db.h"
+#include "ledger.h"
+#include "plugin_host.h"
+#include "builtin.h"
+#include "run.h"
 
 struct worker {
 	pthread_t thread;
@@ -153,7 +154,7 @@ main(int argc, char **argv)
 	if (runs < 1 || threads < 1 || threads > 64)
 		return 2;
 
-	noop = chime_plugin_host_builtin("noop");
+	noop = chime_plugins_find("noop");
 	if (noop == NULL || noop->configure(NULL, NULL, &state) < 0) {
 		fprintf(stderr, "bench_ledger: no noop plugin\n");
 		return 1;

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chime/cron.h"
-#include "chime/tz.h"
+#include "cron.h"
+#include "tz.h"
 
 extern char **environ;
 

@@ -28,10 +28,10 @@
 
 #include <libpq-fe.h>
 
-#include "chime/diag.h"
-#include "chime/node.h"
+#include "diag.h"
+#include "node.h"
 #include "chime/plugin.h"
-#include "chime/run.h"
+#include "run.h"
 
 extern const struct chime_plugin chime_plugin_payouts;
 

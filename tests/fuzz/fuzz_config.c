@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chime/config.h"
-#include "chime/diag.h"
-#include "chime/node.h"
+#include "config.h"
+#include "diag.h"
+#include "node.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chime/cron.h"
-#include "chime/tz.h"
+#include "cron.h"
+#include "tz.h"
 
 static void
 fuzz_expr_walk(const struct chime_expr *e, const struct chime_tz *tz, int64_t t)

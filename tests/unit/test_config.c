@@ -23,10 +23,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/config.h"
-#include "chime/plugin_host.h"
-#include "chime/timespan.h"
-#include "chime/tz.h"
+#include "config.h"
+#include "plugin_host.h"
+#include "builtin.h"
+#include "timespan.h"
+#include "tz.h"
 
 #define SEC  INT64_C(1000000)
 #define MIN  (60 * SEC)
@@ -91,7 +92,7 @@ test_bad_file(void **state)
 	snprintf(yaml, sizeof(yaml), "%.*s.yaml", (int)(n - 4), err_path);
 	expected = read_text(err_path);
 	assert_non_null(expected);
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	chime_plugin_host_hooks(host, &hooks);
 	chime_diag_list_init(&diags);
 
@@ -536,7 +537,7 @@ test_unknown_plugin(void **state)
 	struct chime_config *cfg = NULL;
 	char *out;
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	chime_plugin_host_hooks(host, &hooks);
 	chime_diag_list_init(&diags);
 	assert_int_equal(

@@ -22,9 +22,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/cron.h"
-#include "chime/timespan.h"
-#include "chime/tz.h"
+#include "cron.h"
+#include "timespan.h"
+#include "tz.h"
 
 #define USEC INT64_C(1000000)
 

@@ -17,8 +17,8 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/crontab_import.h"
-#include "chime/diag.h"
+#include "crontab_import.h"
+#include "diag.h"
 
 #define HEADER                                                                                     \
 	"# chime jobs converted by chimectl import-crontab from t.crontab.\n"                      \

@@ -26,8 +26,8 @@
 
 #include <libpq-fe.h>
 
-#include "chime/db.h"
-#include "chime/ledger.h"
+#include "db.h"
+#include "ledger.h"
 
 #define SEC   INT64_C(1000000)
 #define T0    (INT64_C(1767225600) * SEC) /* 2026-01-01T00:00:00Z */

@@ -13,9 +13,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/cron.h"
-#include "chime/ledger.h"
-#include "chime/tz.h"
+#include "cron.h"
+#include "ledger.h"
+#include "tz.h"
 
 #define MIN (INT64_C(60) * 1000000)
 #define SEC INT64_C(1000000)

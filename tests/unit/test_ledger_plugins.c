@@ -19,18 +19,19 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/diag.h"
-#include "chime/log.h"
-#include "chime/node.h"
-#include "chime/plugin_host.h"
-#include "chime/run.h"
+#include "diag.h"
+#include "log.h"
+#include "node.h"
+#include "plugin_host.h"
+#include "builtin.h"
+#include "run.h"
 
 /* configure() of plugin `name` on the YAML mapping `yaml`; returns its
  * result and the first diagnostic's message in `msg`. */
 static int
 configure(const char *name, const char *yaml, void **ret_state, char *msg, size_t size)
 {
-	const struct chime_plugin *p = chime_plugin_host_builtin(name);
+	const struct chime_plugin *p = chime_plugins_find(name);
 	struct chime_diag_list diags;
 	struct chime_node *root = NULL;
 	void *state = NULL;
@@ -134,7 +135,7 @@ struct exec_result {
 static void
 exec_run(const char *yaml, bool dry, bool cancel, struct exec_result *out)
 {
-	const struct chime_plugin *p = chime_plugin_host_builtin("exec");
+	const struct chime_plugin *p = chime_plugins_find("exec");
 	struct chime_run_params params = {
 	        .job = "t",
 	        .plugin = "exec",

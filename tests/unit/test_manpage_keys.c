@@ -20,7 +20,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/config.h"
+#include "config.h"
 
 #define MANPAGE "../docs/chime.yaml.5"
 

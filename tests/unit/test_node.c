@@ -20,8 +20,8 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/diag.h"
-#include "chime/node.h"
+#include "diag.h"
+#include "node.h"
 
 struct fixture {
 	struct chime_diag_list diags;

@@ -21,9 +21,10 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/node.h"
-#include "chime/plugin_host.h"
-#include "chime/run.h"
+#include "node.h"
+#include "plugin_host.h"
+#include "builtin.h"
+#include "run.h"
 
 static char plugin_dir[4096];
 
@@ -39,23 +40,28 @@ plugin_file(const char *name)
 static void
 test_builtin(void **state)
 {
-	const struct chime_plugin *noop = chime_plugin_host_builtin("noop");
+	const struct chime_plugin *noop = chime_plugins_find("noop");
+	struct chime_plugin_host *host = NULL;
 
 	assert_non_null(noop);
 	assert_string_equal(noop->name, "noop");
 	assert_int_equal(noop->abi_version, CHIME_PLUGIN_ABI_VERSION);
 	assert_true(noop->idempotent);
-	assert_null(chime_plugin_host_builtin("nope"));
-	assert_true(chime_plugin_host_builtin_count() >= 1);
-	assert_ptr_equal(chime_plugin_host_builtin_at(0), noop);
-	assert_null(chime_plugin_host_builtin_at(chime_plugin_host_builtin_count()));
-	/* Every entry has a valid, unique name and a run function. */
-	for (size_t i = 0; i < chime_plugin_host_builtin_count(); i++) {
-		const struct chime_plugin *p = chime_plugin_host_builtin_at(i);
+	assert_null(chime_plugins_find("nope"));
+	assert_true(chime_plugins_builtin_count >= 1);
+	assert_ptr_equal(chime_plugins_builtin[0], noop);
+	/* Every entry has a valid, unique name and a run function, and the
+	 * host given the table finds each of them. */
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
+	assert_null(chime_plugin_host_builtin(host, "nope"));
+	for (size_t i = 0; i < chime_plugins_builtin_count; i++) {
+		const struct chime_plugin *p = chime_plugins_builtin[i];
 
 		assert_non_null(p->run);
-		assert_ptr_equal(chime_plugin_host_builtin(p->name), p);
+		assert_ptr_equal(chime_plugins_find(p->name), p);
+		assert_ptr_equal(chime_plugin_host_builtin(host, p->name), p);
 	}
+	chime_plugin_host_free(host);
 }
 
 static void
@@ -65,7 +71,7 @@ test_load_good(void **state)
 	const struct chime_plugin *p = NULL, *again = NULL;
 	char err[512] = "";
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	assert_int_equal(chime_plugin_host_load(host, plugin_file("goodabi"), err, sizeof(err), &p),
 	                 0);
 	assert_string_equal(p->name, "good");
@@ -86,7 +92,7 @@ expect_load_error(const char *name, int want_r, const char *want_reason)
 	char err[512] = "", want[8192];
 	const char *path = plugin_file(name);
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	assert_int_equal(chime_plugin_host_load(host, path, err, sizeof(err), &p), want_r);
 	assert_null(p);
 	snprintf(want, sizeof(want), "plugin '%s': %s", path, want_reason);
@@ -109,7 +115,7 @@ test_load_missing(void **state)
 	const struct chime_plugin *p = NULL;
 	char err[512] = "";
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	assert_int_equal(chime_plugin_host_load(host, "/nonexistent/x.so", err, sizeof(err), &p),
 	                 -ENOENT);
 	assert_non_null(strstr(err, "plugin '/nonexistent/x.so': cannot load: "));
@@ -124,7 +130,7 @@ test_short_struct(void **state)
 	const struct chime_plugin *p = NULL;
 	char err[512] = "";
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	assert_int_equal(
 	        chime_plugin_host_load(host, plugin_file("shortstruct"), err, sizeof(err), &p), 0);
 	assert_string_equal(p->name, "short");
@@ -193,14 +199,14 @@ test_hooks_builtin(void **state)
 	struct fixture_job fj;
 	struct chime_run *run;
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	chime_plugin_host_hooks(host, &hooks);
 	chime_diag_list_init(&diags);
 
 	job_init(&fj, "/etc/chime/chime.yaml", "noop", NULL, "fail: true\n");
 	assert_int_equal(hooks.check_job(&fj.job, &diags, hooks.userdata), 0);
 	assert_int_equal(diags.errors, 0);
-	assert_ptr_equal(fj.job.plugin, chime_plugin_host_builtin("noop"));
+	assert_ptr_equal(fj.job.plugin, chime_plugins_find("noop"));
 	assert_non_null(fj.job.plugin_state);
 	run = new_run();
 	assert_int_equal(fj.job.plugin->run(fj.job.plugin_state, run), -EIO);
@@ -231,7 +237,7 @@ test_hooks_errors(void **state)
 	struct fixture_job fj;
 	char line[8192], want[8192];
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	chime_plugin_host_hooks(host, &hooks);
 
 	chime_diag_list_init(&diags);
@@ -284,7 +290,7 @@ test_hooks_plugin_path(void **state)
 	struct chime_run *run;
 	char file[4200];
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	chime_plugin_host_hooks(host, &hooks);
 	chime_diag_list_init(&diags);
 
@@ -350,7 +356,7 @@ test_noop_cancel(void **state)
 	pthread_t t;
 	int64_t start;
 
-	assert_int_equal(chime_plugin_host_new(&host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host), 0);
 	chime_plugin_host_hooks(host, &hooks);
 	chime_diag_list_init(&diags);
 	job_init(&fj, "chime.yaml", "noop", NULL, "sleep: 60s\n");

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/run.h"
+#include "run.h"
 
 static struct chime_run *
 new_run(void)

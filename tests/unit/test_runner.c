@@ -21,9 +21,10 @@
 
 #include <uv.h>
 
-#include "chime/log.h"
-#include "chime/plugin_host.h"
-#include "chime/runner.h"
+#include "log.h"
+#include "plugin_host.h"
+#include "builtin.h"
+#include "runner.h"
 
 struct fixture {
 	uv_loop_t loop;
@@ -56,7 +57,7 @@ setup(struct fixture *f, const char *yaml, bool with_claim)
 	memset(f, 0, sizeof(*f));
 	chime_log_open(CHIME_LOG_WARNING);
 	assert_int_equal(uv_loop_init(&f->loop), 0);
-	assert_int_equal(chime_plugin_host_new(&f->host), 0);
+	assert_int_equal(chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &f->host), 0);
 	chime_plugin_host_hooks(f->host, &hooks);
 	chime_diag_list_init(&diags);
 	if (chime_config_parse_string("runner.yaml", yaml, strlen(yaml), &hooks, &diags,

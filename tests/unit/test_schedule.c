@@ -19,7 +19,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/schedule.h"
+#include "schedule.h"
 
 #define SEC INT64_C(1000000)
 #define T0  (INT64_C(1767225600) * SEC)

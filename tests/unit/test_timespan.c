@@ -17,8 +17,8 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/timespan.h"
-#include "chime/tz.h"
+#include "timespan.h"
+#include "tz.h"
 
 #define SEC  INT64_C(1000000)
 #define MIN  (60 * SEC)

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "chime/tz.h"
+#include "tz.h"
 
 static int64_t
 utc(int64_t y, unsigned mo, unsigned d, int h, int mi, int s)

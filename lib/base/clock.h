@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one clock: wall time (CLOCK_REALTIME) and monotonic time
+ * (CLOCK_MONOTONIC) in microseconds, and the one way chime writes an
+ * instant as text. Pure and thread-safe; never logs.
+ *
+ * Modules that must be testable with a fake clock take a
+ * struct chime_clock (a pair of function pointers) instead of calling
+ * these directly; chime_clock_system is the real one.
+ */
+#ifndef CHIME_CLOCK_H
+#define CHIME_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t chime_clock_wall_usec(void);
+int64_t chime_clock_mono_usec(void);
+
+struct chime_clock {
+	int64_t (*wall_usec)(void *userdata);
+	int64_t (*mono_usec)(void *userdata);
+	void *userdata;
+};
+
+/* The system's clocks. */
+extern const struct chime_clock chime_clock_system;
+
+static inline int64_t
+chime_clock_wall(const struct chime_clock *c)
+{
+	return c->wall_usec(c->userdata);
+}
+
+static inline int64_t
+chime_clock_mono(const struct chime_clock *c)
+{
+	return c->mono_usec(c->userdata);
+}
+
+/*
+ * `utc_usec` as RFC 3339 in UTC: "2026-11-21T10:03:30Z", with ".123456"
+ * before the Z only when the fraction is not zero. Returns the length, or
+ * -ENOBUFS when `size` is too small, -EINVAL when out of range.
+ */
+#define CHIME_CLOCK_FORMAT_MAX 40
+int chime_clock_format_utc(int64_t utc_usec, char *buf, size_t size);
+
+#endif

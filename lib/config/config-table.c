@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The config key table: every key chime.yaml accepts, with its type,
+ * default (as YAML text), restart flag, field offset and setter or check,
+ * and the setters for keys that need more than a type (zones, the host
+ * name, ${VAR} paths, options). config.c walks it; config-keys.c lists
+ * it. Never logs.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cron.h"
+#include "diag.h"
+#include "node.h"
+#include "timespan.h"
+#include "tz.h"
+
+#include "config-keys.h"
+
+/* ---- Setters -------------------------------------------------------- */
+
+/* Load zone `name` through the cache; a diagnostic at `node` on failure. */
+int
+chime__config_zone(struct cf_ctx *ctx, const struct chime_node *node, const char *name,
+                   struct chime_tz **ret_tz)
+{
+	int r = chime_tz_cache_get(ctx->cfg->tz_cache, name, ret_tz);
+
+	switch (r) {
+	case 0:
+		return 0;
+	case -ENOMEM:
+		ctx->oom = true;
+		return r;
+	case -ENOENT:
+		return chime_node_error(ctx->diags, node, "unknown time zone '%s'", name);
+	case -EINVAL:
+		return chime_node_error(ctx->diags, node, "invalid time zone name '%s'", name);
+	default:
+		return chime_node_error(ctx->diags, node, "cannot load time zone '%s': %s", name,
+		                        strerror(-r));
+	}
+}
+
+static int
+set_global_zone(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+                const struct chime_node *v, void *target)
+{
+	struct chime_config *cfg = target;
+	struct chime_tz *tz = NULL;
+	const char *name;
+	int r;
+
+	if (v != NULL) {
+		r = chime_node_get_string(map, key->name, NULL, ctx->diags, &name);
+		if (r < 0)
+			return r;
+		r = chime__config_zone(ctx, v, name, &tz);
+		if (r < 0)
+			return r;
+	} else if (chime_tz_load_system(&tz) < 0) {
+		tz = chime_tz_utc();
+	}
+	cfg->tz = tz;
+	cfg->timezone = strdup(chime_tz_name(tz));
+	if (cfg->timezone == NULL)
+		ctx->oom = true;
+	return 0;
+}
+
+static int
+set_node(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+         const struct chime_node *v, void *target)
+{
+	char **out = cf_field(target, key);
+	char host[256];
+	const char *name;
+	int r;
+
+	if (v != NULL) {
+		r = chime_node_get_string(map, key->name, NULL, ctx->diags, &name);
+		if (r < 0)
+			return r;
+		if (name[0] == '\0' || strlen(name) > 255)
+			return chime_node_error(ctx->diags, v,
+			                        "a node name of 1 to 255 bytes is "
+			                        "required");
+	} else {
+		/* The one impure read besides files and zones: the default
+		 * node name is the host name. */
+		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+			return chime_node_error(ctx->diags, map,
+			                        "cannot determine the host name; set 'node'");
+		host[sizeof(host) - 1] = '\0';
+		name = host;
+	}
+	free(*out);
+	*out = strdup(name);
+	if (*out == NULL)
+		ctx->oom = true;
+	return 0;
+}
+
+/*
+ * Expand ${NAME} from the environment. Returns 0 and a new string, or
+ * -EINVAL with the reason in `err`.
+ */
+static int
+expand_env(const char *in, char **ret, char *err, size_t errsize)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = open_memstream(&out, &len);
+	if (f == NULL)
+		return -ENOMEM;
+	for (const char *p = in; *p != '\0';) {
+		const char *end, *value;
+		char name[256];
+		size_t n;
+
+		if (p[0] != '$' || p[1] != '{') {
+			fputc(*p++, f);
+			continue;
+		}
+		end = strchr(p + 2, '}');
+		if (end == NULL) {
+			snprintf(err, errsize, "unterminated '${' in '%s'", in);
+			goto fail;
+		}
+		n = (size_t)(end - (p + 2));
+		if (n == 0 || n >= sizeof(name) || !(isalpha((unsigned char)p[2]) || p[2] == '_')) {
+			snprintf(err, errsize, "invalid variable name '%.*s' in '%s'", (int)n,
+			         p + 2, in);
+			goto fail;
+		}
+		memcpy(name, p + 2, n);
+		name[n] = '\0';
+		for (size_t i = 0; i < n; i++)
+			if (!(isalnum((unsigned char)name[i]) || name[i] == '_')) {
+				snprintf(err, errsize, "invalid variable name '%s' in '%s'", name,
+				         in);
+				goto fail;
+			}
+		value = getenv(name);
+		if (value == NULL) {
+			snprintf(err, errsize, "environment variable '%s' is not set", name);
+			goto fail;
+		}
+		fputs(value, f);
+		p = end + 1;
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return -ENOMEM;
+	}
+	*ret = out;
+	return 0;
+fail:
+	fclose(f);
+	free(out);
+	return -EINVAL;
+}
+
+static int
+set_expanded_path(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+                  const struct chime_node *v, void *target)
+{
+	char **out = cf_field(target, key);
+	const char *text;
+	char err[512], *s;
+	int r;
+
+	if (v == NULL)
+		return 0;
+	r = chime_node_get_string(map, key->name, NULL, ctx->diags, &text);
+	if (r < 0)
+		return r;
+	r = expand_env(text, &s, err, sizeof(err));
+	if (r == -ENOMEM) {
+		ctx->oom = true;
+		return r;
+	}
+	if (r < 0)
+		return chime_node_error(ctx->diags, v, "%s", err);
+	if (s[0] == '\0') {
+		free(s);
+		return chime_node_error(ctx->diags, v, "an empty path");
+	}
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+/* `control_socket: ""` turns the control socket off. */
+static int
+check_empty_is_off(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+                   const struct chime_node *v, void *target)
+{
+	char **out = cf_field(target, key);
+
+	if (*out != NULL && (*out)[0] == '\0')
+		*out = (free(*out), NULL);
+	return 0;
+}
+
+static int
+check_listen(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+             const struct chime_node *v, void *target)
+{
+	const char *s = *(char **)cf_field(target, key);
+	const char *colon = s != NULL ? strrchr(s, ':') : NULL;
+	char *end;
+	long port;
+
+	if (s == NULL)
+		return 0;
+	if (colon == NULL || colon == s)
+		return chime_node_error(ctx->diags, v, "expected HOST:PORT, got '%s'", s);
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+		return chime_node_error(ctx->diags, v, "invalid port in '%s' (expected 1..65535)",
+		                        s);
+	return 0;
+}
+
+static int
+check_plugin_name(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+                  const struct chime_node *v, void *target)
+{
+	const char *s = *(char **)cf_field(target, key);
+
+	if (s == NULL)
+		return 0;
+	if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s))
+		return chime_node_error(ctx->diags, v,
+		                        "invalid plugin name '%s' (expected [a-z0-9_]+)", s);
+	return 0;
+}
+
+static int
+check_days(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+           const struct chime_node *v, void *target)
+{
+	struct chime_job_config *job = target;
+
+	job->days_set = true;
+	return 0;
+}
+
+static int
+set_job_zone(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+             const struct chime_node *v, void *target)
+{
+	struct chime_job_config *job = target;
+	struct chime_tz *tz;
+	const char *name;
+	int r;
+
+	if (v == NULL)
+		return 0;
+	r = chime_node_get_string(map, key->name, NULL, ctx->diags, &name);
+	if (r < 0)
+		return r;
+	r = chime__config_zone(ctx, v, name, &tz);
+	if (r < 0)
+		return r;
+	chime_tz_unref(job->tz);
+	job->tz = tz;
+	return 0;
+}
+
+static int
+set_options(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+            const struct chime_node *v, void *target)
+{
+	struct chime_job_config *job = target;
+
+	if (v == NULL)
+		return 0;
+	if (v->kind != CHIME_NODE_MAPPING)
+		return chime_node_error(ctx->diags, v, "expected a mapping, got %s",
+		                        chime_node_kind_name(v));
+	job->options = v;
+	return 0;
+}
+
+static int
+set_defaults(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+             const struct chime_node *v, void *target)
+{
+	if (v == NULL)
+		return 0;
+	if (v->kind != CHIME_NODE_MAPPING)
+		return chime_node_error(ctx->diags, v, "expected a mapping, got %s",
+		                        chime_node_kind_name(v));
+	return chime__config_apply(ctx, key->sub, NULL, v, &ctx->tmpl);
+}
+
+/* ---- The key table -------------------------------------------------- */
+
+static const char *const overlap_names[] = {"skip", "queue", "replace", NULL};
+static const char *const misfire_names[] = {"skip", "run-once", "run-all", NULL};
+static const char *const lost_names[] = {"auto", "rerun", "fail", NULL};
+static const char *const days_names[] = {"any", "all", NULL};
+static const char *const gap_names[] = {"run-at-jump", "skip", "shift", NULL};
+static const char *const dst_overlap_names[] = {"once", "both", NULL};
+
+#define DURATION(n, d, s, f)                                                                       \
+	{                                                                                          \
+		.name = n, .type = CF_DURATION, .def = d, .offset = offsetof(s, f)                 \
+	}
+
+static const struct cf_key retry_keys[] = {
+        {.name = "attempts",
+         .type = CF_INT,
+         .def = "1",
+         .offset = offsetof(struct chime_retry_policy, attempts),
+         .min = 1,
+         .max = 100},
+        DURATION("backoff", "30s", struct chime_retry_policy, backoff_usec),
+        DURATION("max_backoff", "10min", struct chime_retry_policy, max_backoff_usec),
+        {0},
+};
+
+/* Keys of `defaults:` that every job may override. */
+const struct cf_key chime__config_policy_keys[] = {
+        DURATION("timeout", "15min", struct chime_job_config, timeout_usec),
+        {.name = "overlap",
+         .type = CF_ENUM,
+         .def = "skip",
+         .offset = offsetof(struct chime_job_config, overlap),
+         .names = overlap_names},
+        {.name = "misfire",
+         .type = CF_ENUM,
+         .def = "run-once",
+         .offset = offsetof(struct chime_job_config, misfire),
+         .names = misfire_names},
+        DURATION("catchup_window", "6h", struct chime_job_config, catchup_window_usec),
+        {.name = "max_catchup",
+         .type = CF_INT,
+         .def = "10",
+         .offset = offsetof(struct chime_job_config, max_catchup),
+         .min = 0,
+         .max = 100000},
+        {.name = "retry",
+         .type = CF_SECTION,
+         .offset = offsetof(struct chime_job_config, retry),
+         .sub = retry_keys},
+        DURATION("jitter", "0", struct chime_job_config, jitter_usec),
+        DURATION("history", "90d", struct chime_job_config, history_usec),
+        {.name = "lease",
+         .type = CF_DURATION,
+         .def = "1min",
+         .offset = offsetof(struct chime_job_config, lease_usec),
+         .min = CHIME_USEC_PER_SEC},
+        {.name = "on_lost",
+         .type = CF_ENUM,
+         .def = "auto",
+         .offset = offsetof(struct chime_job_config, on_lost),
+         .names = lost_names},
+        DURATION("expect", NULL, struct chime_job_config, expect_usec),
+        {0},
+};
+
+static const struct cf_key dst_keys[] = {
+        {.name = "gap",
+         .type = CF_ENUM,
+         .offset = offsetof(struct chime_expr_options, gap),
+         .names = gap_names,
+         .base = CHIME_DST_GAP_RUN_AT_JUMP},
+        {.name = "overlap",
+         .type = CF_ENUM,
+         .offset = offsetof(struct chime_expr_options, overlap),
+         .names = dst_overlap_names,
+         .base = CHIME_DST_OVERLAP_ONCE},
+        {0},
+};
+
+/* Keys only a job has; a job also takes every policy key. */
+const struct cf_key chime__config_job_keys[] = {
+        {.name = "schedule",
+         .type = CF_STRING,
+         .flags = CF_REQUIRED,
+         .offset = offsetof(struct chime_job_config, schedule)},
+        {.name = "timezone", .type = CF_CUSTOM, .set = set_job_zone},
+        {.name = "days",
+         .type = CF_ENUM,
+         .offset = offsetof(struct chime_job_config, expr_options.days),
+         .names = days_names,
+         .set = check_days},
+        {.name = "dst",
+         .type = CF_SECTION,
+         .offset = offsetof(struct chime_job_config, expr_options),
+         .sub = dst_keys},
+        {.name = "plugin",
+         .type = CF_STRING,
+         .offset = offsetof(struct chime_job_config, plugin_name),
+         .set = check_plugin_name},
+        {.name = "plugin_path",
+         .type = CF_STRING,
+         .offset = offsetof(struct chime_job_config, plugin_path)},
+        {.name = "options", .type = CF_CUSTOM, .set = set_options},
+        {.name = "enabled",
+         .type = CF_BOOL,
+         .def = "true",
+         .offset = offsetof(struct chime_job_config, enabled)},
+        {0},
+};
+
+static const struct cf_key database_keys[] = {
+        {.name = "conninfo",
+         .type = CF_STRING,
+         .def = "",
+         .offset = offsetof(struct chime_database_config, conninfo)},
+        {.name = "password_file",
+         .type = CF_CUSTOM,
+         .flags = CF_STR_FIELD,
+         .offset = offsetof(struct chime_database_config, password_file),
+         .set = set_expanded_path},
+        {.name = "pool",
+         .type = CF_INT,
+         .def = "4",
+         .offset = offsetof(struct chime_database_config, pool),
+         .min = 1,
+         .max = 64},
+        DURATION("connect_timeout", "10s", struct chime_database_config, connect_timeout_usec),
+        {0},
+};
+
+static const struct cf_key metrics_keys[] = {
+        {.name = "listen",
+         .type = CF_STRING,
+         .offset = offsetof(struct chime_config, metrics_listen),
+         .set = check_listen},
+        {0},
+};
+
+const struct cf_key chime__config_top_keys[] = {
+        {.name = "timezone", .type = CF_CUSTOM, .set = set_global_zone},
+        {.name = "node",
+         .type = CF_CUSTOM,
+         .flags = CF_RESTART | CF_STR_FIELD,
+         .offset = offsetof(struct chime_config, node),
+         .set = set_node},
+        {.name = "database",
+         .type = CF_SECTION,
+         .flags = CF_RESTART,
+         .offset = offsetof(struct chime_config, database),
+         .sub = database_keys},
+        DURATION("shutdown_timeout", "30s", struct chime_config, shutdown_timeout_usec),
+        {.name = "control_socket",
+         .type = CF_STRING,
+         .flags = CF_RESTART,
+         .def = "/run/chime/control.sock",
+         .offset = offsetof(struct chime_config, control_socket),
+         .set = check_empty_is_off},
+        {.name = "metrics", .type = CF_SECTION, .flags = CF_RESTART, .sub = metrics_keys},
+        {.name = "defaults",
+         .type = CF_CUSTOM,
+         .sub = chime__config_policy_keys,
+         .set = set_defaults},
+        /* Handled by the loader itself, after the keys above. */
+        {.name = "include", .type = CF_CUSTOM},
+        {.name = "jobs", .type = CF_CUSTOM, .sub = chime__config_job_keys},
+        {0},
+};

@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpq connections and the connection pool: connect with the configured
+ * conninfo plus our fixed settings, read `password_file` at connect time,
+ * keep a health state with reconnect backoff, and hand connections to
+ * worker threads one at a time. Everything here may block and runs off the
+ * loop; nothing here logs.
+ */
+#include "db.h"
+#include "clock.h"
+#include "pgutil.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "config.h"
+
+struct chime_db_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	char *conninfo;
+	char *password_file;
+	int64_t connect_timeout_usec;
+	int size;
+	struct chime_db_conn *conns;
+	struct chime_db_health health;
+	int64_t backoff_usec;
+	int64_t next_try_mono_usec;
+	bool connecting; /* one thread connects at a time; others wait */
+	chime_db_health_fn health_cb;
+	void *health_userdata;
+};
+
+static int64_t
+db_now(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+db_errcpy(char *errbuf, size_t errsize, const char *msg)
+{
+	size_t n;
+
+	if (errbuf == NULL || errsize == 0)
+		return;
+	if (msg == NULL)
+		msg = "unknown error";
+	n = strcspn(msg, "\n");
+	if (n >= errsize)
+		n = errsize - 1;
+	memcpy(errbuf, msg, n);
+	errbuf[n] = '\0';
+}
+
+static int
+db_read_password(const char *path, char **ret_password, char *errbuf, size_t errsize)
+{
+	char line[1024];
+	FILE *f;
+	size_t n;
+	int r;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		r = -errno;
+		snprintf(errbuf, errsize, "cannot read password_file '%s': %s", path, strerror(-r));
+		return r;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	(void)fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	*ret_password = strdup(line);
+	explicit_bzero(line, sizeof(line));
+	return *ret_password == NULL ? -ENOMEM : 0;
+}
+
+static void
+db_drop_notice(void *userdata, const char *message)
+{
+}
+
+static int
+db_connect_params(const char *conninfo, const char *password_file, int64_t timeout_usec,
+                  PGconn **ret_conn, char *errbuf, size_t errsize)
+{
+	const char *keys[12], *vals[12];
+	char timeout[32];
+	char *password = NULL;
+	PGconn *conn;
+	size_t i = 0;
+	int r;
+
+	if (password_file != NULL && password_file[0] != '\0') {
+		r = db_read_password(password_file, &password, errbuf, errsize);
+		if (r < 0)
+			return r;
+	}
+	if (timeout_usec <= 0)
+		timeout_usec = INT64_C(10) * 1000000;
+	snprintf(timeout, sizeof(timeout), "%" PRId64, (timeout_usec + 999999) / 1000000);
+
+	/* Entries before the expanded dbname may be overridden by the
+	 * conninfo; the password after it overrides the conninfo's. */
+	keys[i] = "application_name", vals[i++] = "chimed";
+	keys[i] = "keepalives", vals[i++] = "1";
+	keys[i] = "keepalives_idle", vals[i++] = "30";
+	keys[i] = "keepalives_interval", vals[i++] = "10";
+	keys[i] = "keepalives_count", vals[i++] = "3";
+	keys[i] = "connect_timeout", vals[i++] = timeout;
+	keys[i] = "dbname", vals[i++] = conninfo != NULL ? conninfo : "";
+	if (password != NULL)
+		keys[i] = "password", vals[i++] = password;
+	keys[i] = NULL, vals[i] = NULL;
+
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	if (conn == NULL) {
+		db_errcpy(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		db_errcpy(errbuf, errsize, PQerrorMessage(conn));
+		PQfinish(conn);
+		return -ECONNREFUSED;
+	}
+	/* Server NOTICEs ("... does not exist, skipping") are not ours to
+	 * print on stderr; errors come back with their results. */
+	PQsetNoticeProcessor(conn, db_drop_notice, NULL);
+	*ret_conn = conn;
+	return 0;
+}
+
+int
+chime_db_connect(const struct chime_database_config *cfg, PGconn **ret_conn, char *errbuf,
+                 size_t errsize)
+{
+	return db_connect_params(cfg->conninfo, cfg->password_file, cfg->connect_timeout_usec,
+	                         ret_conn, errbuf, errsize);
+}
+
+int
+chime_db_cancel(PGcancel *cancel, char *errbuf, size_t errsize)
+{
+	char buf[256];
+
+	if (cancel == NULL)
+		return -EINVAL;
+	if (PQcancel(cancel, buf, sizeof(buf)) == 0) {
+		db_errcpy(errbuf, errsize, buf);
+		return -EIO;
+	}
+	return 0;
+}
+
+int
+chime_db_set_statement_timeout(PGconn *conn, int64_t usec, char *errbuf, size_t errsize)
+{
+	char sql[64];
+	PGresult *res;
+	int r;
+
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64,
+	         usec <= 0 ? 0 : (usec + 999) / 1000);
+	res = PQexec(conn, sql);
+	r = chime__sql_result_errno(conn, res, errbuf, errsize);
+	PQclear(res);
+	return r;
+}
+
+/* ---- The pool ------------------------------------------------------- */
+
+int
+chime_db_pool_new(const struct chime_database_config *cfg, int size,
+                  struct chime_db_pool **ret_pool)
+{
+	struct chime_db_pool *pool;
+
+	if (size < 1)
+		return -EINVAL;
+	pool = calloc(1, sizeof(*pool));
+	if (pool == NULL)
+		return -ENOMEM;
+	pool->conns = calloc((size_t)size, sizeof(*pool->conns));
+	pool->conninfo = strdup(cfg->conninfo != NULL ? cfg->conninfo : "");
+	if (cfg->password_file != NULL)
+		pool->password_file = strdup(cfg->password_file);
+	if (pool->conns == NULL || pool->conninfo == NULL ||
+	    (cfg->password_file != NULL && pool->password_file == NULL)) {
+		free(pool->conns);
+		free(pool->conninfo);
+		free(pool->password_file);
+		free(pool);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->freed, NULL);
+	pool->size = size;
+	pool->connect_timeout_usec = cfg->connect_timeout_usec;
+	pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
+	pool->health.state = CHIME_DB_UNKNOWN;
+	pool->health.since_wall_usec = db_now(CLOCK_REALTIME);
+	for (int i = 0; i < size; i++)
+		pool->conns[i].pool = pool;
+	*ret_pool = pool;
+	return 0;
+}
+
+static void
+db_conn_close(struct chime_db_conn *c)
+{
+	if (c->cancel != NULL)
+		PQfreeCancel(c->cancel);
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->cancel = NULL;
+	c->pg = NULL;
+}
+
+struct chime_db_pool *
+chime_db_pool_free(struct chime_db_pool *pool)
+{
+	if (pool == NULL)
+		return NULL;
+	for (int i = 0; i < pool->size; i++)
+		db_conn_close(&pool->conns[i]);
+	pthread_cond_destroy(&pool->freed);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool->password_file);
+	free(pool);
+	return NULL;
+}
+
+void
+chime_db_pool_set_health_cb(struct chime_db_pool *pool, chime_db_health_fn cb, void *userdata)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->health_cb = cb;
+	pool->health_userdata = userdata;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Called with the lock held; returns true when the callback must run
+ * (after unlocking) with the snapshot in *snap. */
+static bool
+db_set_state(struct chime_db_pool *pool, enum chime_db_state state, const char *reason,
+             struct chime_db_health *snap)
+{
+	bool changed = pool->health.state != state;
+
+	if (state == CHIME_DB_DOWN) {
+		db_errcpy(pool->health.reason, sizeof(pool->health.reason), reason);
+		if (changed)
+			pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
+		pool->next_try_mono_usec = db_now(CLOCK_MONOTONIC) + pool->backoff_usec;
+		pool->health.next_try_wall_usec = db_now(CLOCK_REALTIME) + pool->backoff_usec;
+		pool->backoff_usec *= 2;
+		if (pool->backoff_usec > CHIME_DB_BACKOFF_MAX_USEC)
+			pool->backoff_usec = CHIME_DB_BACKOFF_MAX_USEC;
+	} else {
+		pool->health.reason[0] = '\0';
+		pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
+		pool->next_try_mono_usec = 0;
+		pool->health.next_try_wall_usec = 0;
+	}
+	if (!changed)
+		return false;
+	pool->health.state = state;
+	pool->health.since_wall_usec = db_now(CLOCK_REALTIME);
+	*snap = pool->health;
+	return pool->health_cb != NULL;
+}
+
+static void
+db_notify(struct chime_db_pool *pool, bool notify, const struct chime_db_health *snap)
+{
+	chime_db_health_fn cb;
+	void *userdata;
+
+	if (!notify)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	cb = pool->health_cb;
+	userdata = pool->health_userdata;
+	pthread_mutex_unlock(&pool->lock);
+	if (cb != NULL)
+		cb(snap, userdata);
+}
+
+/* An idle connection has nothing to say: input on it is the server's
+ * goodbye (shutdown, terminate) or EOF, so it is dead. */
+static bool
+db_conn_alive(PGconn *pg)
+{
+	struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+
+	if (PQstatus(pg) != CONNECTION_OK || p.fd < 0)
+		return false;
+	return poll(&p, 1, 0) == 0;
+}
+
+/* Connect `c` (lock not held; the caller marked the pool `connecting`). */
+static int
+db_pool_connect(struct chime_db_pool *pool, struct chime_db_conn *c, char *errbuf, size_t errsize)
+{
+	struct chime_db_health snap;
+	char reason[256];
+	PGconn *pg = NULL;
+	bool notify;
+	int r;
+
+	r = db_connect_params(pool->conninfo, pool->password_file, pool->connect_timeout_usec, &pg,
+	                      reason, sizeof(reason));
+	pthread_mutex_lock(&pool->lock);
+	pool->connecting = false;
+	if (r < 0) {
+		notify = db_set_state(pool, CHIME_DB_DOWN, reason, &snap);
+		db_errcpy(errbuf, errsize, reason);
+	} else {
+		c->pg = pg;
+		c->cancel = PQgetCancel(pg);
+		notify = db_set_state(pool, CHIME_DB_UP, NULL, &snap);
+	}
+	pthread_cond_broadcast(&pool->freed);
+	pthread_mutex_unlock(&pool->lock);
+	db_notify(pool, notify, &snap);
+	return r;
+}
+
+int
+chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_db_conn **ret_conn,
+                   char *errbuf, size_t errsize)
+{
+	int64_t deadline = db_now(CLOCK_REALTIME) + (wait_usec > 0 ? wait_usec : 0);
+	struct chime_db_conn *c;
+	struct timespec ts;
+	int r;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		struct chime_db_conn *empty = NULL;
+
+		c = NULL;
+		for (int i = 0; i < pool->size; i++) {
+			if (pool->conns[i].busy)
+				continue;
+			if (pool->conns[i].pg != NULL) {
+				c = &pool->conns[i];
+				break;
+			}
+			if (empty == NULL)
+				empty = &pool->conns[i];
+		}
+		if (c != NULL) {
+			c->busy = true;
+			pthread_mutex_unlock(&pool->lock);
+			if (db_conn_alive(c->pg)) {
+				*ret_conn = c;
+				return 0;
+			}
+			/* Died while idle (a server restart): reconnect it
+			 * at once, whatever the backoff says. */
+			db_conn_close(c);
+			pthread_mutex_lock(&pool->lock);
+			pool->connecting = true;
+			pthread_mutex_unlock(&pool->lock);
+			r = db_pool_connect(pool, c, errbuf, errsize);
+			if (r < 0) {
+				pthread_mutex_lock(&pool->lock);
+				c->busy = false;
+				pthread_mutex_unlock(&pool->lock);
+				return -ENOTCONN;
+			}
+			*ret_conn = c;
+			return 0;
+		}
+		if (empty != NULL && !pool->connecting) {
+			if (pool->health.state == CHIME_DB_DOWN &&
+			    db_now(CLOCK_MONOTONIC) < pool->next_try_mono_usec) {
+				db_errcpy(errbuf, errsize, pool->health.reason);
+				pthread_mutex_unlock(&pool->lock);
+				return -ENOTCONN;
+			}
+			empty->busy = true;
+			pool->connecting = true;
+			pthread_mutex_unlock(&pool->lock);
+			r = db_pool_connect(pool, empty, errbuf, errsize);
+			if (r < 0) {
+				pthread_mutex_lock(&pool->lock);
+				empty->busy = false;
+				pthread_mutex_unlock(&pool->lock);
+				return -ENOTCONN;
+			}
+			*ret_conn = empty;
+			return 0;
+		}
+		if (wait_usec <= 0 || db_now(CLOCK_REALTIME) >= deadline) {
+			db_errcpy(errbuf, errsize, "every database connection is in use");
+			pthread_mutex_unlock(&pool->lock);
+			return -ETIME;
+		}
+		ts.tv_sec = deadline / 1000000;
+		ts.tv_nsec = (deadline % 1000000) * 1000;
+		(void)pthread_cond_timedwait(&pool->freed, &pool->lock, &ts);
+	}
+}
+
+struct chime_db_conn *
+chime_db_pool_give(struct chime_db_conn *conn, bool broken, const char *reason)
+{
+	struct chime_db_pool *pool;
+	struct chime_db_health snap;
+	char why[256];
+	bool notify = false;
+
+	if (conn == NULL)
+		return NULL;
+	pool = conn->pool;
+	if (!broken && conn->pg != NULL && PQstatus(conn->pg) == CONNECTION_OK &&
+	    PQtransactionStatus(conn->pg) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(conn->pg, "ROLLBACK");
+
+		PQclear(res);
+		if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+			broken = true;
+	}
+	if (conn->pg == NULL || PQstatus(conn->pg) != CONNECTION_OK)
+		broken = true;
+	if (broken) {
+		db_errcpy(why, sizeof(why),
+		          reason != NULL     ? reason
+		          : conn->pg != NULL ? PQerrorMessage(conn->pg)
+		                             : "connection lost");
+		if (why[0] == '\0')
+			db_errcpy(why, sizeof(why), "connection lost");
+		db_conn_close(conn);
+	}
+	pthread_mutex_lock(&pool->lock);
+	if (broken)
+		notify = db_set_state(pool, CHIME_DB_DOWN, why, &snap);
+	conn->busy = false;
+	pthread_cond_broadcast(&pool->freed);
+	pthread_mutex_unlock(&pool->lock);
+	db_notify(pool, notify, &snap);
+	return NULL;
+}
+
+int
+chime_db_session_reset(PGconn *conn, char *errbuf, size_t errsize)
+{
+	PGresult *res;
+	int r;
+
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		res = PQexec(conn, "ROLLBACK");
+		r = chime__sql_result_errno(conn, res, errbuf, errsize);
+		PQclear(res);
+		if (r < 0)
+			return r;
+	}
+	/* DISCARD ALL less DEALLOCATE ALL and DISCARD PLANS. */
+	res = PQexec(conn, "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;"
+	                   " SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES");
+	r = chime__sql_result_errno(conn, res, errbuf, errsize);
+	PQclear(res);
+	return r;
+}
+
+int
+chime_db_pool_probe(struct chime_db_pool *pool)
+{
+	struct chime_db_conn *c = NULL;
+	char err[256];
+	int r;
+
+	r = chime_db_pool_take(pool, 0, &c, err, sizeof(err));
+	if (r == -ETIME)
+		return 0; /* every connection is taken, so they are up */
+	if (r < 0)
+		return r;
+	/* A connection that was idle may have died meanwhile. */
+	if (PQstatus(c->pg) == CONNECTION_OK) {
+		PGresult *res = PQexec(c->pg, "SELECT 1");
+
+		r = chime__sql_result_errno(c->pg, res, err, sizeof(err));
+		PQclear(res);
+	}
+	chime_db_pool_give(c, r == -ENOTCONN, r < 0 ? err : NULL);
+	return r == -ENOTCONN ? r : 0;
+}
+
+void
+chime_db_pool_health(struct chime_db_pool *pool, struct chime_db_health *ret_health)
+{
+	pthread_mutex_lock(&pool->lock);
+	*ret_health = pool->health;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+int
+chime_db_health_format(const struct chime_db_health *health, char *buf, size_t size)
+{
+	char since[40];
+
+	if (chime_clock_format_utc(health->since_wall_usec / 1000000 * 1000000, since,
+	                                sizeof(since)) < 0)
+		snprintf(since, sizeof(since), "?");
+	switch (health->state) {
+	case CHIME_DB_UP:
+		return snprintf(buf, size, "up (since %s)", since);
+	case CHIME_DB_DOWN:
+		return snprintf(buf, size, "down (since %s: %s)", since, health->reason);
+	case CHIME_DB_UNKNOWN:
+	default:
+		return snprintf(buf, size, "unknown");
+	}
+}

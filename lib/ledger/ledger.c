@@ -1,0 +1,808 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The run ledger in PostgreSQL: schema migration, claims, heartbeats,
+ * outcomes, lost-claim recovery, pruning and pause state. Each operation is
+ * one parameterised statement (or one transaction for migrations), so a
+ * crash between two of them leaves the ledger consistent. Times are passed
+ * as microseconds since the epoch and converted in SQL, which keeps full
+ * precision and needs no date formatting here. Never logs. Catch-up
+ * planning, which is pure, lives in ledger-plan.c.
+ */
+#include "ledger.h"
+#include "pgutil.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db.h"
+
+/* Microseconds since the epoch <-> timestamptz / timestamp in SQL. */
+#define TSTZ(n)   "('epoch'::timestamptz + ($" n "::bigint) * interval '1 microsecond')"
+#define TS(n)     "('epoch'::timestamp + ($" n "::bigint) * interval '1 microsecond')"
+#define USEC(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+#define LIVE      "status IN ('claimed', 'running')"
+#define FRESH     "heartbeat_at > now() - lease"
+
+/* An arbitrary constant: the advisory lock key for schema migrations. */
+#define LEDGER_MIGRATION_LOCK "7236071505283498345"
+
+static const char *const status_names[] = {
+        [CHIME_RUN_CLAIMED] = "claimed",     [CHIME_RUN_RUNNING] = "running",
+        [CHIME_RUN_SUCCEEDED] = "succeeded", [CHIME_RUN_FAILED] = "failed",
+        [CHIME_RUN_TIMED_OUT] = "timed_out", [CHIME_RUN_CANCELLED] = "cancelled",
+        [CHIME_RUN_SKIPPED] = "skipped",     [CHIME_RUN_LOST] = "lost",
+};
+
+const char *
+chime_run_status_name(enum chime_run_status status)
+{
+	if ((size_t)status >= sizeof(status_names) / sizeof(status_names[0]))
+		return NULL;
+	return status_names[status];
+}
+
+int
+chime_run_status_parse(const char *text, enum chime_run_status *ret_status)
+{
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (text != NULL && strcmp(text, status_names[i]) == 0) {
+			*ret_status = (enum chime_run_status)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* Text parameters formatted on the stack. */
+struct params {
+	const char *v[12];
+	char buf[12][32];
+	int n;
+};
+
+static void
+p_str(struct params *p, const char *s)
+{
+	p->v[p->n++] = s;
+}
+
+static void
+p_i64(struct params *p, int64_t x)
+{
+	snprintf(p->buf[p->n], sizeof(p->buf[0]), "%" PRId64, x);
+	p->v[p->n] = p->buf[p->n];
+	p->n++;
+}
+
+/* INT64_MIN is SQL NULL. */
+static void
+p_opt_i64(struct params *p, int64_t x)
+{
+	if (x == INT64_MIN)
+		p_str(p, NULL);
+	else
+		p_i64(p, x);
+}
+
+static void
+p_bool(struct params *p, bool b)
+{
+	p_str(p, b ? "t" : "f");
+}
+
+/* FNV-1a: names a statement's server-side prepared form by its text. */
+static void
+statement_name(const char *sql, char *buf, size_t size)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (const unsigned char *c = (const unsigned char *)sql; *c != '\0'; c++)
+		h = (h ^ *c) * UINT64_C(1099511628211);
+	snprintf(buf, size, "chime_ledger_%016" PRIx64, h);
+}
+
+static bool
+missing_statement(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state != NULL && strcmp(state, "26000") == 0;
+}
+
+/*
+ * Statements with parameters run as server-side prepared statements,
+ * prepared on first use on each connection (and again after anything,
+ * such as DISCARD ALL in a plugin, dropped them): planning is most of the
+ * cost of these short statements. Without parameters: the simple
+ * protocol, which takes several statements (migrations).
+ */
+static int
+ledger_exec(PGconn *conn, const char *sql, const struct params *p, PGresult **ret_res, char *errbuf,
+            size_t errsize)
+{
+	char name[40];
+	PGresult *res;
+	int r;
+
+	if (p == NULL) {
+		res = PQexec(conn, sql);
+	} else if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		/* A failed EXECUTE would abort the caller's transaction. */
+		res = PQexecParams(conn, sql, p->n, NULL, p->v, NULL, NULL, 0);
+	} else {
+		statement_name(sql, name, sizeof(name));
+		res = PQexecPrepared(conn, name, p->n, p->v, NULL, NULL, 0);
+		if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+		    missing_statement(res)) {
+			PQclear(res);
+			res = PQprepare(conn, name, sql, p->n, NULL);
+			if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+				PQclear(res);
+				res = PQexecPrepared(conn, name, p->n, p->v, NULL, NULL, 0);
+			}
+		}
+	}
+	r = chime__sql_result_errno(conn, res, errbuf, errsize);
+	if (r < 0 || ret_res == NULL)
+		PQclear(res);
+	else
+		*ret_res = res;
+	return r;
+}
+
+static int64_t
+get_i64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return INT64_MIN;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void
+set_err(char *errbuf, size_t errsize, const char *msg)
+{
+	if (errbuf != NULL && errsize > 0)
+		snprintf(errbuf, errsize, "%s", msg);
+}
+
+/* ---- Schema --------------------------------------------------------- */
+
+/* migrations[v - 1] brings the schema from v - 1 to v. Append only. */
+static const char *const migrations[] = {
+        /* 1 */
+        "CREATE TABLE chime.runs ("
+        " id bigserial PRIMARY KEY,"
+        " job text NOT NULL,"
+        " slot_local timestamp NOT NULL,"
+        " slot_occurrence smallint NOT NULL DEFAULT 0,"
+        " scheduled_for timestamptz NOT NULL,"
+        " previous_for timestamptz,"
+        " attempt int NOT NULL DEFAULT 1 CHECK (attempt >= 1),"
+        " node text NOT NULL,"
+        " status text NOT NULL CHECK (status IN ('claimed', 'running', 'succeeded', 'failed',"
+        "  'timed_out', 'cancelled', 'skipped', 'lost')),"
+        " manual boolean NOT NULL DEFAULT false,"
+        " lease interval NOT NULL DEFAULT interval '5 minutes',"
+        " cancel_requested boolean NOT NULL DEFAULT false,"
+        " claimed_at timestamptz NOT NULL DEFAULT now(),"
+        " started_at timestamptz,"
+        " heartbeat_at timestamptz NOT NULL DEFAULT now(),"
+        " finished_at timestamptz,"
+        " summary jsonb,"
+        " error text,"
+        " UNIQUE (job, slot_local, slot_occurrence, attempt));"
+        "CREATE INDEX runs_job_slot ON chime.runs (job, scheduled_for DESC) WHERE NOT manual;"
+        /* Live rows are few: this one index serves the overlap checks and the
+         * lost-claim scan, and heartbeats (heartbeat_at is not indexed) stay
+         * HOT updates. */
+        "CREATE INDEX runs_job_live ON chime.runs (job) WHERE " LIVE ";"
+        "CREATE TABLE chime.paused ("
+        " job text PRIMARY KEY,"
+        " paused_at timestamptz NOT NULL DEFAULT now(),"
+        " node text NOT NULL);"
+        "COMMENT ON TABLE chime.runs IS 'chime run ledger: one row per attempt of each slot';",
+};
+
+static int
+ledger_version(PGconn *conn, int *ret_version, char *errbuf, size_t errsize)
+{
+	PGresult *res = NULL;
+	int r;
+
+	r = ledger_exec(conn, "SELECT to_regclass('chime.schema_version') IS NOT NULL", NULL, &res,
+	                errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		PQclear(res);
+		*ret_version = 0;
+		return 0;
+	}
+	PQclear(res);
+	r = ledger_exec(conn, "SELECT coalesce(max(version), 0) FROM chime.schema_version", NULL,
+	                &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	*ret_version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int
+chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
+{
+	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	struct params p = {0};
+	int version, r;
+
+	r = ledger_version(conn, &version, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (version == latest)
+		return 0;
+	if (version > latest)
+		goto newer;
+
+	r = ledger_exec(conn, "BEGIN", NULL, NULL, errbuf, errsize);
+	if (r < 0)
+		return r;
+	r = ledger_exec(conn,
+	                "SELECT pg_advisory_xact_lock(" LEDGER_MIGRATION_LOCK ");"
+	                "CREATE SCHEMA IF NOT EXISTS chime;"
+	                "CREATE TABLE IF NOT EXISTS chime.schema_version ("
+	                " version int PRIMARY KEY,"
+	                " applied_at timestamptz NOT NULL DEFAULT now())",
+	                NULL, NULL, errbuf, errsize);
+	if (r < 0)
+		goto rollback;
+	/* Another node may have migrated while we waited for the lock. */
+	r = ledger_version(conn, &version, errbuf, errsize);
+	if (r < 0)
+		goto rollback;
+	if (version > latest) {
+		r = -EPROTO;
+		goto rollback;
+	}
+	for (int v = version + 1; v <= latest; v++) {
+		r = ledger_exec(conn, migrations[v - 1], NULL, NULL, errbuf, errsize);
+		if (r < 0)
+			goto rollback;
+		p.n = 0;
+		p_i64(&p, v);
+		r = ledger_exec(conn, "INSERT INTO chime.schema_version (version) VALUES ($1)", &p,
+		                NULL, errbuf, errsize);
+		if (r < 0)
+			goto rollback;
+	}
+	return ledger_exec(conn, "COMMIT", NULL, NULL, errbuf, errsize);
+
+rollback:
+	PQclear(PQexec(conn, "ROLLBACK"));
+	if (r != -EPROTO)
+		return r;
+newer:
+	if (errbuf != NULL)
+		snprintf(errbuf, errsize,
+		         "schema chime is at version %d, newer than this chime (%d): upgrade chime",
+		         version, latest);
+	return -EPROTO;
+}
+
+/* ---- Runs ----------------------------------------------------------- */
+
+/* clang-format off */
+static const char claim_sql[] =
+	"INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,"
+	" previous_for, attempt, node, status, manual, lease, started_at, finished_at, error)"
+	" SELECT $1, " TS("2") ", $3, " TSTZ("4") ", " TSTZ("5") ", $6, $7,"
+	"  CASE WHEN b.busy THEN 'skipped' ELSE $11 END, $8,"
+	"  $9::bigint * interval '1 microsecond',"
+	"  CASE WHEN NOT b.busy AND $11 = 'running' THEN now() END,"
+	"  CASE WHEN b.busy THEN now() END,"
+	"  CASE WHEN b.paused THEN 'paused'"
+	"   WHEN b.busy THEN 'overlap: the previous run is still running' END"
+	" FROM (SELECT $12::boolean AND EXISTS (SELECT 1 FROM chime.paused WHERE job = $1) AS paused,"
+	"  $10::boolean AND EXISTS (SELECT 1 FROM chime.runs"
+	"  WHERE job = $1 AND " LIVE " AND " FRESH ") AS busy) b0,"
+	" LATERAL (SELECT b0.paused, b0.paused OR b0.busy AS busy) b"
+	" ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
+	" RETURNING id, status";
+/* clang-format on */
+
+int
+chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t *ret_id,
+                   enum chime_run_status *ret_status, char *errbuf, size_t errsize)
+{
+	const struct chime_ledger_slot *s = claim->slot;
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, s->job);
+	p_i64(&p, s->local_usec);
+	p_i64(&p, s->occurrence);
+	p_i64(&p, s->instant_usec);
+	p_opt_i64(&p, s->previous_usec);
+	p_i64(&p, claim->attempt);
+	p_str(&p, claim->node != NULL ? claim->node : "");
+	p_bool(&p, claim->manual);
+	p_i64(&p, claim->lease_usec > 0 ? claim->lease_usec : INT64_C(300000000));
+	p_bool(&p, claim->skip_if_busy);
+	p_str(&p, claim->start ? "running" : "claimed");
+	p_bool(&p, claim->honor_pause);
+	r = ledger_exec(conn, claim_sql, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		set_err(errbuf, errsize, "the slot is already claimed");
+		return -EEXIST;
+	}
+	*ret_id = get_i64(res, 0, 0);
+	if (ret_status != NULL)
+		(void)chime_run_status_parse(PQgetvalue(res, 0, 1), ret_status);
+	PQclear(res);
+	return 0;
+}
+
+static int
+ledger_update_one(PGconn *conn, const char *sql, const struct params *p, char *errbuf,
+                  size_t errsize)
+{
+	PGresult *res = NULL;
+	int r;
+
+	r = ledger_exec(conn, sql, p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		PQclear(res);
+		set_err(errbuf, errsize, "the run is no longer live (recovered by another node)");
+		return -ESTALE;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int
+chime_ledger_start(PGconn *conn, int64_t id, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	p_i64(&p, id);
+	return ledger_update_one(conn,
+	                         "UPDATE chime.runs SET status = 'running', started_at = now(),"
+	                         " heartbeat_at = now() WHERE id = $1 AND status = 'claimed'",
+	                         &p, errbuf, errsize);
+}
+
+int
+chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64_t *ret_cancel,
+                       size_t *ret_n_cancel, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	size_t len = 3, n = 0;
+	char *arr, *w;
+	int r;
+
+	if (n_ids == 0) {
+		*ret_n_cancel = 0;
+		return 0;
+	}
+	arr = malloc(n_ids * 21 + 3);
+	if (arr == NULL)
+		return -ENOMEM;
+	w = arr;
+	*w++ = '{';
+	for (size_t i = 0; i < n_ids; i++)
+		w += sprintf(w, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
+	*w++ = '}';
+	*w = '\0';
+	(void)len;
+	p_str(&p, arr);
+	r = ledger_exec(conn,
+	                "UPDATE chime.runs SET heartbeat_at = now()"
+	                " WHERE id = ANY($1::bigint[]) AND " LIVE " RETURNING id, cancel_requested",
+	                &p, &res, errbuf, errsize);
+	free(arr);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < PQntuples(res); i++)
+		if (strcmp(PQgetvalue(res, i, 1), "t") == 0)
+			ret_cancel[n++] = get_i64(res, i, 0);
+	/* An id that is no longer live was recovered by another node. */
+	for (size_t i = 0; i < n_ids; i++) {
+		bool found = false;
+
+		for (int j = 0; j < PQntuples(res) && !found; j++)
+			found = get_i64(res, j, 0) == ids[i];
+		if (!found)
+			ret_cancel[n++] = ids[i];
+	}
+	PQclear(res);
+	*ret_n_cancel = n;
+	return 0;
+}
+
+int
+chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
+                    const char *summary_json, const char *error, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	if (chime_run_status_name(status) == NULL)
+		return -EINVAL;
+	p_i64(&p, id);
+	p_str(&p, chime_run_status_name(status));
+	p_str(&p, summary_json);
+	p_str(&p, error);
+	return ledger_update_one(conn,
+	                         "UPDATE chime.runs SET status = $2, finished_at = now(),"
+	                         " heartbeat_at = now(), summary = $3::jsonb, error = $4"
+	                         " WHERE id = $1 AND " LIVE,
+	                         &p, errbuf, errsize);
+}
+
+int
+chime_ledger_record_skipped(PGconn *conn, const struct chime_ledger_slot *slot, const char *node,
+                            const char *reason, int64_t *ret_id, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, slot->job);
+	p_i64(&p, slot->local_usec);
+	p_i64(&p, slot->occurrence);
+	p_i64(&p, slot->instant_usec);
+	p_opt_i64(&p, slot->previous_usec);
+	p_str(&p, node != NULL ? node : "");
+	p_str(&p, reason);
+	r = ledger_exec(
+	        conn,
+	        "INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,"
+	        " previous_for, attempt, node, status, finished_at, error)"
+	        " VALUES ($1, " TS("2") ", $3, " TSTZ("4") ", " TSTZ(
+	                "5") ", 1, $6, 'skipped', now(), $7)"
+	                     " ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
+	                     " RETURNING id",
+	        &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		set_err(errbuf, errsize, "the slot is already claimed");
+		return -EEXIST;
+	}
+	if (ret_id != NULL)
+		*ret_id = get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+#define ROW_COLUMNS                                                                                \
+	"id, attempt, status, node, " USEC("scheduled_for") ", " USEC(                             \
+	        "slot_local") ", "                                                                 \
+	                      "slot_occurrence"
+
+static void
+row_read(const PGresult *res, int i, struct chime_ledger_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->id = get_i64(res, i, 0);
+	row->attempt = (int)get_i64(res, i, 1);
+	(void)chime_run_status_parse(PQgetvalue(res, i, 2), &row->status);
+	snprintf(row->node, sizeof(row->node), "%s", PQgetvalue(res, i, 3));
+	row->instant_usec = get_i64(res, i, 4);
+	row->local_usec = get_i64(res, i, 5);
+	row->occurrence = (int)get_i64(res, i, 6);
+}
+
+static int
+ledger_one_row(PGconn *conn, const char *sql, const struct params *p,
+               struct chime_ledger_row *ret_row, char *errbuf, size_t errsize)
+{
+	PGresult *res = NULL;
+	int r;
+
+	r = ledger_exec(conn, sql, p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		set_err(errbuf, errsize, "no such run");
+		return -ENOENT;
+	}
+	row_read(res, 0, ret_row);
+	PQclear(res);
+	return 0;
+}
+
+int
+chime_ledger_slot_latest(PGconn *conn, const char *job, int64_t local_usec, int occurrence,
+                         struct chime_ledger_row *ret_row, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	p_str(&p, job);
+	p_i64(&p, local_usec);
+	p_i64(&p, occurrence);
+	return ledger_one_row(conn,
+	                      "SELECT " ROW_COLUMNS " FROM chime.runs WHERE job = $1"
+	                      " AND slot_local = " TS("2") " AND slot_occurrence = $3"
+	                                                   " ORDER BY attempt DESC LIMIT 1",
+	                      &p, ret_row, errbuf, errsize);
+}
+
+/* clang-format off */
+static const char last_slot_sql[] =
+	"SELECT " ROW_COLUMNS " FROM chime.runs WHERE job = $1 AND NOT manual"
+	" AND ($2::bigint IS NULL OR scheduled_for <= " TSTZ("2") ")"
+	" ORDER BY scheduled_for DESC, attempt DESC LIMIT 1";
+/* clang-format on */
+
+int
+chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
+                       struct chime_ledger_row *ret_row, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	p_str(&p, job);
+	/* INT64_MAX would overflow the timestamp: NULL means no bound. */
+	p_opt_i64(&p, at_or_before_usec == INT64_MAX ? INT64_MIN : at_or_before_usec);
+	return ledger_one_row(conn, last_slot_sql, &p, ret_row, errbuf, errsize);
+}
+
+int
+chime_ledger_last_success(PGconn *conn, const char *job, int64_t *ret_finished_usec, char *errbuf,
+                          size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int64_t v;
+	int r;
+
+	p_str(&p, job);
+	r = ledger_exec(
+	        conn,
+	        "SELECT " USEC("max(finished_at)") " FROM chime.runs"
+	                                           " WHERE job = $1 AND status = 'succeeded'",
+	        &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	v = get_i64(res, 0, 0);
+	PQclear(res);
+	if (v == INT64_MIN)
+		return -ENOENT;
+	*ret_finished_usec = v;
+	return 0;
+}
+
+int
+chime_ledger_job_busy(PGconn *conn, const char *job, int64_t id, bool *ret_busy, char *errbuf,
+                      size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, job);
+	p_i64(&p, id);
+	r = ledger_exec(
+	        conn,
+	        "SELECT EXISTS (SELECT 1 FROM chime.runs o, chime.runs me"
+	        " WHERE me.id = $2 AND o.job = $1 AND o.id <> $2"
+	        " AND o.status IN ('claimed', 'running') AND o.heartbeat_at > now() - o.lease"
+	        " AND (o.status = 'running'"
+	        "  OR (o.scheduled_for, o.id) < (me.scheduled_for, me.id)))",
+	        &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	*ret_busy = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return 0;
+}
+
+int
+chime_ledger_request_cancel(PGconn *conn, const char *job, int64_t except_id, size_t *ret_n,
+                            char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, job);
+	p_i64(&p, except_id);
+	r = ledger_exec(conn,
+	                "UPDATE chime.runs SET cancel_requested = true"
+	                " WHERE job = $1 AND id <> $2 AND " LIVE " AND NOT cancel_requested",
+	                &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (ret_n != NULL)
+		*ret_n = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int
+chime_ledger_find_lost(PGconn *conn, size_t max, struct chime_ledger_lost **ret_rows, size_t *ret_n,
+                       char *errbuf, size_t errsize)
+{
+	struct chime_ledger_lost *rows;
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r, n;
+
+	p_i64(&p, (int64_t)(max > 0 ? max : 100));
+	r = ledger_exec(
+	        conn,
+	        "SELECT id, job, attempt, node, " USEC("slot_local") ", slot_occurrence, " USEC(
+	                "scheduled_for") ", " USEC("previous_for") ", " USEC("heartbeat_at") " FROM"
+	                                                                                     " chim"
+	                                                                                     "e."
+	                                                                                     "runs "
+	                                                                                     "WHERE"
+	                                                                                     " " LIVE
+	                                                                                     " AND "
+	                                                                                     "NOT "
+	                                                                                     "(" FRESH
+	                                                                                     ")"
+	                                                                                     " ORDE"
+	                                                                                     "R BY "
+	                                                                                     "heart"
+	                                                                                     "beat_"
+	                                                                                     "at "
+	                                                                                     "LIMIT"
+	                                                                                     " $1",
+	        &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	rows = calloc(n > 0 ? (size_t)n : 1, sizeof(*rows));
+	if (rows == NULL) {
+		PQclear(res);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		struct chime_ledger_lost *l = &rows[i];
+
+		l->id = get_i64(res, i, 0);
+		snprintf(l->job, sizeof(l->job), "%s", PQgetvalue(res, i, 1));
+		l->attempt = (int)get_i64(res, i, 2);
+		snprintf(l->node, sizeof(l->node), "%s", PQgetvalue(res, i, 3));
+		l->local_usec = get_i64(res, i, 4);
+		l->occurrence = (int)get_i64(res, i, 5);
+		l->instant_usec = get_i64(res, i, 6);
+		l->previous_usec = get_i64(res, i, 7);
+		l->heartbeat_usec = get_i64(res, i, 8);
+	}
+	PQclear(res);
+	*ret_rows = rows;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int
+chime_ledger_recover(PGconn *conn, const struct chime_ledger_lost *lost, bool rerun,
+                     const char *node, int64_t lease_usec, int64_t *ret_new_id, char *errbuf,
+                     size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int64_t n, id;
+	int r;
+
+	p_i64(&p, lost->id);
+	p_i64(&p, lost->heartbeat_usec);
+	p_bool(&p, rerun);
+	p_str(&p, node != NULL ? node : "");
+	p_i64(&p, lease_usec > 0 ? lease_usec : INT64_C(300000000));
+	r = ledger_exec(
+	        conn,
+	        "WITH old AS (UPDATE chime.runs SET"
+	        "  status = CASE WHEN $3::boolean THEN 'lost' ELSE 'failed' END,"
+	        "  finished_at = now(),"
+	        "  error = format('lost: node %L stopped heartbeating', node)"
+	        "   || CASE WHEN $3::boolean THEN format(', re-run by node %L', $4::text)"
+	        "      ELSE ', not re-run (not idempotent)' END"
+	        "  WHERE id = $1 AND " LIVE " AND " USEC(
+	                "heartbeat_at") " = $2::bigint"
+	                                "  RETURNING *),"
+	                                " ins AS (INSERT INTO chime.runs (job, slot_local, "
+	                                "slot_occurrence,"
+	                                "  scheduled_for, previous_for, attempt, node, status, "
+	                                "manual, lease)"
+	                                "  SELECT job, slot_local, slot_occurrence, scheduled_for, "
+	                                "previous_for,"
+	                                "  attempt + 1, $4, 'claimed', manual, $5::bigint * "
+	                                "interval '1 microsecond'"
+	                                "  FROM old WHERE $3::boolean"
+	                                "  ON CONFLICT (job, slot_local, slot_occurrence, attempt) "
+	                                "DO NOTHING"
+	                                "  RETURNING id)"
+	                                " SELECT (SELECT count(*) FROM old), (SELECT id FROM ins)",
+	        &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	n = get_i64(res, 0, 0);
+	id = get_i64(res, 0, 1);
+	PQclear(res);
+	if (n != 1) {
+		set_err(errbuf, errsize, "recovered by another node, or alive again");
+		return -ESTALE;
+	}
+	*ret_new_id = id == INT64_MIN ? 0 : id;
+	return 0;
+}
+
+int
+chime_ledger_prune(PGconn *conn, const char *job, int64_t before_usec, int64_t *ret_n, char *errbuf,
+                   size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, job);
+	p_i64(&p, before_usec);
+	/* The job's newest slot stays: catch-up plans from it. */
+	r = ledger_exec(conn,
+	                "DELETE FROM chime.runs WHERE job = $1 AND finished_at < " TSTZ(
+	                        "2") " AND NOT (" LIVE ")"
+	                             " AND scheduled_for < (SELECT max(scheduled_for)"
+	                             "  FROM chime.runs WHERE job = $1 AND NOT manual)",
+	                &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (ret_n != NULL)
+		*ret_n = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int
+chime_ledger_pause(PGconn *conn, const char *job, const char *node, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	p_str(&p, job);
+	p_str(&p, node != NULL ? node : "");
+	return ledger_exec(conn,
+	                   "INSERT INTO chime.paused (job, node) VALUES ($1, $2)"
+	                   " ON CONFLICT (job) DO NOTHING",
+	                   &p, NULL, errbuf, errsize);
+}
+
+int
+chime_ledger_resume(PGconn *conn, const char *job, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	p_str(&p, job);
+	return ledger_exec(conn, "DELETE FROM chime.paused WHERE job = $1", &p, NULL, errbuf,
+	                   errsize);
+}
+
+int
+chime_ledger_is_paused(PGconn *conn, const char *job, bool *ret_paused, char *errbuf,
+                       size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, job);
+	r = ledger_exec(conn, "SELECT EXISTS (SELECT 1 FROM chime.paused WHERE job = $1)", &p, &res,
+	                errbuf, errsize);
+	if (r < 0)
+		return r;
+	*ret_paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return 0;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* Read-only ledger queries as JSON (queries.h). */
+#include "queries.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "pgutil.h"
+
+json_t *
+chime_ledger_json_time(int64_t utc_usec)
+{
+	char buf[CHIME_CLOCK_FORMAT_MAX];
+
+	if (utc_usec == INT64_MIN || chime_clock_format_utc(utc_usec, buf, sizeof(buf)) < 0)
+		return json_null();
+	return json_string(buf);
+}
+
+static json_t *
+col_time(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return chime_ledger_json_time(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+static json_t *
+col_text(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_string(PQgetvalue(res, row, col));
+}
+
+static json_t *
+col_epoch(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_real(strtod(PQgetvalue(res, row, col), NULL));
+}
+
+#define USEC(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
+
+/* clang-format off */
+static const char history_sql[] =
+	"SELECT id, " USEC("scheduled_for") ", attempt, node, status, manual,"
+	" " USEC("claimed_at") ", " USEC("started_at") ", " USEC("finished_at") ","
+	" extract(epoch FROM finished_at - started_at), error"
+	" FROM chime.runs WHERE job = $1"
+	" ORDER BY scheduled_for DESC, id DESC LIMIT $2::int";
+/* clang-format on */
+
+int
+chime_ledger_query_history(PGconn *conn, const char *job, int limit, json_t **ret_runs,
+                            char *errbuf, size_t errsize)
+{
+	char limit_text[16];
+	const char *params[2] = {job, limit_text};
+	PGresult *res;
+	json_t *runs = NULL;
+	int r;
+
+	snprintf(limit_text, sizeof(limit_text), "%d", limit);
+	res = PQexecParams(conn, history_sql, 2, NULL, params, NULL, NULL, 0);
+	r = chime__sql_result_errno(conn, res, errbuf, errsize);
+	if (r < 0)
+		goto out;
+	runs = json_array();
+	if (runs == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *o = json_object();
+
+		if (o == NULL || json_array_append_new(runs, o) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		json_object_set_new(o, "id",
+		                    json_integer(strtoll(PQgetvalue(res, i, 0), NULL, 10)));
+		json_object_set_new(o, "scheduled_for", col_time(res, i, 1));
+		json_object_set_new(o, "attempt", json_integer(atoi(PQgetvalue(res, i, 2))));
+		json_object_set_new(o, "node", col_text(res, i, 3));
+		json_object_set_new(o, "status", col_text(res, i, 4));
+		json_object_set_new(o, "manual", json_boolean(PQgetvalue(res, i, 5)[0] == 't'));
+		json_object_set_new(o, "claimed_at", col_time(res, i, 6));
+		json_object_set_new(o, "started_at", col_time(res, i, 7));
+		json_object_set_new(o, "finished_at", col_time(res, i, 8));
+		json_object_set_new(o, "duration_seconds", col_epoch(res, i, 9));
+		json_object_set_new(o, "error", col_text(res, i, 10));
+	}
+	*ret_runs = runs;
+	runs = NULL;
+	r = 0;
+out:
+	json_decref(runs);
+	PQclear(res);
+	return r;
+}
+
+int
+chime_ledger_query_jobs(PGconn *conn, json_t **ret_jobs, char *errbuf, size_t errsize)
+{
+	PGresult *res;
+	json_t *jobs = NULL;
+	int r;
+
+	/* The latest row of each job (by slot, then id), its latest success,
+	 * and the pauses; the indexes on (job, scheduled_for) serve it. */
+	res = PQexec(conn, "WITH last AS ("
+	                   "  SELECT DISTINCT ON (job) job, status, finished_at FROM chime.runs"
+	                   "  ORDER BY job, scheduled_for DESC, id DESC),"
+	                   " ok AS ("
+	                   "  SELECT job, max(finished_at) AS at FROM chime.runs"
+	                   "  WHERE status = 'succeeded' GROUP BY job)"
+	                   " SELECT j.job, last.status, extract(epoch FROM last.finished_at),"
+	                   "  extract(epoch FROM ok.at), p.job IS NOT NULL"
+	                   " FROM (SELECT job FROM last UNION SELECT job FROM chime.paused) j"
+	                   " LEFT JOIN last USING (job) LEFT JOIN ok USING (job)"
+	                   " LEFT JOIN chime.paused p USING (job)");
+	r = chime__sql_result_errno(conn, res, errbuf, errsize);
+	if (r < 0)
+		goto out;
+	jobs = json_object();
+	if (jobs == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *o = json_object();
+
+		if (o == NULL || json_object_set_new(jobs, PQgetvalue(res, i, 0), o) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		json_object_set_new(o, "last_status", col_text(res, i, 1));
+		json_object_set_new(o, "last_finished_at", col_epoch(res, i, 2));
+		json_object_set_new(o, "last_success_at", col_epoch(res, i, 3));
+		json_object_set_new(o, "paused", json_boolean(PQgetvalue(res, i, 4)[0] == 't'));
+	}
+	*ret_jobs = jobs;
+	jobs = NULL;
+	r = 0;
+out:
+	json_decref(jobs);
+	PQclear(res);
+	return r;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sd_notify wrappers (chime/notify.h). libsystemd does the socket work,
+ * including abstract sockets and the absence of $NOTIFY_SOCKET.
+ */
+#include "notify.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+int
+chime_notify_ready(void)
+{
+	return sd_notify(0, "READY=1");
+}
+
+int
+chime_notify_ready_status(const char *status)
+{
+	return sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+}
+
+int
+chime_notify_reloading(void)
+{
+	struct timespec ts;
+	uint64_t usec;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return sd_notifyf(0, "RELOADING=1\nSTATUS=reloading configuration\nMONOTONIC_USEC=%" PRIu64,
+	                  usec);
+}
+
+int
+chime_notify_stopping(void)
+{
+	return sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+}
+
+int
+chime_notify_status(const char *fmt, ...)
+{
+	char *text = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	r = sd_notifyf(0, "STATUS=%s", text);
+	free(text);
+	return r;
+}
+
+int
+chime_notify_watchdog(void)
+{
+	return sd_notify(0, "WATCHDOG=1");
+}
+
+int64_t
+chime_notify_watchdog_usec(void)
+{
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return 0;
+	return usec > INT64_MAX ? INT64_MAX : (int64_t)usec;
+}

@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SQL helpers for the built-in business plugins: string building, quoting,
+ * catalog checks with messages naming job, table and column, and the
+ * batched keyset update with FOR UPDATE SKIP LOCKED. See sqlutil.h.
+ */
+#include "sqlutil.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "chime/plugin.h"
+
+void
+chime__sqlbuf_vprintf(struct chime__sqlbuf *b, const char *fmt, va_list ap)
+{
+	va_list aq;
+	int n;
+
+	if (b->oom)
+		return;
+	va_copy(aq, ap);
+	n = vsnprintf(b->data != NULL ? b->data + b->len : NULL,
+	              b->data != NULL ? b->size - b->len : 0, fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		b->oom = true;
+		return;
+	}
+	if (b->data == NULL || b->len + (size_t)n + 1 > b->size) {
+		size_t size = b->size > 0 ? b->size : 256;
+		char *p;
+
+		while (size < b->len + (size_t)n + 1)
+			size *= 2;
+		p = realloc(b->data, size);
+		if (p == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->data = p;
+		b->size = size;
+		(void)vsnprintf(b->data + b->len, b->size - b->len, fmt, ap);
+	}
+	b->len += (size_t)n;
+}
+
+void
+chime__sqlbuf_printf(struct chime__sqlbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	chime__sqlbuf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void
+chime__sqlbuf_done(struct chime__sqlbuf *b)
+{
+	free(b->data);
+	*b = (struct chime__sqlbuf){0};
+}
+
+static char *
+quote_one(PGconn *conn, const char *name, size_t len)
+{
+	char *q, *copy;
+
+	q = PQescapeIdentifier(conn, name, len);
+	if (q == NULL)
+		return NULL;
+	copy = strdup(q);
+	PQfreemem(q);
+	return copy;
+}
+
+char *
+chime__sql_quote(PGconn *conn, const char *name)
+{
+	const char *dot = strchr(name, '.');
+	char *schema = NULL, *rel = NULL, *out = NULL;
+
+	if (dot == NULL)
+		return quote_one(conn, name, strlen(name));
+	schema = quote_one(conn, name, (size_t)(dot - name));
+	rel = quote_one(conn, dot + 1, strlen(dot + 1));
+	if (schema != NULL && rel != NULL && asprintf(&out, "%s.%s", schema, rel) < 0)
+		out = NULL;
+	free(schema);
+	free(rel);
+	return out;
+}
+
+void
+chime__sql_error_text(const PGresult *res, PGconn *conn, char *buf, size_t size)
+{
+	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (msg == NULL)
+		msg = PQerrorMessage(conn);
+	snprintf(buf, size, "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+static enum chime__sql_kind
+kind_of(const char *typname, const char *category)
+{
+	static const struct {
+		const char *name;
+		enum chime__sql_kind kind;
+	} names[] = {
+	        {"bool", CHIME_SQL_BOOL},           {"timestamptz", CHIME_SQL_TIMESTAMPTZ},
+	        {"timestamp", CHIME_SQL_TIMESTAMP}, {"date", CHIME_SQL_DATE},
+	        {"time", CHIME_SQL_TIME},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(typname, names[i].name) == 0)
+			return names[i].kind;
+	if (strcmp(category, "N") == 0)
+		return CHIME_SQL_NUMBER;
+	if (strcmp(category, "S") == 0 || strcmp(category, "E") == 0)
+		return CHIME_SQL_TEXT;
+	return CHIME_SQL_OTHER;
+}
+
+struct chime__sql_table *
+chime__sql_table_free(struct chime__sql_table *t)
+{
+	if (t == NULL)
+		return NULL;
+	for (size_t i = 0; i < t->n_columns; i++) {
+		free(t->columns[i].name);
+		free(t->columns[i].type);
+	}
+	free(t->columns);
+	free(t->name);
+	free(t->quoted);
+	free(t->schema);
+	free(t);
+	return NULL;
+}
+
+void
+chime__sql_check_init_run(struct chime__sql_check *k, struct chime_run *run)
+{
+	*k = (struct chime__sql_check){.conn = chime_run_db(run), .run = run};
+}
+
+void
+chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
+                            const struct chime_node *options, struct chime_diag_list *diags)
+{
+	*k = (struct chime__sql_check){.conn = conn, .diags = diags, .options = options};
+}
+
+const struct chime_node *
+chime__sql_option_node(const struct chime_node *options, const char *option)
+{
+	const struct chime_node *n = options;
+	char key[64];
+
+	while (n != NULL && option != NULL && *option != '\0') {
+		size_t len = strcspn(option, ".");
+		const struct chime_node *child;
+
+		if (len >= sizeof(key))
+			break;
+		memcpy(key, option, len);
+		key[len] = '\0';
+		child = chime_node_get(n, key);
+		if (child == NULL)
+			break;
+		n = child;
+		option += len + (option[len] == '.' ? 1 : 0);
+	}
+	return n;
+}
+
+static void check_vreport(struct chime__sql_check *k, bool error, const char *option,
+                          const char *fmt, va_list ap) CHIME_PRINTF(4, 0);
+
+static void
+check_vreport(struct chime__sql_check *k, bool error, const char *option, const char *fmt,
+              va_list ap)
+{
+	struct chime__sqlbuf b = {0};
+	const struct chime_node *node;
+
+	chime__sqlbuf_vprintf(&b, fmt, ap);
+	if (error)
+		k->errors++;
+	if (k->run != NULL) {
+		const char *text = b.data != NULL ? b.data : "out of memory";
+
+		if (!error)
+			chime_run_log(k->run, 4, "%s", text);
+		else if (k->errors == 1)
+			chime_run_fail(k->run, "job '%s': %s", chime_run_job(k->run), text);
+	} else if (k->diags != NULL) {
+		node = chime__sql_option_node(k->options, option);
+		if (error)
+			(void)chime_node_error(k->diags, node, "%s", b.data != NULL ? b.data : "");
+		else
+			(void)chime_node_warning(k->diags, node, "%s",
+			                         b.data != NULL ? b.data : "");
+	}
+	chime__sqlbuf_done(&b);
+}
+
+void
+chime__sql_check_error(struct chime__sql_check *k, const char *option, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_vreport(k, true, option, fmt, ap);
+	va_end(ap);
+}
+
+void
+chime__sql_check_warning(struct chime__sql_check *k, const char *option, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_vreport(k, false, option, fmt, ap);
+	va_end(ap);
+}
+
+int
+chime__sql_check_table(struct chime__sql_check *k, const char *option, const char *name,
+                       struct chime__sql_table **ret)
+{
+	static const char sql[] =
+	        "SELECT c.oid::int8, n.nspname, a.attname, format_type(a.atttypid, a.atttypmod), "
+	        "       bt.typname, bt.typcategory, a.attnum "
+	        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	        "  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+	        "       AND NOT a.attisdropped "
+	        "  LEFT JOIN pg_type t ON t.oid = a.atttypid "
+	        "  LEFT JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' "
+	        "       THEN t.typbasetype ELSE t.oid END "
+	        " WHERE c.oid = to_regclass($1) ORDER BY a.attnum";
+	PGconn *conn = k->conn;
+	struct chime__sql_table *t = NULL;
+	PGresult *res = NULL;
+	const char *params[1];
+	int r, n;
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	t->name = strdup(name);
+	t->quoted = chime__sql_quote(conn, name);
+	if (t->name == NULL || t->quoted == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	params[0] = t->quoted;
+	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime__sql_check_error(k, option, "cannot read the catalog for table '%s': %s",
+		                       name, PQerrorMessage(conn));
+		r = -EIO;
+		goto out;
+	}
+	n = PQntuples(res);
+	if (n == 0) {
+		chime__sql_check_error(k, option, "table '%s' does not exist", name);
+		r = -ENOENT;
+		goto out;
+	}
+	t->oid = (unsigned)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	t->schema = strdup(PQgetvalue(res, 0, 1));
+	t->columns = calloc((size_t)n, sizeof(*t->columns));
+	if (t->schema == NULL || t->columns == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct chime__sql_column *c = &t->columns[t->n_columns];
+
+		if (PQgetisnull(res, i, 2))
+			continue;
+		c->name = strdup(PQgetvalue(res, i, 2));
+		c->type = strdup(PQgetvalue(res, i, 3));
+		t->n_columns++;
+		if (c->name == NULL || c->type == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		c->kind = kind_of(PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
+		c->attnum = atoi(PQgetvalue(res, i, 6));
+	}
+	*ret = t;
+	t = NULL;
+	r = 0;
+out:
+	if (r == -ENOMEM)
+		chime__sql_check_error(k, option, "out of memory");
+	PQclear(res);
+	chime__sql_table_free(t);
+	return r;
+}
+
+int
+chime__sql_table_load(struct chime_run *run, const char *name, struct chime__sql_table **ret)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_run(&k, run);
+	return chime__sql_check_table(&k, "table", name, ret);
+}
+
+static const char *
+kind_names(unsigned kinds, char *buf, size_t size)
+{
+	static const char *const names[] = {
+	        [CHIME_SQL_OTHER] = "other",
+	        [CHIME_SQL_BOOL] = "boolean",
+	        [CHIME_SQL_NUMBER] = "a number",
+	        [CHIME_SQL_TEXT] = "text",
+	        [CHIME_SQL_TIMESTAMPTZ] = "timestamp with time zone",
+	        [CHIME_SQL_TIMESTAMP] = "timestamp",
+	        [CHIME_SQL_DATE] = "date",
+	        [CHIME_SQL_TIME] = "time",
+	};
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		if (!(kinds & (1u << k)))
+			continue;
+		len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
+		                        len > 0 ? " or " : "", names[k]);
+		if (len >= size)
+			break;
+	}
+	return buf;
+}
+
+const struct chime__sql_column *
+chime__sql_check_column(struct chime__sql_check *k, const struct chime__sql_table *t,
+                        const char *option, const char *name, unsigned kinds)
+{
+	char want[160];
+
+	for (size_t i = 0; i < t->n_columns; i++) {
+		const struct chime__sql_column *c = &t->columns[i];
+
+		if (strcmp(c->name, name) != 0)
+			continue;
+		if (kinds != 0 && !(kinds & (1u << c->kind))) {
+			chime__sql_check_error(k, option,
+			                       "table '%s' column '%s' (option %s) has type %s, "
+			                       "expected %s",
+			                       t->name, name, option, c->type,
+			                       kind_names(kinds, want, sizeof(want)));
+			return NULL;
+		}
+		return c;
+	}
+	chime__sql_check_error(k, option, "table '%s' has no column '%s' (option %s)", t->name,
+	                       name, option);
+	return NULL;
+}
+
+const struct chime__sql_column *
+chime__sql_column_require(struct chime_run *run, const struct chime__sql_table *t,
+                          const char *option, const char *name, unsigned kinds)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_run(&k, run);
+	return chime__sql_check_column(&k, t, option, name, kinds);
+}
+
+int
+chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
+                        const char *option, const char *key)
+{
+	static const char sql[] = "SELECT 1 FROM pg_index i"
+	                          " WHERE i.indrelid = $1::oid AND i.indisunique"
+	                          "   AND i.indnkeyatts = 1 AND i.indpred IS NULL"
+	                          "   AND i.indexprs IS NULL AND i.indkey[0] = $2::int2"
+	                          " LIMIT 1";
+	const struct chime__sql_column *c;
+	char oid[24], attnum[16];
+	const char *params[2] = {oid, attnum};
+	PGresult *res;
+	int r = 0;
+
+	c = chime__sql_check_column(k, t, option, key, 0);
+	if (c == NULL)
+		return -ENOENT;
+	(void)snprintf(oid, sizeof(oid), "%u", t->oid);
+	(void)snprintf(attnum, sizeof(attnum), "%d", c->attnum);
+	res = PQexecParams(k->conn, sql, 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime__sql_check_error(k, option, "cannot read the indexes of table '%s': %s",
+		                       t->name, PQerrorMessage(k->conn));
+		r = -EIO;
+	} else if (PQntuples(res) == 0) {
+		chime__sql_check_error(k, option,
+		                       "table '%s' column '%s' (option %s) is not unique: "
+		                       "the key needs a primary key or a unique index of its own",
+		                       t->name, key, option);
+		r = -EINVAL;
+	}
+	PQclear(res);
+	return r;
+}
+
+int
+chime__sql_require_unique(struct chime_run *run, const struct chime__sql_table *t,
+                          const char *option, const char *key)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_run(&k, run);
+	return chime__sql_check_unique(&k, t, option, key);
+}
+
+int
+chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
+                       const char *const *params, char *errbuf, size_t errsize)
+{
+	/* Inside a transaction (check time) a failed statement would abort
+	 * it and every later check with it: fence the query in a savepoint. */
+	bool fence = PQtransactionStatus(k->conn) == PQTRANS_INTRANS;
+	PGresult *res;
+	int r = 0;
+
+	if (fence)
+		PQclear(PQexec(k->conn, "SAVEPOINT chime_check"));
+	res = PQexecParams(k->conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		chime__sql_error_text(res, k->conn, errbuf, errsize);
+		r = -EINVAL;
+	}
+	PQclear(res);
+	if (fence)
+		PQclear(PQexec(k->conn, r < 0 ? "ROLLBACK TO SAVEPOINT chime_check"
+		                              : "RELEASE SAVEPOINT chime_check"));
+	return r;
+}
+
+static int
+batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime__sqlbuf *s)
+{
+	const char *report = b->report != NULL ? b->report : "";
+	const char *comma = b->report != NULL ? ", " : "";
+	const char *join = b->join != NULL ? b->join : "";
+	int last = (b->dry_run ? b->n_where_params : b->n_params) + 1;
+
+	if (b->dry_run) {
+		chime__sqlbuf_printf(s, "SELECT r.%s::text%s%s FROM %s AS r %s WHERE (%s)", b->key,
+		                     comma, report, b->table, join, b->where);
+		if (keyset)
+			chime__sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
+		chime__sqlbuf_printf(s, " ORDER BY r.%s LIMIT %" PRId64, b->key, b->batch_size);
+	} else {
+		chime__sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)",
+		                     b->key, b->table, b->where);
+		if (keyset)
+			chime__sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
+		chime__sqlbuf_printf(
+		        s,
+		        " ORDER BY r.%s LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), "
+		        "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM b)) "
+		        "RETURNING r.*) "
+		        "SELECT r.%s::text%s%s FROM u AS r %s ORDER BY r.%s",
+		        b->key, b->batch_size, b->table, b->set, b->key, b->key, comma, report,
+		        join, b->key);
+	}
+	return s->oom ? -ENOMEM : 0;
+}
+
+int
+chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, int64_t *ret_rows)
+{
+	struct chime__sqlbuf first = {0}, next = {0};
+	PGconn *conn = chime_run_db(run);
+	const char **params = NULL;
+	Oid *types = NULL;
+	char *last_key = NULL;
+	int64_t rows = 0;
+	int n_params, r;
+
+	r = batch_sql(b, false, &first);
+	if (r >= 0)
+		r = batch_sql(b, true, &next);
+	n_params = b->dry_run ? b->n_where_params : b->n_params;
+	params = calloc((size_t)n_params + 1, sizeof(*params));
+	types = calloc((size_t)n_params + 1, sizeof(*types));
+	if (r < 0 || params == NULL || types == NULL) {
+		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n_params; i++) {
+		params[i] = b->params[i];
+		types[i] = b->param_types != NULL ? b->param_types[i] : 0;
+	}
+
+	for (;;) {
+		PGresult *res;
+		int n;
+
+		if (chime_run_cancelled(run)) {
+			chime_run_fail(run, "job '%s': cancelled after %" PRId64 " row(s)",
+			               chime_run_job(run), rows);
+			r = -ECANCELED;
+			goto out;
+		}
+		params[n_params] = last_key;
+		res = PQexecParams(conn, last_key != NULL ? next.data : first.data,
+		                   n_params + (last_key != NULL ? 1 : 0), types, params, NULL, NULL,
+		                   0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			chime_run_fail(run,
+			               "job '%s': batch on table %s failed after %" PRId64
+			               " row(s): %s",
+			               chime_run_job(run), b->table, rows, PQerrorMessage(conn));
+			PQclear(res);
+			r = -EIO;
+			goto out;
+		}
+		n = PQntuples(res);
+		for (int i = 0; i < n && b->row_cb != NULL; i++) {
+			r = b->row_cb(run, res, i, b->userdata);
+			if (r < 0) {
+				PQclear(res);
+				goto out;
+			}
+		}
+		rows += n;
+		if (n > 0) {
+			free(last_key);
+			last_key = strdup(PQgetvalue(res, n - 1, 0));
+			if (last_key == NULL) {
+				PQclear(res);
+				chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+				r = -ENOMEM;
+				goto out;
+			}
+		}
+		PQclear(res);
+		if (n == 0)
+			break;
+	}
+	*ret_rows = rows;
+	r = 0;
+out:
+	free(last_key);
+	free(params);
+	free(types);
+	chime__sqlbuf_done(&first);
+	chime__sqlbuf_done(&next);
+	return r;
+}

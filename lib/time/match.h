@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The schedule matcher shared by the crontab (cron.c) and systemd calendar
+ * (calendar.c) parsers: one bitset per field, flags for the day rules that
+ * depend on the month (L, L-n, W, LW, nL, n#k, calendar ~), and tables
+ * precomputed at parse time for the 28 shapes of month (28..31 days, weekday
+ * of the 1st) and the 14 kinds of year (leap or not, weekday of 1 January),
+ * so that finding the next or previous matching local wall
+ * time is calendar arithmetic: a jump to the next matching year, month, day,
+ * hour, minute and second, never a walk. match.c adds the zone and the DST
+ * policy on top. Internal to libchime; everything here is pure.
+ */
+#ifndef CHIME_MATCH_H
+#define CHIME_MATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cron.h"
+
+#define CHIME__MATCH_MIN_YEAR  1
+#define CHIME__MATCH_MAX_YEAR  9999
+#define CHIME__MATCH_MAX_YEARS 16 /* year items of a calendar event */
+
+/* One item of a calendar event's year component: start..end every step. */
+struct chime__year_rule {
+	int32_t start;
+	int32_t end;
+	int32_t step;
+};
+
+struct chime__match {
+	uint64_t sec;   /* bits 0..59 */
+	uint64_t min;   /* bits 0..59 */
+	uint32_t hour;  /* bits 0..23 */
+	uint32_t mday;  /* bits 1..31: plain days of the month */
+	uint16_t month; /* bits 1..12 */
+	uint8_t wday;   /* bits 0..6: plain weekdays, 0 = Sunday */
+
+	uint32_t last_offsets; /* bit n: the day n days before the last (L = bit 0, L-n, ~) */
+	uint32_t nearest_wd;   /* bit d: dW, the weekday nearest to day d */
+	uint32_t last_wd;  /* bit n: the weekday nearest to the day n before the last (LW, L-nW) */
+	uint8_t wday_last; /* bit w: wL, the last weekday w of the month */
+	uint8_t wday_nth[7]; /* bit k (1..5) of [w]: w#k */
+
+	bool dom_star;   /* day-of-month counts as unrestricted (starts with '*' or '?') */
+	bool dow_star;   /* same for day-of-week */
+	bool days_all;   /* AND of the day fields (else Vixie OR when both restricted) */
+	bool hour_fixed; /* for the AUTO DST policy */
+
+	unsigned n_years;               /* 0: every year */
+	struct chime__year_rule *years; /* n_years items (owned, calendar events only) */
+
+	/* Computed by chime__match_prepare(). Year type: leap * 7 + weekday of 1 Jan. */
+	uint32_t shape_days[28]; /* [(days - 28) * 7 + weekday of the 1st]: matching days (bit d) */
+	uint16_t ymonths[14];    /* months (bit m) with at least one matching day */
+	bool rare;               /* some year types have no match: use year_bits */
+	uint64_t year_bits[7];   /* bit (y mod 400): the year has a matching day */
+};
+
+struct chime_expr {
+	enum chime_expr_kind kind;
+	enum chime_dst_gap gap;         /* resolved: never AUTO */
+	enum chime_dst_overlap overlap; /* resolved: never AUTO */
+	bool days_ambiguous;
+	int64_t interval_usec; /* @every */
+	char *zone;            /* calendar event's zone, or NULL */
+	struct chime__match match;
+};
+
+/* Fill the computed tables. Returns false if the expression can never match. */
+bool chime__match_prepare(struct chime__match *m);
+/* Smallest matching local civil second >= t (and <= year 9999), false if none. */
+bool chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret);
+/* Largest matching local civil second <= t (and >= year 1), false if none. */
+bool chime__match_prev_local(const struct chime__match *m, int64_t t, int64_t *ret);
+/* Resolve AUTO DST choices from the hour field's shape. */
+void chime__match_resolve_policy(struct chime_expr *expr, const struct chime_expr_options *opts);
+
+/* Parse a systemd calendar event into `expr` (already zeroed, kind set). */
+int chime__calendar_parse(const char *text, struct chime_expr *expr,
+                          struct chime_expr_error *ret_error);
+
+/* Fill an error (when not NULL): field, 1-based column, printf message. Returns -EINVAL. */
+int chime__expr_error(struct chime_expr_error *err, const char *field, unsigned column,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Civil calendar helpers (proleptic Gregorian). */
+static inline int64_t
+chime__floordiv(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static inline bool
+chime__is_leap(int64_t y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static inline unsigned
+chime__days_in_month(int64_t y, unsigned m)
+{
+	static const unsigned char dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	return m == 2 && chime__is_leap(y) ? 29 : dim[m - 1];
+}
+
+/* Days since 1970-01-01 (Howard Hinnant's algorithm). */
+static inline int64_t
+chime__days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = chime__floordiv(y, 400);
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static inline void
+chime__civil_from_days(int64_t z, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d)
+{
+	int64_t era, doe, yoe, y, doy, mp;
+
+	z += 719468;
+	era = chime__floordiv(z, 146097);
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*ret_d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*ret_m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*ret_y = y + (*ret_m <= 2);
+}
+
+/* 0 = Sunday. */
+static inline unsigned
+chime__weekday(int64_t days)
+{
+	int64_t w = (days + 4) % 7;
+
+	return (unsigned)(w < 0 ? w + 7 : w);
+}
+
+#endif
