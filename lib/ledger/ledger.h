@@ -40,23 +40,10 @@
 
 #include "config.h"
 #include "cron.h"
+#include "run-status.h"
 
 #define CHIME_LEDGER_SCHEMA_VERSION 1
 
-enum chime_run_status {
-	CHIME_RUN_CLAIMED,
-	CHIME_RUN_RUNNING,
-	CHIME_RUN_SUCCEEDED,
-	CHIME_RUN_FAILED,
-	CHIME_RUN_TIMED_OUT,
-	CHIME_RUN_CANCELLED,
-	CHIME_RUN_SKIPPED,
-	CHIME_RUN_LOST,
-};
-
-/* "claimed", "running", ...; NULL for an unknown value. */
-const char *chime_run_status_name(enum chime_run_status status);
-int chime_run_status_parse(const char *text, enum chime_run_status *ret_status);
 
 /*
  * Create or upgrade schema `chime` to CHIME_LEDGER_SCHEMA_VERSION. Cheap
