@@ -129,6 +129,9 @@ format_utc(int64_t usec, char *buf, size_t size)
 }
 
 /* Format the message (with the run prefix) into a malloc'd string. */
+static char *format_message(const struct chime_log_run *run, const char *fmt, va_list ap)
+        CHIME_PRINTF(2, 0);
+
 static char *
 format_message(const struct chime_log_run *run, const char *fmt, va_list ap)
 {
