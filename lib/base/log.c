@@ -104,6 +104,9 @@ chime_log_level_parse(const char *text, int *ret_priority)
 }
 
 /* Format the message (with the run prefix) into a malloc'd string. */
+static char *format_message(const struct chime_log_run *run, const char *fmt, va_list ap)
+        CHIME_PRINTF(2, 0);
+
 static char *
 format_message(const struct chime_log_run *run, const char *fmt, va_list ap)
 {
