@@ -25,6 +25,20 @@
 
 /* ---- Setters -------------------------------------------------------- */
 
+int
+chime__config_set_string(struct cf_ctx *ctx, char **out, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL) {
+		ctx->oom = true;
+		return -ENOMEM;
+	}
+	free(*out);
+	*out = copy;
+	return 0;
+}
+
 /* Load zone `name` through the cache; a diagnostic at `node` on failure. */
 int
 chime__config_zone(struct cf_ctx *ctx, const struct chime_node *node, const char *name,
@@ -68,9 +82,7 @@ set_global_zone(struct cf_ctx *ctx, const struct cf_key *key, const struct chime
 		tz = chime_tz_utc();
 	}
 	cfg->tz = tz;
-	cfg->timezone = strdup(chime_tz_name(tz));
-	if (cfg->timezone == NULL)
-		ctx->oom = true;
+	(void)chime__config_set_string(ctx, &cfg->timezone, chime_tz_name(tz));
 	return 0;
 }
 
@@ -100,10 +112,7 @@ set_node(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *
 		host[sizeof(host) - 1] = '\0';
 		name = host;
 	}
-	free(*out);
-	*out = strdup(name);
-	if (*out == NULL)
-		ctx->oom = true;
+	(void)chime__config_set_string(ctx, out, name);
 	return 0;
 }
 

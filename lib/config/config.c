@@ -115,12 +115,9 @@ cf_value(struct cf_ctx *ctx, const struct cf_key *k, const struct chime_node *ma
 		r = chime_node_get_string(map, k->name, NULL, ctx->diags, &s);
 		if (r < 0)
 			return r;
-		free(*(char **)f);
-		*(char **)f = strdup(s);
-		if (*(char **)f == NULL) {
-			ctx->oom = true;
-			return -ENOMEM;
-		}
+		r = chime__config_set_string(ctx, f, s);
+		if (r < 0)
+			return r;
 		break;
 	case CF_INT:
 		r = chime_node_get_int(map, k->name, k->min, k->max, 0, ctx->diags, &i64);
