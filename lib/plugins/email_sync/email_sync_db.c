@@ -39,7 +39,7 @@ es_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
 static int
 es_search_path(PGconn *conn, const char *schema, char *err, size_t errsize)
 {
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	char *q;
 	int r;
 
@@ -50,10 +50,10 @@ es_search_path(PGconn *conn, const char *schema, char *err, size_t errsize)
 		snprintf(err, errsize, "invalid schema name");
 		return -EINVAL;
 	}
-	chime__sqlbuf_printf(&b, "SET search_path TO %s", q);
+	chime_kit_sqlbuf_printf(&b, "SET search_path TO %s", q);
 	PQfreemem(q);
-	r = b.oom ? -ENOMEM : es_exec(conn, b.data, err, errsize);
-	chime__sqlbuf_done(&b);
+	r = b.failed ? -ENOMEM : es_exec(conn, b.data, err, errsize);
+	chime_kit_sqlbuf_done(&b);
 	return r;
 }
 
@@ -81,7 +81,7 @@ int
 chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
                            struct es_unit **list, size_t *n)
 {
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	PGresult *res = NULL;
 	char err[256];
 	char *const *q = s->q;
@@ -90,7 +90,7 @@ chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
 	r = es_search_path(conn, schema, err, sizeof(err));
 	if (r < 0)
 		goto fail;
-	chime__sqlbuf_printf(&b,
+	chime_kit_sqlbuf_printf(&b,
 	                     "SELECT %s::text, %s::text, %s::int, %s::text, %s::text, %s::text, "
 	                     "%s::text, %s::text, %s::bigint, %s::bigint FROM %s WHERE %s "
 	                     "ORDER BY %s",
@@ -98,7 +98,7 @@ chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
 	                     q[N_CONNS_USER], q[N_CONNS_PASSWORD], q[N_CONNS_PASSWORD_REF],
 	                     q[N_CONNS_MAILBOX], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
 	                     q[N_CONNS], q[N_CONNS_ACTIVE], q[N_CONNS_ID]);
-	if (b.oom) {
+	if (b.failed) {
 		r = -ENOMEM;
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
@@ -145,7 +145,7 @@ fail:
 	chime__email_note_failure(s, schema != NULL ? schema : "connections", err);
 out:
 	PQclear(res);
-	chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&b);
 	(void)es_search_path(conn, NULL, err, sizeof(err));
 	return r;
 }
@@ -155,7 +155,7 @@ int
 chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_t *ret_n)
 {
 	const struct es_config *cfg = s->cfg;
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	char *qt = NULL, *qs = NULL, *qa = NULL, **list = NULL, err[256];
 	const char *params[1] = {cfg->tenant};
 	PGresult *res = NULL;
@@ -171,19 +171,19 @@ chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_
 		*ret_n = 1;
 		return 0;
 	}
-	qt = chime__sql_quote(conn, cfg->tenants_table);
-	qs = chime__sql_quote(conn, cfg->tenants_schema);
-	qa = chime__sql_quote(conn, cfg->tenants_active);
+	qt = chime_kit_quote_ident(conn, cfg->tenants_table);
+	qs = chime_kit_quote_ident(conn, cfg->tenants_schema);
+	qa = chime_kit_quote_ident(conn, cfg->tenants_active);
 	if (qt == NULL || qs == NULL || qa == NULL) {
 		r = -ENOMEM;
 		chime_run_fail(s->run, "out of memory");
 		goto out;
 	}
-	chime__sqlbuf_printf(&b,
+	chime_kit_sqlbuf_printf(&b,
 	                     "SELECT %s::text FROM %s WHERE %s AND ($1::text IS NULL OR %s = $1) "
 	                     "ORDER BY 1",
 	                     qs, qt, qa, qs);
-	res = b.oom ? NULL : PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
+	res = b.failed ? NULL : PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		chime__sql_error_text(res, conn, err, sizeof(err));
 		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
@@ -213,7 +213,7 @@ chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_
 out:
 	free(list);
 	PQclear(res);
-	chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&b);
 	free(qt);
 	free(qs);
 	free(qa);
@@ -225,7 +225,7 @@ void
 chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit *u,
                              const char *error)
 {
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	const char *params[2] = {u->id, error};
 	char err[256];
 	PGresult *res;
@@ -234,10 +234,10 @@ chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit
 		return;
 	if (es_search_path(db, u->schema, err, sizeof(err)) < 0)
 		return;
-	chime__sqlbuf_printf(&b, "UPDATE %s SET %s = $2, %s = now() WHERE %s::text = $1",
+	chime_kit_sqlbuf_printf(&b, "UPDATE %s SET %s = $2, %s = now() WHERE %s::text = $1",
 	                     s->q[N_CONNS], s->q[N_CONNS_LAST_ERROR], s->q[N_CONNS_LAST_ERROR_AT],
 	                     s->q[N_CONNS_ID]);
-	if (!b.oom) {
+	if (!b.failed) {
 		res = PQexecParams(db, b.data, 2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			chime__sql_error_text(res, db, err, sizeof(err));
@@ -246,7 +246,7 @@ chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit
 		}
 		PQclear(res);
 	}
-	chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&b);
 }
 
 /*
@@ -259,7 +259,7 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
                       int64_t *ret_inserted, char *err, size_t errsize)
 {
 	char *const *q = s->q;
-	struct chime__sqlbuf ins = {0}, upd = {0};
+	struct chime_kit_sqlbuf ins = {0}, upd = {0};
 	char v[24], last_s[24];
 	int64_t inserted = 0;
 	PGresult *res;
@@ -267,7 +267,7 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 
 	snprintf(v, sizeof(v), "%" PRIu64, uidvalidity);
 	snprintf(last_s, sizeof(last_s), "%" PRIu64, last);
-	chime__sqlbuf_printf(&ins,
+	chime_kit_sqlbuf_printf(&ins,
 	                     "INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) VALUES ($1, "
 	                     "$2, $3, $4, $5, $6, $7, $8, $9%s, $10) ON CONFLICT (%s, %s, %s) DO "
 	                     "NOTHING",
@@ -276,7 +276,7 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 	                     q[N_EMAILS_TO], q[N_EMAILS_SUBJECT], q[N_EMAILS_DATE], q[N_EMAILS_RAW],
 	                     q[N_EMAILS_SIZE], s->raw_bytea ? "::bytea" : "::text",
 	                     q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY], q[N_EMAILS_UID]);
-	chime__sqlbuf_printf(
+	chime_kit_sqlbuf_printf(
 	        &upd,
 	        "UPDATE %s SET %s = CASE WHEN %s IS DISTINCT FROM $2::bigint THEN "
 	        "$3::bigint ELSE greatest(%s, $3::bigint) END, %s = $2::bigint, "
@@ -285,7 +285,7 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 	        q[N_CONNS], q[N_CONNS_LAST_UID], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
 	        q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_SYNC], q[N_CONNS_LAST_ERROR],
 	        q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_ID]);
-	if (ins.oom || upd.oom) {
+	if (ins.failed || upd.failed) {
 		snprintf(err, errsize, "out of memory");
 		r = -ENOMEM;
 		goto out;
@@ -375,8 +375,8 @@ rollback:
 		(void)es_exec(db, "ROLLBACK", e2, sizeof(e2));
 	}
 out:
-	chime__sqlbuf_done(&ins);
-	chime__sqlbuf_done(&upd);
+	chime_kit_sqlbuf_done(&ins);
+	chime_kit_sqlbuf_done(&upd);
 	return r;
 }
 
@@ -439,7 +439,7 @@ chime__email_db_prepare(struct es_sync *s, PGconn *conn)
 	                 : "0");
 	PQclear(res);
 	for (size_t i = 0; i < N_NAMES; i++) {
-		s->q[i] = chime__sql_quote(conn, s->cfg->names[i]);
+		s->q[i] = chime_kit_quote_ident(conn, s->cfg->names[i]);
 		if (s->q[i] == NULL)
 			return -ENOMEM;
 	}

@@ -258,7 +258,7 @@ payouts_start(struct payouts_job *job)
 	for (size_t i = 0; i < P_N_NAMES; i++) {
 		if (cfg->names[i] == NULL)
 			continue;
-		job->q[i] = chime__sql_quote(job->conn, cfg->names[i]);
+		job->q[i] = chime_kit_quote_ident(job->conn, cfg->names[i]);
 		if (job->q[i] == NULL) {
 			chime_run_fail(job->run, "%s: cannot quote '%s'", payouts_names[i].key,
 			               cfg->names[i]);

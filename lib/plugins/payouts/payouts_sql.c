@@ -27,9 +27,9 @@ char *
 chime__payouts_scan_sql(const struct payouts_job *job)
 {
 	char *const *q = job->q;
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 
-	chime__sqlbuf_printf(
+	chime_kit_sqlbuf_printf(
 	        &b,
 	        "SELECT u.%s::text FROM %s AS u WHERE u.%s > $1 AND u.%s IS TRUE"
 	        " AND (u.%s >= $2 OR u.%s < 0 OR u.%s <> round(u.%s, 2))"
@@ -41,13 +41,13 @@ chime__payouts_scan_sql(const struct payouts_job *job)
 	        q[P_METHODS_USER], q[P_USERS_ID], q[P_METHODS_APPROVED], q[P_INVOICES],
 	        q[P_INVOICES_USER], q[P_USERS_ID], q[P_INVOICES_DATE]);
 	if (q[P_USERS_CURRENCY] != NULL)
-		chime__sqlbuf_printf(
+		chime_kit_sqlbuf_printf(
 		        &b, " AND ($4::text IS NULL OR u.%s IS NULL OR u.%s::text IN ($4, ''))",
 		        q[P_USERS_CURRENCY], q[P_USERS_CURRENCY]);
 	else
-		chime__sqlbuf_printf(&b, " AND ($4::text IS NULL OR true)");
-	chime__sqlbuf_printf(&b, " ORDER BY u.%s LIMIT $6", q[P_USERS_ID]);
-	if (b.oom) {
+		chime_kit_sqlbuf_printf(&b, " AND ($4::text IS NULL OR true)");
+	chime_kit_sqlbuf_printf(&b, " ORDER BY u.%s LIMIT $6", q[P_USERS_ID]);
+	if (b.failed) {
 		free(b.data);
 		return NULL;
 	}
@@ -69,7 +69,7 @@ char *
 chime__payouts_pay_sql(const struct payouts_job *job)
 {
 	char *const *q = job->q;
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	const char *cur = q[P_USERS_CURRENCY];
 	static const struct {
 		int name;
@@ -81,19 +81,19 @@ chime__payouts_pay_sql(const struct payouts_job *job)
 	        {P_INVOICES_RUN, "$7"},
 	};
 
-	chime__sqlbuf_printf(
+	chime_kit_sqlbuf_printf(
 	        &b,
 	        "WITH locked AS (SELECT u.%s AS id, u.%s::text AS email, u.%s AS active,"
 	        " u.%s AS balance, ",
 	        q[P_USERS_ID], q[P_USERS_EMAIL], q[P_USERS_ACTIVE], q[P_USERS_BALANCE]);
 	if (cur != NULL)
-		chime__sqlbuf_printf(&b, "u.%s::text AS cur", cur);
+		chime_kit_sqlbuf_printf(&b, "u.%s::text AS cur", cur);
 	else
-		chime__sqlbuf_printf(&b, "$6::text AS cur");
-	chime__sqlbuf_printf(&b, " FROM %s AS u WHERE u.%s = ANY ($1) ORDER BY u.%s%s),",
+		chime_kit_sqlbuf_printf(&b, "$6::text AS cur");
+	chime_kit_sqlbuf_printf(&b, " FROM %s AS u WHERE u.%s = ANY ($1) ORDER BY u.%s%s),",
 	                     q[P_USERS], q[P_USERS_ID], q[P_USERS_ID],
 	                     job->dry_run ? "" : " FOR UPDATE OF u");
-	chime__sqlbuf_printf(
+	chime_kit_sqlbuf_printf(
 	        &b,
 	        " judged AS (SELECT l.*, pm.id AS method_id, pm.address, CASE"
 	        " WHEN l.active IS NOT TRUE THEN 'skip:inactive'"
@@ -117,25 +117,25 @@ chime__payouts_pay_sql(const struct payouts_job *job)
 	        q[P_INVOICES_DATE], q[P_METHODS_ID], q[P_METHODS_ADDRESS], q[P_METHODS],
 	        q[P_METHODS_USER], q[P_METHODS_APPROVED], q[P_METHODS_ADDRESS], q[P_METHODS_ID]);
 	if (job->dry_run) {
-		chime__sqlbuf_printf(
+		chime_kit_sqlbuf_printf(
 		        &b,
 		        " SELECT j.id::text, j.email, j.balance::text,"
 		        " round(j.balance, 2)::text, j.cur, coalesce(j.outcome, 'paid'), 0, false"
 		        " FROM judged AS j ORDER BY j.id");
 		goto out;
 	}
-	chime__sqlbuf_printf(&b, ", inserted AS (INSERT INTO %s AS i (%s, %s, %s, %s",
+	chime_kit_sqlbuf_printf(&b, ", inserted AS (INSERT INTO %s AS i (%s, %s, %s, %s",
 	                     q[P_INVOICES], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
 	                     q[P_INVOICES_STATUS], q[P_INVOICES_DATE]);
 	for (size_t k = 0; k < sizeof(optional) / sizeof(optional[0]); k++)
 		if (q[optional[k].name] != NULL)
-			chime__sqlbuf_printf(&b, ", %s", q[optional[k].name]);
-	chime__sqlbuf_printf(&b, ") SELECT j.id, j.balance, $8, $3");
+			chime_kit_sqlbuf_printf(&b, ", %s", q[optional[k].name]);
+	chime_kit_sqlbuf_printf(&b, ") SELECT j.id, j.balance, $8, $3");
 	for (size_t k = 0; k < sizeof(optional) / sizeof(optional[0]); k++)
 		if (q[optional[k].name] != NULL)
-			chime__sqlbuf_printf(&b, ", %s", optional[k].value);
-	chime__sqlbuf_printf(&b, " FROM judged AS j WHERE j.outcome IS NULL ORDER BY j.id");
-	chime__sqlbuf_printf(
+			chime_kit_sqlbuf_printf(&b, ", %s", optional[k].value);
+	chime_kit_sqlbuf_printf(&b, " FROM judged AS j WHERE j.outcome IS NULL ORDER BY j.id");
+	chime_kit_sqlbuf_printf(
 	        &b,
 	        " ON CONFLICT (%s, %s) DO NOTHING RETURNING i.%s AS id, i.%s AS amount),"
 	        " zeroed AS (UPDATE %s AS u SET %s = u.%s - n.amount FROM inserted AS n"
@@ -149,7 +149,7 @@ chime__payouts_pay_sql(const struct payouts_job *job)
 	        q[P_INVOICES_USER], q[P_INVOICES_DATE], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
 	        q[P_USERS], q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_ID], q[P_USERS_ID]);
 out:
-	if (b.oom) {
+	if (b.failed) {
 		free(b.data);
 		return NULL;
 	}
