@@ -313,7 +313,7 @@ chime__payouts_loop(struct payouts_job *job)
 		chime_kit_sqlbuf_printf(&ids, "{");
 		for (int i = 0; i < n; i++)
 			chime_kit_sqlbuf_printf(&ids, "%s%s", i > 0 ? "," : "",
-			                     PQgetvalue(scan, i, 0));
+			                        PQgetvalue(scan, i, 0));
 		chime_kit_sqlbuf_printf(&ids, "}");
 		if (ids.failed) {
 			r = -ENOMEM;
