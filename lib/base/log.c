@@ -21,8 +21,9 @@
 #include <string.h>
 #include <strings.h>
 #include <systemd/sd-journal.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 enum log_target {
 	LOG_TARGET_PLAIN,   /* terminal or pipe: "level: message" */
@@ -102,33 +103,10 @@ chime_log_level_parse(const char *text, int *ret_priority)
 	return -EINVAL;
 }
 
-/* "2026-11-23T02:00:00Z", with ".ffffff" only when the fraction is not 0. */
-static void
-format_utc(int64_t usec, char *buf, size_t size)
-{
-	int64_t sec = usec / 1000000, frac = usec % 1000000;
-	struct tm tm;
-	time_t t;
-
-	if (frac < 0) {
-		frac += 1000000;
-		sec--;
-	}
-	t = (time_t)sec;
-	if (gmtime_r(&t, &tm) == NULL) {
-		snprintf(buf, size, "%" PRId64, usec);
-		return;
-	}
-	if (frac != 0)
-		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z",
-		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		         tm.tm_sec, frac);
-	else
-		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* Format the message (with the run prefix) into a malloc'd string. */
+static char *format_message(const struct chime_log_run *run, const char *fmt, va_list ap)
+        CHIME_PRINTF(2, 0);
+
 static char *
 format_message(const struct chime_log_run *run, const char *fmt, va_list ap)
 {
@@ -234,7 +212,8 @@ log_journal(int priority, const struct chime_log_run *run, const char *msg)
 		if (run->scheduled_for_usec != 0) {
 			char when[64];
 
-			format_utc(run->scheduled_for_usec, when, sizeof(when));
+			if (chime_clock_format_utc(run->scheduled_for_usec, when, sizeof(when)) < 0)
+				snprintf(when, sizeof(when), "%" PRId64, run->scheduled_for_usec);
 			fields[n++] = field("CHIME_SCHEDULED_FOR=%s", when);
 		}
 		if (run->status != NULL)

@@ -6,7 +6,6 @@
  * name, ${VAR} paths, options). config.c walks it; config-keys.c lists
  * it. Never logs.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "config.h"
 #include "cron.h"
 #include "diag.h"
+#include "expand.h"
 #include "node.h"
 #include "timespan.h"
 #include "tz.h"
@@ -107,68 +107,6 @@ set_node(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *
 	return 0;
 }
 
-/*
- * Expand ${NAME} from the environment. Returns 0 and a new string, or
- * -EINVAL with the reason in `err`.
- */
-static int
-expand_env(const char *in, char **ret, char *err, size_t errsize)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
-
-	f = open_memstream(&out, &len);
-	if (f == NULL)
-		return -ENOMEM;
-	for (const char *p = in; *p != '\0';) {
-		const char *end, *value;
-		char name[256];
-		size_t n;
-
-		if (p[0] != '$' || p[1] != '{') {
-			fputc(*p++, f);
-			continue;
-		}
-		end = strchr(p + 2, '}');
-		if (end == NULL) {
-			snprintf(err, errsize, "unterminated '${' in '%s'", in);
-			goto fail;
-		}
-		n = (size_t)(end - (p + 2));
-		if (n == 0 || n >= sizeof(name) || !(isalpha((unsigned char)p[2]) || p[2] == '_')) {
-			snprintf(err, errsize, "invalid variable name '%.*s' in '%s'", (int)n,
-			         p + 2, in);
-			goto fail;
-		}
-		memcpy(name, p + 2, n);
-		name[n] = '\0';
-		for (size_t i = 0; i < n; i++)
-			if (!(isalnum((unsigned char)name[i]) || name[i] == '_')) {
-				snprintf(err, errsize, "invalid variable name '%s' in '%s'", name,
-				         in);
-				goto fail;
-			}
-		value = getenv(name);
-		if (value == NULL) {
-			snprintf(err, errsize, "environment variable '%s' is not set", name);
-			goto fail;
-		}
-		fputs(value, f);
-		p = end + 1;
-	}
-	if (fclose(f) != 0) {
-		free(out);
-		return -ENOMEM;
-	}
-	*ret = out;
-	return 0;
-fail:
-	fclose(f);
-	free(out);
-	return -EINVAL;
-}
-
 static int
 set_expanded_path(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
                   const struct chime_node *v, void *target)
@@ -183,7 +121,7 @@ set_expanded_path(struct cf_ctx *ctx, const struct cf_key *key, const struct chi
 	r = chime_node_get_string(map, key->name, NULL, ctx->diags, &text);
 	if (r < 0)
 		return r;
-	r = expand_env(text, &s, err, sizeof(err));
+	r = chime_expand_env(text, NULL, NULL, &s, err, sizeof(err));
 	if (r == -ENOMEM) {
 		ctx->oom = true;
 		return r;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
+
 
 static const char *const cmd_names[] = {
         [CHIME_CONTROL_STATUS] = "status",   [CHIME_CONTROL_LIST] = "list",
@@ -23,6 +25,8 @@ static const char *const cmd_names[] = {
 };
 
 #define N_CMDS (sizeof(cmd_names) / sizeof(cmd_names[0]))
+
+static void set_err(char *errbuf, size_t errsize, const char *fmt, ...) CHIME_PRINTF(3, 4);
 
 static void
 set_err(char *errbuf, size_t errsize, const char *fmt, ...)

@@ -40,6 +40,9 @@ DESTDIR=$root cmake --install "$CHIME_BUILD_DIR" --prefix /usr >"$tmp/install1.l
 	for f in "$CHIME_SOURCE_DIR"/config/sql/*.sql; do
 		echo "/usr/share/chime/sql/${f##*/}"
 	done
+	for f in "$CHIME_SOURCE_DIR"/lib/ledger/sql/*.sql; do
+		echo "/usr/share/chime/sql/ledger/${f##*/}"
+	done
 	echo /usr/share/man/man1/chimectl.1
 	echo /usr/share/man/man3/chime-plugin.3
 	echo /usr/share/man/man5/chime.yaml.5

@@ -23,6 +23,7 @@
 /* clang-format on */
 
 #include "cron.h"
+#include "macro.h"
 #include "timespan.h"
 #include "tz.h"
 
@@ -49,6 +50,8 @@ trim(char *s)
 		*--e = '\0';
 	return s;
 }
+
+static void vec_fail(struct vec_state *st, const char *fmt, ...) CHIME_PRINTF(2, 3);
 
 static void
 vec_fail(struct vec_state *st, const char *fmt, ...)
