@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "cron.h"
 #include "diag.h"
@@ -22,7 +22,6 @@
 
 #define NEXT_DEFAULT_COUNT 5
 #define NEXT_MAX_COUNT     1000000
-#define NEXT_DEFAULT_CONF  "/etc/chime/chime.yaml"
 #define NEXT_EXPR_MAX      4096
 
 struct next_args {
@@ -234,12 +233,8 @@ load_zone(const char *name, struct chime_tz **ret_tz)
 static int
 resolve_from(const char *from, const struct chime_tz *tz, int64_t *ret_usec)
 {
-	struct timespec ts;
-
 	if (from == NULL) {
-		if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-			return -errno;
-		*ret_usec = (int64_t)ts.tv_sec * CHIME_USEC_PER_SEC + ts.tv_nsec / 1000;
+		*ret_usec = chime_clock_wall_usec();
 		return 0;
 	}
 	if (chime_time_parse(from, tz, ret_usec) < 0) {
@@ -288,7 +283,7 @@ out:
 static int
 next_job(const struct next_args *args)
 {
-	const char *path = args->config != NULL ? args->config : NEXT_DEFAULT_CONF;
+	const char *path = args->config != NULL ? args->config : CHIME_DEFAULT_CONFIG;
 	struct chime_config *config = NULL;
 	const struct chime_job_config *job;
 	struct chime_diag_list diags;

@@ -39,11 +39,21 @@ chime_clock_mono(const struct chime_clock *c)
 }
 
 /*
- * `utc_usec` as RFC 3339 in UTC: "2026-11-21T10:03:30Z", with ".123456"
- * before the Z only when the fraction is not zero. Returns the length, or
- * -ENOBUFS when `size` is too small, -EINVAL when out of range.
+ * `utc_usec` as RFC 3339 in UTC: "2026-11-21T10:03:30Z", with a fraction
+ * (".5", ".123456") before the Z only when it is not zero. Returns the
+ * length, or -ENOBUFS when `size` is too small, -ERANGE for a year outside
+ * 0000-9999. The one timestamp formatter: the ledger's SQL literals, the
+ * log, JSON and (through chime_clock_format_offset) every zone's local
+ * time are written by it.
  */
 #define CHIME_CLOCK_FORMAT_MAX 40
 int chime_clock_format_utc(int64_t utc_usec, char *buf, size_t size);
+
+/*
+ * The same instant as the local time `offset_sec` east of UTC, with the
+ * offset written out even when it is 0: "2026-03-29T03:00:00+02:00",
+ * "1970-01-01T00:00:01.5+00:00". Returns as chime_clock_format_utc().
+ */
+int chime_clock_format_offset(int64_t utc_usec, int32_t offset_sec, char *buf, size_t size);
 
 #endif

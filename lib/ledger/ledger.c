@@ -5,11 +5,12 @@
  * one parameterised statement (or one transaction for migrations), so a
  * crash between two of them leaves the ledger consistent. Times are passed
  * as microseconds since the epoch and converted in SQL, which keeps full
- * precision and needs no date formatting here. Never logs. Catch-up
- * planning, which is pure, lives in ledger-plan.c.
+ * precision and needs no date formatting here. The statements and the
+ * migrations are data, the files in lib/ledger/sql, compiled in as chime_sql_*
+ * (chime-sql-ledger.h, generated). Never logs. Catch-up planning, which is
+ * pure, lives in ledger-plan.c.
  */
 #include "ledger.h"
-#include "pgutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,17 +20,9 @@
 
 #include <libpq-fe.h>
 
+#include "chime-sql-ledger.h"
 #include "db.h"
-
-/* Microseconds since the epoch <-> timestamptz / timestamp in SQL. */
-#define TSTZ(n)   "('epoch'::timestamptz + ($" n "::bigint) * interval '1 microsecond')"
-#define TS(n)     "('epoch'::timestamp + ($" n "::bigint) * interval '1 microsecond')"
-#define USEC(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-#define LIVE      "status IN ('claimed', 'running')"
-#define FRESH     "heartbeat_at > now() - lease"
-
-/* An arbitrary constant: the advisory lock key for schema migrations. */
-#define LEDGER_MIGRATION_LOCK "7236071505283498345"
+#include "pgutil.h"
 
 /* Text parameters formatted on the stack. */
 struct params {
@@ -145,50 +138,13 @@ set_err(char *errbuf, size_t errsize, const char *msg)
 
 /* ---- Schema --------------------------------------------------------- */
 
-/* migrations[v - 1] brings the schema from v - 1 to v. Append only. */
-static const char *const migrations[] = {
-        /* 1 */
-        "CREATE TABLE chime.runs ("
-        " id bigserial PRIMARY KEY,"
-        " job text NOT NULL,"
-        " slot_local timestamp NOT NULL,"
-        " slot_occurrence smallint NOT NULL DEFAULT 0,"
-        " scheduled_for timestamptz NOT NULL,"
-        " previous_for timestamptz,"
-        " attempt int NOT NULL DEFAULT 1 CHECK (attempt >= 1),"
-        " node text NOT NULL,"
-        " status text NOT NULL CHECK (status IN ('claimed', 'running', 'succeeded', 'failed',"
-        "  'timed_out', 'cancelled', 'skipped', 'lost')),"
-        " manual boolean NOT NULL DEFAULT false,"
-        " lease interval NOT NULL DEFAULT interval '5 minutes',"
-        " cancel_requested boolean NOT NULL DEFAULT false,"
-        " claimed_at timestamptz NOT NULL DEFAULT now(),"
-        " started_at timestamptz,"
-        " heartbeat_at timestamptz NOT NULL DEFAULT now(),"
-        " finished_at timestamptz,"
-        " summary jsonb,"
-        " error text,"
-        " UNIQUE (job, slot_local, slot_occurrence, attempt));"
-        "CREATE INDEX runs_job_slot ON chime.runs (job, scheduled_for DESC) WHERE NOT manual;"
-        /* Live rows are few: this one index serves the overlap checks and the
-         * lost-claim scan, and heartbeats (heartbeat_at is not indexed) stay
-         * HOT updates. */
-        "CREATE INDEX runs_job_live ON chime.runs (job) WHERE " LIVE ";"
-        "CREATE TABLE chime.paused ("
-        " job text PRIMARY KEY,"
-        " paused_at timestamptz NOT NULL DEFAULT now(),"
-        " node text NOT NULL);"
-        "COMMENT ON TABLE chime.runs IS 'chime run ledger: one row per attempt of each slot';",
-};
-
 static int
 ledger_version(PGconn *conn, int *ret_version, char *errbuf, size_t errsize)
 {
 	PGresult *res = NULL;
 	int r;
 
-	r = ledger_exec(conn, "SELECT to_regclass('chime.schema_version') IS NOT NULL", NULL, &res,
-	                errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_schema_version_exists, NULL, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
@@ -197,8 +153,7 @@ ledger_version(PGconn *conn, int *ret_version, char *errbuf, size_t errsize)
 		return 0;
 	}
 	PQclear(res);
-	r = ledger_exec(conn, "SELECT coalesce(max(version), 0) FROM chime.schema_version", NULL,
-	                &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_schema_version_current, NULL, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	*ret_version = atoi(PQgetvalue(res, 0, 0));
@@ -209,7 +164,7 @@ ledger_version(PGconn *conn, int *ret_version, char *errbuf, size_t errsize)
 int
 chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
 {
-	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	const int latest = CHIME_SQL_LEDGER_N_MIGRATIONS;
 	struct params p = {0};
 	int version, r;
 
@@ -224,13 +179,7 @@ chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
 	r = ledger_exec(conn, "BEGIN", NULL, NULL, errbuf, errsize);
 	if (r < 0)
 		return r;
-	r = ledger_exec(conn,
-	                "SELECT pg_advisory_xact_lock(" LEDGER_MIGRATION_LOCK ");"
-	                "CREATE SCHEMA IF NOT EXISTS chime;"
-	                "CREATE TABLE IF NOT EXISTS chime.schema_version ("
-	                " version int PRIMARY KEY,"
-	                " applied_at timestamptz NOT NULL DEFAULT now())",
-	                NULL, NULL, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_migrate_lock, NULL, NULL, errbuf, errsize);
 	if (r < 0)
 		goto rollback;
 	/* Another node may have migrated while we waited for the lock. */
@@ -242,13 +191,13 @@ chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
 		goto rollback;
 	}
 	for (int v = version + 1; v <= latest; v++) {
-		r = ledger_exec(conn, migrations[v - 1], NULL, NULL, errbuf, errsize);
+		r = ledger_exec(conn, chime_sql_ledger_migrations[v - 1], NULL, NULL, errbuf,
+		                errsize);
 		if (r < 0)
 			goto rollback;
 		p.n = 0;
 		p_i64(&p, v);
-		r = ledger_exec(conn, "INSERT INTO chime.schema_version (version) VALUES ($1)", &p,
-		                NULL, errbuf, errsize);
+		r = ledger_exec(conn, chime_sql_schema_version_insert, &p, NULL, errbuf, errsize);
 		if (r < 0)
 			goto rollback;
 	}
@@ -267,25 +216,6 @@ newer:
 }
 
 /* ---- Runs ----------------------------------------------------------- */
-
-/* clang-format off */
-static const char claim_sql[] =
-	"INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,"
-	" previous_for, attempt, node, status, manual, lease, started_at, finished_at, error)"
-	" SELECT $1, " TS("2") ", $3, " TSTZ("4") ", " TSTZ("5") ", $6, $7,"
-	"  CASE WHEN b.busy THEN 'skipped' ELSE $11 END, $8,"
-	"  $9::bigint * interval '1 microsecond',"
-	"  CASE WHEN NOT b.busy AND $11 = 'running' THEN now() END,"
-	"  CASE WHEN b.busy THEN now() END,"
-	"  CASE WHEN b.paused THEN 'paused'"
-	"   WHEN b.busy THEN 'overlap: the previous run is still running' END"
-	" FROM (SELECT $12::boolean AND EXISTS (SELECT 1 FROM chime.paused WHERE job = $1) AS paused,"
-	"  $10::boolean AND EXISTS (SELECT 1 FROM chime.runs"
-	"  WHERE job = $1 AND " LIVE " AND " FRESH ") AS busy) b0,"
-	" LATERAL (SELECT b0.paused, b0.paused OR b0.busy AS busy) b"
-	" ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
-	" RETURNING id, status";
-/* clang-format on */
 
 int
 chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t *ret_id,
@@ -308,7 +238,7 @@ chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t
 	p_bool(&p, claim->skip_if_busy);
 	p_str(&p, claim->start ? "running" : "claimed");
 	p_bool(&p, claim->honor_pause);
-	r = ledger_exec(conn, claim_sql, &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_claim, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 0) {
@@ -348,10 +278,7 @@ chime_ledger_start(PGconn *conn, int64_t id, char *errbuf, size_t errsize)
 	struct params p = {0};
 
 	p_i64(&p, id);
-	return ledger_update_one(conn,
-	                         "UPDATE chime.runs SET status = 'running', started_at = now(),"
-	                         " heartbeat_at = now() WHERE id = $1 AND status = 'claimed'",
-	                         &p, errbuf, errsize);
+	return ledger_update_one(conn, chime_sql_runs_start, &p, errbuf, errsize);
 }
 
 int
@@ -379,10 +306,7 @@ chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64_t *
 	*w = '\0';
 	(void)len;
 	p_str(&p, arr);
-	r = ledger_exec(conn,
-	                "UPDATE chime.runs SET heartbeat_at = now()"
-	                " WHERE id = ANY($1::bigint[]) AND " LIVE " RETURNING id, cancel_requested",
-	                &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_heartbeat, &p, &res, errbuf, errsize);
 	free(arr);
 	if (r < 0)
 		return r;
@@ -415,11 +339,7 @@ chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
 	p_str(&p, chime_run_status_name(status));
 	p_str(&p, summary_json);
 	p_str(&p, error);
-	return ledger_update_one(conn,
-	                         "UPDATE chime.runs SET status = $2, finished_at = now(),"
-	                         " heartbeat_at = now(), summary = $3::jsonb, error = $4"
-	                         " WHERE id = $1 AND " LIVE,
-	                         &p, errbuf, errsize);
+	return ledger_update_one(conn, chime_sql_runs_finish, &p, errbuf, errsize);
 }
 
 int
@@ -437,15 +357,7 @@ chime_ledger_record_skipped(PGconn *conn, const struct chime_ledger_slot *slot, 
 	p_opt_i64(&p, slot->previous_usec);
 	p_str(&p, node != NULL ? node : "");
 	p_str(&p, reason);
-	r = ledger_exec(
-	        conn,
-	        "INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,"
-	        " previous_for, attempt, node, status, finished_at, error)"
-	        " VALUES ($1, " TS("2") ", $3, " TSTZ("4") ", " TSTZ(
-	                "5") ", 1, $6, 'skipped', now(), $7)"
-	                     " ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING"
-	                     " RETURNING id",
-	        &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_record_skipped, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 0) {
@@ -459,11 +371,7 @@ chime_ledger_record_skipped(PGconn *conn, const struct chime_ledger_slot *slot, 
 	return 0;
 }
 
-#define ROW_COLUMNS                                                                                \
-	"id, attempt, status, node, " USEC("scheduled_for") ", " USEC(                             \
-	        "slot_local") ", "                                                                 \
-	                      "slot_occurrence"
-
+/* The columns of runs_slot_latest and runs_last_slot (sql/runs.sql). */
 static void
 row_read(const PGresult *res, int i, struct chime_ledger_row *row)
 {
@@ -506,19 +414,8 @@ chime_ledger_slot_latest(PGconn *conn, const char *job, int64_t local_usec, int 
 	p_str(&p, job);
 	p_i64(&p, local_usec);
 	p_i64(&p, occurrence);
-	return ledger_one_row(conn,
-	                      "SELECT " ROW_COLUMNS " FROM chime.runs WHERE job = $1"
-	                      " AND slot_local = " TS("2") " AND slot_occurrence = $3"
-	                                                   " ORDER BY attempt DESC LIMIT 1",
-	                      &p, ret_row, errbuf, errsize);
+	return ledger_one_row(conn, chime_sql_runs_slot_latest, &p, ret_row, errbuf, errsize);
 }
-
-/* clang-format off */
-static const char last_slot_sql[] =
-	"SELECT " ROW_COLUMNS " FROM chime.runs WHERE job = $1 AND NOT manual"
-	" AND ($2::bigint IS NULL OR scheduled_for <= " TSTZ("2") ")"
-	" ORDER BY scheduled_for DESC, attempt DESC LIMIT 1";
-/* clang-format on */
 
 int
 chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
@@ -529,7 +426,7 @@ chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
 	p_str(&p, job);
 	/* INT64_MAX would overflow the timestamp: NULL means no bound. */
 	p_opt_i64(&p, at_or_before_usec == INT64_MAX ? INT64_MIN : at_or_before_usec);
-	return ledger_one_row(conn, last_slot_sql, &p, ret_row, errbuf, errsize);
+	return ledger_one_row(conn, chime_sql_runs_last_slot, &p, ret_row, errbuf, errsize);
 }
 
 int
@@ -542,11 +439,7 @@ chime_ledger_last_success(PGconn *conn, const char *job, int64_t *ret_finished_u
 	int r;
 
 	p_str(&p, job);
-	r = ledger_exec(
-	        conn,
-	        "SELECT " USEC("max(finished_at)") " FROM chime.runs"
-	                                           " WHERE job = $1 AND status = 'succeeded'",
-	        &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_last_success, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	v = get_i64(res, 0, 0);
@@ -567,14 +460,7 @@ chime_ledger_job_busy(PGconn *conn, const char *job, int64_t id, bool *ret_busy,
 
 	p_str(&p, job);
 	p_i64(&p, id);
-	r = ledger_exec(
-	        conn,
-	        "SELECT EXISTS (SELECT 1 FROM chime.runs o, chime.runs me"
-	        " WHERE me.id = $2 AND o.job = $1 AND o.id <> $2"
-	        " AND o.status IN ('claimed', 'running') AND o.heartbeat_at > now() - o.lease"
-	        " AND (o.status = 'running'"
-	        "  OR (o.scheduled_for, o.id) < (me.scheduled_for, me.id)))",
-	        &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_job_busy, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	*ret_busy = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -592,10 +478,7 @@ chime_ledger_request_cancel(PGconn *conn, const char *job, int64_t except_id, si
 
 	p_str(&p, job);
 	p_i64(&p, except_id);
-	r = ledger_exec(conn,
-	                "UPDATE chime.runs SET cancel_requested = true"
-	                " WHERE job = $1 AND id <> $2 AND " LIVE " AND NOT cancel_requested",
-	                &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_request_cancel, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	if (ret_n != NULL)
@@ -614,27 +497,7 @@ chime_ledger_find_lost(PGconn *conn, size_t max, struct chime_ledger_lost **ret_
 	int r, n;
 
 	p_i64(&p, (int64_t)(max > 0 ? max : 100));
-	r = ledger_exec(
-	        conn,
-	        "SELECT id, job, attempt, node, " USEC("slot_local") ", slot_occurrence, " USEC(
-	                "scheduled_for") ", " USEC("previous_for") ", " USEC("heartbeat_at") " FROM"
-	                                                                                     " chim"
-	                                                                                     "e."
-	                                                                                     "runs "
-	                                                                                     "WHERE"
-	                                                                                     " " LIVE
-	                                                                                     " AND "
-	                                                                                     "NOT "
-	                                                                                     "(" FRESH
-	                                                                                     ")"
-	                                                                                     " ORDE"
-	                                                                                     "R BY "
-	                                                                                     "heart"
-	                                                                                     "beat_"
-	                                                                                     "at "
-	                                                                                     "LIMIT"
-	                                                                                     " $1",
-	        &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_find_lost, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -677,31 +540,7 @@ chime_ledger_recover(PGconn *conn, const struct chime_ledger_lost *lost, bool re
 	p_bool(&p, rerun);
 	p_str(&p, node != NULL ? node : "");
 	p_i64(&p, lease_usec > 0 ? lease_usec : INT64_C(300000000));
-	r = ledger_exec(
-	        conn,
-	        "WITH old AS (UPDATE chime.runs SET"
-	        "  status = CASE WHEN $3::boolean THEN 'lost' ELSE 'failed' END,"
-	        "  finished_at = now(),"
-	        "  error = format('lost: node %L stopped heartbeating', node)"
-	        "   || CASE WHEN $3::boolean THEN format(', re-run by node %L', $4::text)"
-	        "      ELSE ', not re-run (not idempotent)' END"
-	        "  WHERE id = $1 AND " LIVE " AND " USEC(
-	                "heartbeat_at") " = $2::bigint"
-	                                "  RETURNING *),"
-	                                " ins AS (INSERT INTO chime.runs (job, slot_local, "
-	                                "slot_occurrence,"
-	                                "  scheduled_for, previous_for, attempt, node, status, "
-	                                "manual, lease)"
-	                                "  SELECT job, slot_local, slot_occurrence, scheduled_for, "
-	                                "previous_for,"
-	                                "  attempt + 1, $4, 'claimed', manual, $5::bigint * "
-	                                "interval '1 microsecond'"
-	                                "  FROM old WHERE $3::boolean"
-	                                "  ON CONFLICT (job, slot_local, slot_occurrence, attempt) "
-	                                "DO NOTHING"
-	                                "  RETURNING id)"
-	                                " SELECT (SELECT count(*) FROM old), (SELECT id FROM ins)",
-	        &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_recover, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	n = get_i64(res, 0, 0);
@@ -726,12 +565,7 @@ chime_ledger_prune(PGconn *conn, const char *job, int64_t before_usec, int64_t *
 	p_str(&p, job);
 	p_i64(&p, before_usec);
 	/* The job's newest slot stays: catch-up plans from it. */
-	r = ledger_exec(conn,
-	                "DELETE FROM chime.runs WHERE job = $1 AND finished_at < " TSTZ(
-	                        "2") " AND NOT (" LIVE ")"
-	                             " AND scheduled_for < (SELECT max(scheduled_for)"
-	                             "  FROM chime.runs WHERE job = $1 AND NOT manual)",
-	                &p, &res, errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_runs_prune, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	if (ret_n != NULL)
@@ -747,10 +581,7 @@ chime_ledger_pause(PGconn *conn, const char *job, const char *node, char *errbuf
 
 	p_str(&p, job);
 	p_str(&p, node != NULL ? node : "");
-	return ledger_exec(conn,
-	                   "INSERT INTO chime.paused (job, node) VALUES ($1, $2)"
-	                   " ON CONFLICT (job) DO NOTHING",
-	                   &p, NULL, errbuf, errsize);
+	return ledger_exec(conn, chime_sql_paused_insert, &p, NULL, errbuf, errsize);
 }
 
 int
@@ -759,8 +590,7 @@ chime_ledger_resume(PGconn *conn, const char *job, char *errbuf, size_t errsize)
 	struct params p = {0};
 
 	p_str(&p, job);
-	return ledger_exec(conn, "DELETE FROM chime.paused WHERE job = $1", &p, NULL, errbuf,
-	                   errsize);
+	return ledger_exec(conn, chime_sql_paused_delete, &p, NULL, errbuf, errsize);
 }
 
 int
@@ -772,8 +602,7 @@ chime_ledger_is_paused(PGconn *conn, const char *job, bool *ret_paused, char *er
 	int r;
 
 	p_str(&p, job);
-	r = ledger_exec(conn, "SELECT EXISTS (SELECT 1 FROM chime.paused WHERE job = $1)", &p, &res,
-	                errbuf, errsize);
+	r = ledger_exec(conn, chime_sql_paused_exists, &p, &res, errbuf, errsize);
 	if (r < 0)
 		return r;
 	*ret_paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Read-only ledger queries as JSON (queries.h). */
+/* Read-only ledger queries as JSON (queries.h); the SQL is sql/queries.sql. */
 #include "queries.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chime-sql-ledger.h"
 #include "clock.h"
 #include "pgutil.h"
 
@@ -43,20 +44,9 @@ col_epoch(const PGresult *res, int row, int col)
 	return json_real(strtod(PQgetvalue(res, row, col), NULL));
 }
 
-#define USEC(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
-
-/* clang-format off */
-static const char history_sql[] =
-	"SELECT id, " USEC("scheduled_for") ", attempt, node, status, manual,"
-	" " USEC("claimed_at") ", " USEC("started_at") ", " USEC("finished_at") ","
-	" extract(epoch FROM finished_at - started_at), error"
-	" FROM chime.runs WHERE job = $1"
-	" ORDER BY scheduled_for DESC, id DESC LIMIT $2::int";
-/* clang-format on */
-
 int
 chime_ledger_query_history(PGconn *conn, const char *job, int limit, json_t **ret_runs,
-                            char *errbuf, size_t errsize)
+                           char *errbuf, size_t errsize)
 {
 	char limit_text[16];
 	const char *params[2] = {job, limit_text};
@@ -65,7 +55,7 @@ chime_ledger_query_history(PGconn *conn, const char *job, int limit, json_t **re
 	int r;
 
 	snprintf(limit_text, sizeof(limit_text), "%d", limit);
-	res = PQexecParams(conn, history_sql, 2, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(conn, chime_sql_query_history, 2, NULL, params, NULL, NULL, 0);
 	r = chime__sql_result_errno(conn, res, errbuf, errsize);
 	if (r < 0)
 		goto out;
@@ -110,19 +100,7 @@ chime_ledger_query_jobs(PGconn *conn, json_t **ret_jobs, char *errbuf, size_t er
 	json_t *jobs = NULL;
 	int r;
 
-	/* The latest row of each job (by slot, then id), its latest success,
-	 * and the pauses; the indexes on (job, scheduled_for) serve it. */
-	res = PQexec(conn, "WITH last AS ("
-	                   "  SELECT DISTINCT ON (job) job, status, finished_at FROM chime.runs"
-	                   "  ORDER BY job, scheduled_for DESC, id DESC),"
-	                   " ok AS ("
-	                   "  SELECT job, max(finished_at) AS at FROM chime.runs"
-	                   "  WHERE status = 'succeeded' GROUP BY job)"
-	                   " SELECT j.job, last.status, extract(epoch FROM last.finished_at),"
-	                   "  extract(epoch FROM ok.at), p.job IS NOT NULL"
-	                   " FROM (SELECT job FROM last UNION SELECT job FROM chime.paused) j"
-	                   " LEFT JOIN last USING (job) LEFT JOIN ok USING (job)"
-	                   " LEFT JOIN chime.paused p USING (job)");
+	res = PQexec(conn, chime_sql_query_jobs);
 	r = chime__sql_result_errno(conn, res, errbuf, errsize);
 	if (r < 0)
 		goto out;

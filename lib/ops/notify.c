@@ -11,9 +11,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
+
+#include "clock.h"
 
 int
 chime_notify_ready(void)
@@ -30,13 +31,8 @@ chime_notify_ready_status(const char *status)
 int
 chime_notify_reloading(void)
 {
-	struct timespec ts;
-	uint64_t usec;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	return sd_notifyf(0, "RELOADING=1\nSTATUS=reloading configuration\nMONOTONIC_USEC=%" PRIu64,
-	                  usec);
+	return sd_notifyf(0, "RELOADING=1\nSTATUS=reloading configuration\nMONOTONIC_USEC=%" PRId64,
+	                  chime_clock_mono_usec());
 }
 
 int

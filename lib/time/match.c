@@ -25,8 +25,7 @@
 #include "tz.h"
 
 #define USEC_PER_SEC   INT64_C(1000000)
-#define SEC_PER_DAY    INT64_C(86400)
-#define SHIFT_WINDOW   (SEC_PER_DAY + 4 * 3600) /* how far back a gap can still shift fires */
+#define SHIFT_WINDOW   (CHIME_SEC_PER_DAY + 4 * 3600) /* how far back a gap can still shift fires */
 #define MAX_GAP_ROUNDS 100000
 
 int
@@ -44,6 +43,28 @@ chime__expr_error(struct chime_expr_error *err, const char *field, unsigned colu
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+unsigned
+chime__tok_split(const char *text, struct chime__tok *toks, unsigned max)
+{
+	unsigned n = 0;
+	size_t i = 0;
+
+	for (;;) {
+		size_t s;
+
+		while (text[i] == ' ' || text[i] == '\t')
+			i++;
+		if (text[i] == '\0')
+			return n;
+		s = i;
+		while (text[i] != '\0' && text[i] != ' ' && text[i] != '\t')
+			i++;
+		if (n < max)
+			toks[n] = (struct chime__tok){text + s, i - s, (unsigned)s + 1};
+		n++;
+	}
 }
 
 /* The shape (index of shape_days) of each month (0..11) of each year type. */
@@ -74,7 +95,7 @@ month_days(const struct chime__match *m, unsigned type, int mo)
 static unsigned
 year_type(int64_t y)
 {
-	return (chime__is_leap(y) ? 7 : 0) + chime__weekday(chime__days_from_civil(y, 1, 1));
+	return (chime_is_leap(y) ? 7 : 0) + chime_weekday_from_days(chime_days_from_civil(y, 1, 1));
 }
 
 /*
@@ -246,7 +267,7 @@ chime__match_prepare(struct chime__match *m)
 		unsigned wd = 6; /* 2000-01-01 was a Saturday */
 
 		for (unsigned i = 0; i < 400; i++) {
-			bool leap = chime__is_leap(2000 + i);
+			bool leap = chime_is_leap(2000 + i);
 
 			if (m->ymonths[(leap ? 7 : 0) + wd] != 0)
 				m->year_bits[i / 64] |= UINT64_C(1) << (i % 64);
@@ -254,7 +275,7 @@ chime__match_prepare(struct chime__match *m)
 		}
 	}
 	if (m->n_years > 0) {
-		t = chime__days_from_civil(CHIME__MATCH_MIN_YEAR, 1, 1) * SEC_PER_DAY;
+		t = chime_days_from_civil(CHIME__MATCH_MIN_YEAR, 1, 1) * CHIME_SEC_PER_DAY;
 		return chime__match_next_local(m, t, &t);
 	}
 	return true;
@@ -289,14 +310,14 @@ highest(uint64_t mask)
 static int64_t
 civil_seconds(int64_t y, int mo, int d, int h, int mi, int s)
 {
-	return chime__days_from_civil(y, (unsigned)mo, (unsigned)d) * SEC_PER_DAY + h * 3600 +
+	return chime_days_from_civil(y, (unsigned)mo, (unsigned)d) * CHIME_SEC_PER_DAY + h * 3600 +
 	       mi * 60 + s;
 }
 
 bool
 chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret)
 {
-	int64_t days = chime__floordiv(t, SEC_PER_DAY), sod = t - days * SEC_PER_DAY, y, ny;
+	int64_t days = chime_floor_div(t, CHIME_SEC_PER_DAY), sod = t - days * CHIME_SEC_PER_DAY, y, ny;
 	unsigned um, ud, type = 0;
 	int mo, d, h, mi, s;
 	bool have_type = false;
@@ -304,7 +325,7 @@ chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret)
 
 	if (t > civil_seconds(CHIME__MATCH_MAX_YEAR, 12, 31, 23, 59, 59))
 		return false;
-	chime__civil_from_days(days, &y, &um, &ud);
+	chime_civil_from_days(days, &y, &um, &ud);
 	mo = (int)um;
 	d = (int)ud;
 	if (y < CHIME__MATCH_MIN_YEAR) {
@@ -386,7 +407,7 @@ chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret)
 bool
 chime__match_prev_local(const struct chime__match *m, int64_t t, int64_t *ret)
 {
-	int64_t days = chime__floordiv(t, SEC_PER_DAY), sod = t - days * SEC_PER_DAY, y, py;
+	int64_t days = chime_floor_div(t, CHIME_SEC_PER_DAY), sod = t - days * CHIME_SEC_PER_DAY, y, py;
 	unsigned um, ud, type = 0;
 	int mo, d, h, mi, s;
 	bool have_type = false;
@@ -394,14 +415,14 @@ chime__match_prev_local(const struct chime__match *m, int64_t t, int64_t *ret)
 
 	if (t < civil_seconds(CHIME__MATCH_MIN_YEAR, 1, 1, 0, 0, 0))
 		return false;
-	chime__civil_from_days(days, &y, &um, &ud);
+	chime_civil_from_days(days, &y, &um, &ud);
 	mo = (int)um;
 	d = (int)ud;
 	if (y > CHIME__MATCH_MAX_YEAR) {
 		y = CHIME__MATCH_MAX_YEAR;
 		mo = 12;
 		d = 31;
-		sod = SEC_PER_DAY - 1;
+		sod = CHIME_SEC_PER_DAY - 1;
 	}
 	h = (int)(sod / 3600);
 	mi = (int)(sod / 60 % 60);
@@ -804,79 +825,59 @@ zone_prev(const struct chime_expr *e, const struct zone *z, int64_t B, struct ca
 }
 
 /* Instants handled, in seconds: a little beyond years 1..9999 in any zone. */
-#define SEC_MIN (INT64_C(-62135596800) - 2 * SEC_PER_DAY)
-#define SEC_MAX (INT64_C(253402300799) + 2 * SEC_PER_DAY)
+#define SEC_MIN (INT64_C(-62135596800) - 2 * CHIME_SEC_PER_DAY)
+#define SEC_MAX (INT64_C(253402300799) + 2 * CHIME_SEC_PER_DAY)
 
-static void
-slot_from(const struct cand *c, struct chime_slot *ret_slot)
+/*
+ * chime_expr_next() (`forward`: the first slot after `usec`) and
+ * chime_expr_prev() (the last slot at or before it): the same checks and
+ * clamps, mirrored.
+ */
+static int
+expr_step(const struct chime_expr *expr, const struct chime_tz *tz, int64_t usec, bool forward,
+          struct chime_slot *ret_slot)
 {
-	ret_slot->instant_usec = c->instant * USEC_PER_SEC;
-	ret_slot->local_usec = c->local * USEC_PER_SEC;
-	ret_slot->occurrence = c->occurrence;
+	struct zone z = {tz};
+	struct cand c;
+	int64_t k, sec;
+	int r;
+
+	if (expr == NULL || ret_slot == NULL)
+		return -EINVAL;
+	if (expr->kind == CHIME_EXPR_REBOOT)
+		return -ENOENT;
+	if (expr->kind == CHIME_EXPR_EVERY) {
+		k = chime_floor_div(usec, expr->interval_usec) + (forward ? 1 : 0);
+		if (forward ? k > INT64_MAX / expr->interval_usec
+		            : k <= INT64_MIN / expr->interval_usec)
+			return -ENOENT;
+		ret_slot->instant_usec = ret_slot->local_usec = k * expr->interval_usec;
+		ret_slot->occurrence = 0;
+		return 0;
+	}
+	sec = chime_floor_div(usec, USEC_PER_SEC);
+	if (forward ? sec > SEC_MAX : sec < SEC_MIN)
+		return -ENOENT;
+	sec = sec < SEC_MIN ? SEC_MIN : sec > SEC_MAX ? SEC_MAX : sec;
+	r = forward ? zone_next(expr, &z, sec, &c) : zone_prev(expr, &z, sec, &c);
+	if (r < 0)
+		return r;
+	ret_slot->instant_usec = c.instant * USEC_PER_SEC;
+	ret_slot->local_usec = c.local * USEC_PER_SEC;
+	ret_slot->occurrence = c.occurrence;
+	return 0;
 }
 
 int
 chime_expr_next(const struct chime_expr *expr, const struct chime_tz *tz, int64_t after_usec,
                 struct chime_slot *ret_slot)
 {
-	struct zone z = {tz};
-	struct cand c;
-	int64_t A, k;
-	int r;
-
-	if (expr == NULL || ret_slot == NULL)
-		return -EINVAL;
-	if (expr->kind == CHIME_EXPR_REBOOT)
-		return -ENOENT;
-	if (expr->kind == CHIME_EXPR_EVERY) {
-		k = chime__floordiv(after_usec, expr->interval_usec);
-		if (k >= INT64_MAX / expr->interval_usec)
-			return -ENOENT;
-		ret_slot->instant_usec = ret_slot->local_usec = (k + 1) * expr->interval_usec;
-		ret_slot->occurrence = 0;
-		return 0;
-	}
-	A = chime__floordiv(after_usec, USEC_PER_SEC);
-	if (A > SEC_MAX)
-		return -ENOENT;
-	if (A < SEC_MIN)
-		A = SEC_MIN;
-	r = zone_next(expr, &z, A, &c);
-	if (r < 0)
-		return r;
-	slot_from(&c, ret_slot);
-	return 0;
+	return expr_step(expr, tz, after_usec, true, ret_slot);
 }
 
 int
 chime_expr_prev(const struct chime_expr *expr, const struct chime_tz *tz, int64_t at_usec,
                 struct chime_slot *ret_slot)
 {
-	struct zone z = {tz};
-	struct cand c;
-	int64_t B, k;
-	int r;
-
-	if (expr == NULL || ret_slot == NULL)
-		return -EINVAL;
-	if (expr->kind == CHIME_EXPR_REBOOT)
-		return -ENOENT;
-	if (expr->kind == CHIME_EXPR_EVERY) {
-		k = chime__floordiv(at_usec, expr->interval_usec);
-		if (k <= INT64_MIN / expr->interval_usec)
-			return -ENOENT;
-		ret_slot->instant_usec = ret_slot->local_usec = k * expr->interval_usec;
-		ret_slot->occurrence = 0;
-		return 0;
-	}
-	B = chime__floordiv(at_usec, USEC_PER_SEC);
-	if (B < SEC_MIN)
-		return -ENOENT;
-	if (B > SEC_MAX)
-		B = SEC_MAX;
-	r = zone_prev(expr, &z, B, &c);
-	if (r < 0)
-		return r;
-	slot_from(&c, ret_slot);
-	return 0;
+	return expr_step(expr, tz, at_usec, false, ret_slot);
 }

@@ -14,8 +14,10 @@
 #define CHIME_MATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "civil.h"
 #include "cron.h"
 
 #define CHIME__MATCH_MIN_YEAR  1
@@ -82,70 +84,51 @@ int chime__calendar_parse(const char *text, struct chime_expr *expr,
                           struct chime_expr_error *ret_error);
 
 /* Fill an error (when not NULL): field, 1-based column, printf message. Returns -EINVAL. */
+/*
+ * The tokenizer both grammars share: a token is [p, p + n) of the
+ * expression, not NUL-terminated, starting at 1-based column `col` (for
+ * the error). A whole expression splits at blanks, a token into parts at
+ * a separator (',' between list items, ':' in a time).
+ */
+struct chime__tok {
+	const char *p;
+	size_t n;
+	unsigned col;
+};
+
+/* The bytes [from, to) of `t`, with their own column. */
+static inline struct chime__tok
+chime__tok_sub(struct chime__tok t, size_t from, size_t to)
+{
+	return (struct chime__tok){t.p + from, to - from, t.col + (unsigned)from};
+}
+
+/*
+ * Split `text` at spaces and tabs into at most `max` tokens. Returns how
+ * many tokens the text has, which may be more than `max`.
+ */
+unsigned chime__tok_split(const char *text, struct chime__tok *toks, unsigned max);
+
+/*
+ * The next part of `t` between `sep` bytes, from *pos (0 at first): false
+ * after the last one. "a,,b" has three parts, the second empty; an empty
+ * token has one empty part.
+ */
+static inline bool
+chime__tok_next_part(struct chime__tok t, char sep, size_t *pos, struct chime__tok *ret_part)
+{
+	size_t j = *pos;
+
+	if (j > t.n)
+		return false;
+	while (j < t.n && t.p[j] != sep)
+		j++;
+	*ret_part = chime__tok_sub(t, *pos, j);
+	*pos = j + 1;
+	return true;
+}
+
 int chime__expr_error(struct chime_expr_error *err, const char *field, unsigned column,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Civil calendar helpers (proleptic Gregorian). */
-static inline int64_t
-chime__floordiv(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-static inline bool
-chime__is_leap(int64_t y)
-{
-	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-static inline unsigned
-chime__days_in_month(int64_t y, unsigned m)
-{
-	static const unsigned char dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	return m == 2 && chime__is_leap(y) ? 29 : dim[m - 1];
-}
-
-/* Days since 1970-01-01 (Howard Hinnant's algorithm). */
-static inline int64_t
-chime__days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = chime__floordiv(y, 400);
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static inline void
-chime__civil_from_days(int64_t z, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d)
-{
-	int64_t era, doe, yoe, y, doy, mp;
-
-	z += 719468;
-	era = chime__floordiv(z, 146097);
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*ret_d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	*ret_m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-	*ret_y = y + (*ret_m <= 2);
-}
-
-/* 0 = Sunday. */
-static inline unsigned
-chime__weekday(int64_t days)
-{
-	int64_t w = (days + 4) % 7;
-
-	return (unsigned)(w < 0 ? w + 7 : w);
-}
 
 #endif

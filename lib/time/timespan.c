@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "civil.h"
+#include "clock.h"
 #include "tz.h"
 
 #define USEC_PER_MINUTE (60 * CHIME_USEC_PER_SEC)
@@ -195,53 +197,16 @@ chime_timespan_format(int64_t usec, char *buf, size_t size)
 	return 0;
 }
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
+/* The zone's local time, written by the one formatter (clock.h). */
 int
 chime_time_format(int64_t utc_usec, const struct chime_tz *tz, char *buf, size_t size)
 {
-	int64_t sec = floor_div(utc_usec, CHIME_USEC_PER_SEC);
-	int64_t frac = utc_usec - sec * CHIME_USEC_PER_SEC;
-	int32_t off = tz == NULL ? 0 : chime_tz_offset_at(tz, sec);
-	int64_t local = sec + off, days, secs, y;
-	int32_t aoff = off < 0 ? -off : off;
-	char fbuf[8] = "", obuf[16];
-	unsigned m, d;
-	int k;
+	int64_t sec = chime_floor_div(utc_usec, CHIME_USEC_PER_SEC);
+	int r;
 
-	days = floor_div(local, 86400);
-	secs = local - days * 86400;
-	chime_civil_from_days(days, &y, &m, &d);
-	if (y < 0 || y > 9999)
-		return -ERANGE;
-	if (frac != 0) {
-		int digits = 6;
-
-		while (frac % 10 == 0) {
-			frac /= 10;
-			digits--;
-		}
-		snprintf(fbuf, sizeof(fbuf), ".%0*lld", digits, (long long)frac);
-	}
-	if (aoff % 60 != 0)
-		snprintf(obuf, sizeof(obuf), "%c%02d:%02d:%02d", off < 0 ? '-' : '+', aoff / 3600,
-		         aoff / 60 % 60, aoff % 60);
-	else
-		snprintf(obuf, sizeof(obuf), "%c%02d:%02d", off < 0 ? '-' : '+', aoff / 3600,
-		         aoff / 60 % 60);
-	k = snprintf(buf, size, "%04lld-%02u-%02uT%02d:%02d:%02d%s%s", (long long)y, m, d,
-	             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), fbuf, obuf);
-	if (k < 0 || (size_t)k >= size)
-		return -ENOBUFS;
-	return 0;
+	r = chime_clock_format_offset(utc_usec, tz == NULL ? 0 : chime_tz_offset_at(tz, sec), buf,
+	                              size);
+	return r < 0 ? r : 0;
 }
 
 /* Exactly `n` digits into *ret. */
@@ -330,15 +295,8 @@ chime_time_parse(const char *text, const struct chime_tz *tz, int64_t *ret_utc_u
 		return -EINVAL;
 	if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59)
 		return -EINVAL;
-	if (d > 28) {
-		int64_t yy;
-		unsigned mm, dd;
-
-		chime_civil_from_days(chime_days_from_civil(y, (unsigned)mo, (unsigned)d), &yy, &mm,
-		                      &dd);
-		if ((int)mm != mo)
-			return -EINVAL;
-	}
+	if ((unsigned)d > chime_days_in_month(y, (unsigned)mo))
+		return -EINVAL;
 	local = chime_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
 	        s;
 	if (has_off || tz == NULL) {

@@ -20,11 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
+
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
 #define TZ_MAX_FILE    (1024 * 1024)
 #define TZ_NAME_MAX    255
 #define TZ_TABLE_YEAR  2200 /* the footer rule is expanded up to here */
-#define SEC_PER_DAY    INT64_C(86400)
 
 /* When a footer rule switches, in one of the three POSIX date forms. */
 enum tz_rule_kind {
@@ -82,77 +83,13 @@ static struct chime_tz tz_utc_zone = {
         .table_end_local = INT64_MAX,
 };
 
-/* Civil calendar (after Howard Hinnant's public-domain algorithms). */
-
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-int64_t
-chime_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era, yoe, doy, doe;
-
-	if (m <= 2)
-		y--;
-	era = floor_div(y, 400);
-	yoe = y - era * 400;
-	doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + (int64_t)d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-void
-chime_civil_from_days(int64_t days, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d)
-{
-	int64_t z = days + 719468;
-	int64_t era = floor_div(z, 146097);
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	unsigned d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	unsigned m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-
-	*ret_y = yoe + era * 400 + (m <= 2);
-	*ret_m = m;
-	*ret_d = d;
-}
-
-unsigned
-chime_weekday_from_days(int64_t days)
-{
-	/* 1970-01-01 was a Thursday (4). */
-	return (unsigned)(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);
-}
-
-static bool
-is_leap(int64_t y)
-{
-	return (y % 4 == 0) && ((y % 100 != 0) || (y % 400 == 0));
-}
-
-static unsigned
-days_in_month(int64_t y, unsigned m)
-{
-	static const unsigned char len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	return m == 2 && is_leap(y) ? 29 : len[m - 1];
-}
-
 static int64_t
 year_of_sec(int64_t sec)
 {
 	int64_t y;
 	unsigned m, d;
 
-	chime_civil_from_days(floor_div(sec, SEC_PER_DAY), &y, &m, &d);
+	chime_civil_from_days(chime_floor_div(sec, CHIME_SEC_PER_DAY), &y, &m, &d);
 	return y;
 }
 
@@ -320,7 +257,7 @@ rule_day(const struct tz_rule_date *r, int64_t y)
 	switch (r->kind) {
 	case TZ_RULE_JULIAN1:
 		/* Feb 29 is never counted: day 60 is always March 1. */
-		return jan1 + r->day - 1 + (is_leap(y) && r->day >= 60);
+		return jan1 + r->day - 1 + (chime_is_leap(y) && r->day >= 60);
 	case TZ_RULE_JULIAN0:
 		return jan1 + r->day;
 	case TZ_RULE_MWD:
@@ -328,7 +265,7 @@ rule_day(const struct tz_rule_date *r, int64_t y)
 		first = chime_days_from_civil(y, (unsigned)r->month, 1);
 		wd = chime_weekday_from_days(first);
 		day = first + ((unsigned)r->wday + 7 - wd) % 7 + (r->week - 1) * 7;
-		while (day >= first + days_in_month(y, (unsigned)r->month))
+		while (day >= first + chime_days_in_month(y, (unsigned)r->month))
 			day -= 7;
 		return day;
 	}
@@ -344,9 +281,9 @@ static void
 rule_events(const struct tz_footer *f, int64_t y, struct tz_event ret[2])
 {
 	/* The start is given in standard time, the end in daylight time. */
-	ret[0].at = rule_day(&f->start, y) * SEC_PER_DAY + f->start.time - f->std_off;
+	ret[0].at = rule_day(&f->start, y) * CHIME_SEC_PER_DAY + f->start.time - f->std_off;
 	ret[0].off = f->dst_off;
-	ret[1].at = rule_day(&f->end, y) * SEC_PER_DAY + f->end.time - f->dst_off;
+	ret[1].at = rule_day(&f->end, y) * CHIME_SEC_PER_DAY + f->end.time - f->dst_off;
 	ret[1].off = f->std_off;
 }
 
@@ -611,15 +548,8 @@ struct tz_builder {
 static int
 builder_add(struct tz_builder *b, int64_t at, int32_t off)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap == 0 ? 256 : b->cap * 2;
-		struct tz_event *ev = realloc(b->ev, cap * sizeof(*ev));
-
-		if (ev == NULL)
-			return -ENOMEM;
-		b->ev = ev;
-		b->cap = cap;
-	}
+	if (chime_grow(&b->ev, &b->cap, b->n + 1, sizeof(*b->ev)) < 0)
+		return -ENOMEM;
 	b->ev[b->n].at = at;
 	b->ev[b->n].off = off;
 	b->n++;
@@ -703,9 +633,9 @@ tzif_parse(const unsigned char *buf, size_t len, struct chime_tz *tz)
 		int64_t from = b.n > 0 ? b.ev[b.n - 1].at : INT64_MIN;
 		int64_t y0 = b.n > 0 ? year_of_sec(from) - 1 : 1800;
 
-		tz->table_end = chime_days_from_civil(TZ_TABLE_YEAR + 1, 1, 1) * SEC_PER_DAY -
-		                8 * SEC_PER_DAY;
-		tz->table_end_local = tz->table_end - 2 * SEC_PER_DAY;
+		tz->table_end = chime_days_from_civil(TZ_TABLE_YEAR + 1, 1, 1) * CHIME_SEC_PER_DAY -
+		                8 * CHIME_SEC_PER_DAY;
+		tz->table_end_local = tz->table_end - 2 * CHIME_SEC_PER_DAY;
 		for (int64_t y = y0; y <= TZ_TABLE_YEAR + 1; y++) {
 			struct tz_event ev[2];
 
@@ -890,15 +820,8 @@ chime_tz_cache_get(struct chime_tz_cache *cache, const char *name, struct chime_
 			*ret_tz = chime_tz_ref(cache->zones[i]);
 			return 0;
 		}
-	if (cache->n == cache->cap) {
-		size_t cap = cache->cap == 0 ? 8 : cache->cap * 2;
-		struct chime_tz **zones = realloc(cache->zones, cap * sizeof(*zones));
-
-		if (zones == NULL)
-			return -ENOMEM;
-		cache->zones = zones;
-		cache->cap = cap;
-	}
+	if (chime_grow(&cache->zones, &cache->cap, cache->n + 1, sizeof(*cache->zones)) < 0)
+		return -ENOMEM;
 	r = chime_tz_load(name, NULL, &tz);
 	if (r < 0)
 		return r;

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "civil.h" /* chime_days_from_civil() and the rest of the calendar */
+
 struct chime_tz;
 
 /*
@@ -58,12 +60,6 @@ chime_tz_to_local(const struct chime_tz *tz, int64_t utc_sec)
  */
 int chime_tz_resolve(const struct chime_tz *tz, int64_t local_sec, int64_t ret_utc[2],
                      int64_t *ret_jump_utc, int32_t *ret_gap_sec);
-
-/* Civil calendar arithmetic (proleptic Gregorian, any year). */
-int64_t chime_days_from_civil(int64_t y, unsigned m, unsigned d);
-void chime_civil_from_days(int64_t days, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d);
-/* 0 = Sunday .. 6 = Saturday */
-unsigned chime_weekday_from_days(int64_t days);
 
 /*
  * A cache of loaded zones, so each zone is read once and shared by every
