@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build test test-asan demo clean
+.PHONY: all deps build test test-asan demo clean package
 
 all: build
 
@@ -36,4 +36,16 @@ demo: build
 	@tests/harness/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(PKG_BUILD)
+
+# The Debian package, in its own build tree (prefix /usr, Debian's
+# hardening flags): $(PKG_BUILD)/chime_VERSION_amd64.deb. See
+# systemd/CMakeLists.txt for why CPack.
+PKG_BUILD ?= build-deb
+BUILDFLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+package: deps
+	CFLAGS="$$($(BUILDFLAGS) CFLAGS) $$($(BUILDFLAGS) CPPFLAGS)" LDFLAGS="$$($(BUILDFLAGS) LDFLAGS)" \
+		cmake -S . -B $(PKG_BUILD) -DCMAKE_INSTALL_PREFIX=/usr -DCHIME_DEB=ON \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DCHIME_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(PKG_BUILD) -j $(JOBS)
+	cd $(PKG_BUILD) && cpack -G DEB

@@ -27,7 +27,6 @@
 
 #include "chimectl.h"
 
-#define CHECK_DEFAULT_CONFIG "/etc/chime/chime.yaml"
 #define CHECK_CONNECT_USEC   (INT64_C(3) * 1000000)
 #define CHECK_STATEMENT_USEC (INT64_C(5) * 1000000)
 
@@ -35,7 +34,7 @@ static void
 check_usage(FILE *f)
 {
 	fprintf(f, "usage: chimectl check [FILE] [--no-db]\n\n"
-	           "Check the configuration FILE (default " CHECK_DEFAULT_CONFIG ") and the\n"
+	           "Check the configuration FILE (default " CHIME_DEFAULT_CONFIG ") and the\n"
 	           "options of every job's plugin; print every problem, or \"configuration OK\".\n"
 	           "When the database is reachable, also check each job against it (tables,\n"
 	           "columns, triggers) without changing anything; --no-db skips that.\n");
@@ -165,7 +164,7 @@ chimectl_check_main(int argc, char **argv)
 		path = argv[i];
 	}
 	if (path == NULL)
-		path = CHECK_DEFAULT_CONFIG;
+		path = CHIME_DEFAULT_CONFIG;
 
 	r = chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host);
 	if (r < 0) {

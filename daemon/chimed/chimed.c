@@ -21,9 +21,7 @@
 #include "notify.h"
 #include "builtin.h"
 
-#define DEFAULT_CONFIG "/etc/chime/chime.yaml"
-
-static const char *arg_config = DEFAULT_CONFIG;
+static const char *arg_config = CHIME_DEFAULT_CONFIG;
 static bool arg_check;
 static int arg_log_level = CHIME_LOG_INFO;
 
@@ -41,7 +39,7 @@ usage(FILE *f)
 	        "  -l, --log-level LEVEL  error, warning, notice, info (default) or debug\n"
 	        "  -V, --version          print the version and exit\n"
 	        "  -h, --help             print this help and exit\n",
-	        DEFAULT_CONFIG);
+	        CHIME_DEFAULT_CONFIG);
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -162,9 +160,22 @@ setup(struct chimed *d)
 		return r;
 	/* The ledger (chime.runs) is on when the file has a database:
 	 * section; without one, runs are neither recorded nor exclusive. */
-	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL)
-		ropts.database = &d->config->database;
-	else
+	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL) {
+		struct chime_ledger_service_options lopts = {
+		        .loop = d->loop,
+		        .database = &d->config->database,
+		        .node = d->config->node,
+		        .changed_cb = runner_changed_cb,
+		        .userdata = d,
+		};
+
+		r = chime_ledger_service_new(&lopts, &d->ledger);
+		if (r < 0)
+			return r;
+		chime_ledger_service_stages(d->ledger, &ropts.stages);
+		ropts.workers_cap = d->config->database.pool > 0 ? (size_t)d->config->database.pool
+		                                                 : 0;
+	} else
 		chime_log_warning("no 'database:' section: runs are not recorded in a ledger, "
 		                  "and several chimed would each run every slot");
 	r = chime_schedule_new(NULL, &d->schedule);
@@ -173,6 +184,8 @@ setup(struct chimed *d)
 	r = chime_runner_new(&ropts, &d->runner);
 	if (r < 0)
 		return r;
+	if (d->ledger != NULL)
+		chime_ledger_service_attach(d->ledger, d->runner);
 	r = chimed_wall_timer_init(d->loop, &d->timer, timer_cb);
 	if (r < 0)
 		return r;

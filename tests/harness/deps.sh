@@ -12,6 +12,7 @@ packages=(
 	postgresql-15 postgresql-client-15
 	python3-croniter python3-aiosmtpd dovecot-imapd
 	mandoc systemd tzdata openssl curl
+	lintian
 )
 
 missing=()
