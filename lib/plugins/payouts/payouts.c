@@ -339,4 +339,5 @@ const struct chime_plugin chime_plugin_payouts = {
         .run = payouts_run,
         .release = payouts_release,
         .idempotent = true,
+        .needs_database = true,
 };
