@@ -203,19 +203,29 @@ ledger_migrate_steps(PGconn *conn, char *errbuf, size_t errsize)
 	return 0;
 }
 
-int
-chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
+/* 1 when a migration is due, 0 when the schema is current, or a negative
+ * errno (-EPROTO: newer than this binary). */
+static int
+ledger_migration_due(PGconn *conn, char *errbuf, size_t errsize)
 {
 	int version, r;
 
 	r = ledger_version(conn, &version, errbuf, errsize);
 	if (r < 0)
 		return r;
-	if (version == CHIME_SQL_LEDGER_N_MIGRATIONS)
-		return 0;
 	if (version > CHIME_SQL_LEDGER_N_MIGRATIONS)
 		return ledger_newer(version, errbuf, errsize);
+	return version < CHIME_SQL_LEDGER_N_MIGRATIONS;
+}
 
+int
+chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
+{
+	int r;
+
+	r = ledger_migration_due(conn, errbuf, errsize);
+	if (r <= 0)
+		return r;
 	r = ledger_exec(conn, "BEGIN", NULL, NULL, errbuf, errsize);
 	if (r < 0)
 		return r;
@@ -230,15 +240,11 @@ chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
 int
 chime_ledger_migrate_try(PGconn *conn, char *errbuf, size_t errsize)
 {
-	int version, r;
+	int r;
 
-	r = ledger_version(conn, &version, errbuf, errsize);
-	if (r < 0)
+	r = ledger_migration_due(conn, errbuf, errsize);
+	if (r <= 0)
 		return r;
-	if (version == CHIME_SQL_LEDGER_N_MIGRATIONS)
-		return 0;
-	if (version > CHIME_SQL_LEDGER_N_MIGRATIONS)
-		return ledger_newer(version, errbuf, errsize);
 	return ledger_migrate_steps(conn, errbuf, errsize);
 }
 
