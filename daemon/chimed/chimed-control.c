@@ -16,7 +16,8 @@
  * A stale socket file of a crashed daemon (connect() refused) is replaced;
  * a live one means another chimed runs there, and this one refuses to
  * start. The ledger's view of the jobs (last status, last success, pause)
- * is re-read every CONTROL_REFRESH_MSEC for `list` and the metrics.
+ * is the ledger service's (ledger-service.h), which the metrics read too;
+ * `list` has it re-read first.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,7 +47,6 @@
 #define CONTROL_MAX_CLIENTS    16
 #define CONTROL_BACKLOG        16
 #define CONTROL_IDLE_MSEC      60000
-#define CONTROL_REFRESH_MSEC   5000
 #define CONTROL_POOL_SIZE      2
 #define CONTROL_TAKE_WAIT_USEC (INT64_C(5) * 1000000)
 #define CONTROL_WRITE_MAX      (1024 * 1024) /* unread replies before a client is dropped */
@@ -70,21 +70,17 @@ struct control_client {
 struct chimed_control {
 	struct chimed *d;
 	uv_pipe_t server;
-	uv_timer_t refresh;
 	char *path;                 /* bound by us: unlinked on close */
 	struct chime_db_pool *pool; /* NULL without a database */
 	atomic_bool schema_ready;
-	bool refresh_busy, closing;
-	json_t *ledger_jobs; /* chime_ledger_query_jobs()'s last answer, or NULL */
+	bool closing;
 	struct control_client *clients;
 	size_t n_clients;
-	int handles;         /* server and refresh */
+	int handles;         /* the server */
 	size_t pending_work; /* uv_queue_work in flight */
 };
 
 enum control_work_kind {
-	CW_REFRESH,
-	CW_LIST,
 	CW_HISTORY,
 	CW_PAUSE,
 	CW_RESUME,
@@ -93,7 +89,7 @@ enum control_work_kind {
 struct control_work {
 	uv_work_t req;
 	struct chimed_control *ctl;
-	struct control_client *client; /* NULL for a refresh */
+	struct control_client *client;
 	enum control_work_kind kind;
 	struct chime_control_request rq;
 	char node[64];
@@ -118,7 +114,6 @@ control_maybe_free(struct chimed_control *ctl)
 	if (!ctl->closing || ctl->handles > 0 || ctl->pending_work > 0 || ctl->clients != NULL)
 		return;
 	ctl->pool = chime_db_pool_free(ctl->pool);
-	json_decref(ctl->ledger_jobs);
 	free(ctl->path);
 	free(ctl);
 }
@@ -234,10 +229,6 @@ work_cb(uv_work_t *req)
 		atomic_store(&ctl->schema_ready, true);
 	}
 	switch (w->kind) {
-	case CW_REFRESH:
-	case CW_LIST:
-		w->r = chime_ledger_query_jobs(c->pg, &w->result, w->err, sizeof(w->err));
-		break;
 	case CW_HISTORY:
 		w->r = chime_ledger_query_history(c->pg, w->rq.job, w->rq.limit, &w->result,
 		                                   w->err, sizeof(w->err));
@@ -253,7 +244,6 @@ out:
 	chime_db_pool_give(c, w->r == -ENOTCONN, NULL);
 }
 
-static void reply_list(struct control_client *c, const char *ledger_error);
 static void queue_refresh(struct chimed_control *ctl);
 
 static void
@@ -264,17 +254,8 @@ after_work_cb(uv_work_t *req, int status)
 	struct control_client *c = w->client;
 
 	ctl->pending_work--;
-	if (w->kind == CW_REFRESH)
-		ctl->refresh_busy = false;
-	if ((w->kind == CW_REFRESH || w->kind == CW_LIST) && w->r == 0) {
-		json_decref(ctl->ledger_jobs);
-		ctl->ledger_jobs = json_incref(w->result);
-	}
 	if (c != NULL && !c->closing) {
 		switch (w->kind) {
-		case CW_LIST:
-			reply_list(c, w->r < 0 ? w->err : NULL);
-			break;
 		case CW_HISTORY:
 			if (w->r < 0)
 				client_send(c, chime_control_reply_error("history: %s", w->err),
@@ -299,8 +280,6 @@ after_work_cb(uv_work_t *req, int status)
 			                        w->kind == CW_PAUSE));
 			queue_refresh(ctl);
 			break;
-		case CW_REFRESH:
-			break;
 		}
 		c->busy = false;
 	}
@@ -314,8 +293,8 @@ after_work_cb(uv_work_t *req, int status)
 	control_maybe_free(ctl);
 }
 
-/* Queue `kind` for client `c` (NULL: a refresh). Returns 0 or a negative
- * errno (nothing queued). */
+/* Queue `kind` for client `c`. Returns 0 or a negative errno (nothing
+ * queued). */
 static int
 queue_work(struct chimed_control *ctl, struct control_client *c, enum control_work_kind kind,
            const struct chime_control_request *rq)
@@ -346,41 +325,12 @@ queue_work(struct chimed_control *ctl, struct control_client *c, enum control_wo
 	return 0;
 }
 
+/* The ledger service re-reads its view of the jobs (pause, resume, reload). */
 static void
 queue_refresh(struct chimed_control *ctl)
 {
-	if (ctl->pool == NULL || ctl->refresh_busy || ctl->closing)
-		return;
-	if (queue_work(ctl, NULL, CW_REFRESH, NULL) == 0)
-		ctl->refresh_busy = true;
-}
-
-static void
-refresh_cb(uv_timer_t *timer)
-{
-	queue_refresh(timer->data);
-}
-
-int
-chimed_control_job_ledger(struct chimed *d, const char *name, int64_t *ret_last_success_usec,
-                          bool *ret_paused)
-{
-	json_t *o, *at;
-
-	if (d->control == NULL || d->control->ledger_jobs == NULL)
-		return -ENOENT;
-	o = json_object_get(d->control->ledger_jobs, name);
-	if (o == NULL) {
-		/* The ledger was read and has nothing of this job. */
-		*ret_last_success_usec = INT64_MIN;
-		*ret_paused = false;
-		return 0;
-	}
-	at = json_object_get(o, "last_success_at");
-	*ret_last_success_usec =
-	        json_is_number(at) ? (int64_t)(json_number_value(at) * 1e6) : INT64_MIN;
-	*ret_paused = json_is_true(json_object_get(o, "paused"));
-	return 0;
+	if (ctl->d->ledger != NULL && !ctl->closing)
+		(void)chime_ledger_service_refresh_jobs(ctl->d->ledger, NULL, NULL);
 }
 
 /* ---- Commands on the loop --------------------------------------------- */
@@ -395,13 +345,6 @@ json_local_time(int64_t utc_usec, const struct chime_tz *tz)
 	return json_string(buf);
 }
 
-static json_t *
-json_epoch_time(json_t *seconds)
-{
-	if (!json_is_number(seconds))
-		return json_null();
-	return chime_ledger_json_time((int64_t)(json_number_value(seconds) * 1e6));
-}
 
 static const char *
 job_zone(const struct chime_job_config *job)
@@ -432,11 +375,11 @@ cmd_status(struct control_client *c)
 		                                      json_local_time(slot.instant_usec, job->tz),
 		                                      "fire", chime_ledger_json_time(fire)));
 	}
-	up = chime_runner_database_up(d->runner);
+	up = chimed_database_up(d);
 	if (up < 0)
 		db = json_pack("{s:s}", "state", "none");
 	else {
-		if (chime_runner_database_status(d->runner, dbtext, sizeof(dbtext)) < 0)
+		if (chimed_database_status(d, dbtext, sizeof(dbtext)) < 0)
 			dbtext[0] = '\0';
 		db = json_pack("{s:s, s:s}", "state",
 		               up == 1                                    ? "up"
@@ -472,12 +415,13 @@ static void
 reply_list(struct control_client *c, const char *ledger_error)
 {
 	struct chimed *d = c->ctl->d;
-	json_t *ledger = c->ctl->ledger_jobs;
 	json_t *jobs = json_array(), *body;
 
 	for (size_t i = 0; jobs != NULL && i < d->config->n_jobs; i++) {
 		const struct chime_job_config *job = d->config->jobs[i];
-		json_t *l = ledger != NULL ? json_object_get(ledger, job->name) : NULL;
+		struct chime_ledger_job_state l;
+		bool known = d->ledger != NULL &&
+		             chime_ledger_service_job_state(d->ledger, job->name, &l) == 0;
 		struct chime_slot slot;
 		int64_t fire;
 		json_t *o;
@@ -491,24 +435,22 @@ reply_list(struct control_client *c, const char *ledger_error)
 		              json_local_time(slot.instant_usec, job->tz));
 		if (o == NULL)
 			continue;
-		if (ledger == NULL) {
+		if (!known) {
 			json_object_set_new(o, "paused", json_null());
 			json_object_set_new(o, "last_status", json_null());
 			json_object_set_new(o, "last_finished_at", json_null());
 			json_object_set_new(o, "last_success_at", json_null());
 		} else {
-			json_object_set_new(
-			        o, "paused",
-			        json_boolean(json_is_true(json_object_get(l, "paused"))));
-			json_object_set(o, "last_status",
-			                l != NULL && json_object_get(l, "last_status") != NULL
-			                        ? json_object_get(l, "last_status")
-			                        : json_null());
-			json_object_set_new(
-			        o, "last_finished_at",
-			        json_epoch_time(json_object_get(l, "last_finished_at")));
+			/* The JSON boundary: the status as text. */
+			json_object_set_new(o, "paused", json_boolean(l.paused));
+			json_object_set_new(o, "last_status",
+			                    l.has_last
+			                            ? json_string(chime_run_status_name(l.last_status))
+			                            : json_null());
+			json_object_set_new(o, "last_finished_at",
+			                    chime_ledger_json_time(l.last_finished_usec));
 			json_object_set_new(o, "last_success_at",
-			                    json_epoch_time(json_object_get(l, "last_success_at")));
+			                    chime_ledger_json_time(l.last_success_usec));
 		}
 		json_array_append_new(jobs, o);
 	}
@@ -608,6 +550,37 @@ cmd_reload(struct control_client *c)
 	queue_refresh(c->ctl);
 }
 
+/* `list`: the ledger service re-reads its view of the jobs, then the
+ * reply is made from it (with the reason when the read failed). */
+static void
+list_refreshed_cb(int r, const char *error, void *userdata)
+{
+	struct control_client *c = userdata;
+	struct chimed_control *ctl = c->ctl;
+
+	ctl->pending_work--;
+	if (!c->closing) {
+		reply_list(c, r < 0 ? error : NULL);
+		c->busy = false;
+		client_process(c);
+	}
+	client_unref(c);
+	control_maybe_free(ctl);
+}
+
+static int
+list_refresh(struct control_client *c)
+{
+	int r = chime_ledger_service_refresh_jobs(c->ctl->d->ledger, list_refreshed_cb, c);
+
+	if (r < 0)
+		return r;
+	c->ctl->pending_work++;
+	c->refs++;
+	c->busy = true;
+	return 0;
+}
+
 static void
 client_handle_line(struct control_client *c, const char *line, size_t len)
 {
@@ -625,7 +598,7 @@ client_handle_line(struct control_client *c, const char *line, size_t len)
 		cmd_status(c);
 		return;
 	case CHIME_CONTROL_LIST:
-		if (ctl->pool == NULL || queue_work(ctl, c, CW_LIST, &rq) < 0)
+		if (ctl->d->ledger == NULL || list_refresh(c) < 0)
 			reply_list(c, NULL);
 		return;
 	case CHIME_CONTROL_TRIGGER:
@@ -870,9 +843,7 @@ chimed_control_start(struct chimed *d)
 	ctl->d = d;
 	uv_pipe_init(d->loop, &ctl->server, 0);
 	ctl->server.data = ctl;
-	uv_timer_init(d->loop, &ctl->refresh);
-	ctl->refresh.data = ctl;
-	ctl->handles = 2;
+	ctl->handles = 1;
 	d->control = ctl;
 
 	/* 0660 from the start: no window where the socket is wider open. */
@@ -893,8 +864,6 @@ chimed_control_start(struct chimed *d)
 	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL &&
 	    chime_db_pool_new(&d->config->database, CONTROL_POOL_SIZE, &ctl->pool) < 0)
 		chime_log_warning("control socket: no connection pool, the ledger commands fail");
-	uv_timer_start(&ctl->refresh, refresh_cb, 0, CONTROL_REFRESH_MSEC);
-	uv_unref((uv_handle_t *)&ctl->refresh);
 	chime_log_info("control socket listening on %s", path);
 	return 0;
 }
@@ -916,5 +885,4 @@ chimed_control_close(struct chimed *d)
 	if (ctl->path != NULL)
 		(void)unlink(ctl->path);
 	uv_close((uv_handle_t *)&ctl->server, control_handle_closed);
-	uv_close((uv_handle_t *)&ctl->refresh, control_handle_closed);
 }

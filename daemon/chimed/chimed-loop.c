@@ -5,6 +5,7 @@
  * the old config), stop on SIGTERM/SIGINT (drain, then close), @reboot
  * jobs, and STATUS= upkeep.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,31 @@ chimed_log_diags(const struct chime_diag_list *diags)
 		                diags->errors + diags->warnings - diags->count);
 }
 
+int
+chimed_database_status(const struct chimed *d, char *buf, size_t size)
+{
+	if (d->ledger == NULL)
+		return -ENOENT;
+	chime_ledger_service_database_status(d->ledger, buf, size);
+	return 0;
+}
+
+int
+chimed_database_up(const struct chimed *d)
+{
+	if (d->ledger == NULL)
+		return -ENOENT;
+	return chime_ledger_service_database_up(d->ledger) ? 1 : 0;
+}
+
+/* The configuration the ledger's periodic work covers. */
+static void
+ledger_set_config(struct chimed *d)
+{
+	if (d->ledger != NULL)
+		chime_ledger_service_set_config(d->ledger, d->config);
+}
+
 void
 chimed_update_status(struct chimed *d)
 {
@@ -59,7 +85,7 @@ chimed_update_status(struct chimed *d)
 	} else
 		snprintf(status, sizeof(status), "%s%zu jobs, nothing scheduled, %zu running",
 		         prefix, d->config->n_jobs, running);
-	if (chime_runner_database_status(d->runner, db, sizeof(db)) == 0)
+	if (chimed_database_status(d, db, sizeof(db)) == 0)
 		snprintf(status + strlen(status), sizeof(status) - strlen(status), ", %s", db);
 	if (strcmp(status, d->status) == 0)
 		return;
@@ -90,7 +116,7 @@ chimed_tick(struct chimed *d)
 			        &(struct chime_log_run){.job = due.job->name,
 			                                .plugin = due.job->plugin_name,
 			                                .scheduled_for_usec = due.slot.instant_usec,
-			                                .status = "skipped",
+			                                .status = chime_run_status_name(CHIME_RUN_SKIPPED),
 			                                .message_id = CHIME_MESSAGE_RUN_SKIPPED},
 			        "%u missed slot%s skipped (clock jump or stall), misfire policy",
 			        due.skipped, due.skipped == 1 ? "" : "s");
@@ -137,7 +163,7 @@ chimed_start(struct chimed *d)
 	r = chime_schedule_reload(d->schedule, d->config, &diff);
 	if (r < 0)
 		return r;
-	chime_runner_set_config(d->runner, d->config);
+	ledger_set_config(d);
 	chime_log_info("started: %zu jobs from '%s', %zu on a timer", d->config->n_jobs,
 	               d->config_path, chime_schedule_count(d->schedule));
 	fire_reboot_jobs(d);
@@ -201,7 +227,7 @@ chimed_reload(struct chimed *d)
 	/* Runs in flight hold their own reference to the old config. */
 	chime_config_unref(d->config);
 	d->config = config;
-	chime_runner_set_config(d->runner, d->config);
+	ledger_set_config(d);
 	chime_log_run(CHIME_LOG_INFO, &(struct chime_log_run){.message_id = CHIME_MESSAGE_RELOAD},
 	              "reloaded: %zu jobs (%zu kept, %zu changed, %zu added, %zu removed)",
 	              config->n_jobs, diff.kept, diff.changed, diff.added, diff.removed);
@@ -222,6 +248,9 @@ close_all(struct chimed *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	chimed_wall_timer_close(&d->timer);
+	/* The service first: it drives the runner, whose runs are over. */
+	chime_ledger_service_close(d->ledger);
+	d->ledger = NULL;
 	chime_runner_close(d->runner);
 	d->runner = NULL;
 }

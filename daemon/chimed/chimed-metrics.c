@@ -69,12 +69,12 @@ chimed_metrics_run_finished(const struct chime_runner_run *rr, void *userdata)
 {
 	struct chimed *d = userdata;
 	int64_t duration, lateness = INT64_MIN;
-	const char *status = chime_runner_run_status(rr);
+	enum chime_run_status status;
 
-	if (d->metrics == NULL || status == NULL)
+	if (d->metrics == NULL || !chime_runner_run_status(rr, &status))
 		return;
 	duration = chime_runner_run_duration_usec(rr);
-	if (duration <= 0 || strcmp(status, "skipped") == 0)
+	if (duration <= 0 || status == CHIME_RUN_SKIPPED)
 		duration = -1; /* never reached its plugin */
 	else if (!chime_runner_run_manual(rr) && chime_runner_run_attempt(rr) == 1)
 		lateness = wall_usec() - duration - chime_runner_run_slot(rr)->instant_usec;
@@ -92,11 +92,10 @@ publish_cb(uv_timer_t *timer)
 	int64_t now = wall_usec();
 	char db[400];
 
-	state.database_up = chime_runner_database_up(d->runner);
+	state.database_up = chimed_database_up(d);
 	if (state.database_up < 0)
 		state.database_up = -1;
-	else if (state.database_up == 0 &&
-	         chime_runner_database_status(d->runner, db, sizeof(db)) == 0) {
+	else if (state.database_up == 0 && chimed_database_status(d, db, sizeof(db)) == 0) {
 		const char *text = strncmp(db, "database: ", 10) == 0 ? db + 10 : db;
 
 		if (strncmp(text, "down ", 5) == 0)
@@ -115,10 +114,14 @@ publish_cb(uv_timer_t *timer)
 		return;
 	for (size_t i = 0; i < d->config->n_jobs; i++) {
 		const struct chime_job_config *job = d->config->jobs[i];
-		int64_t last = INT64_MIN;
-		bool paused = false;
+		struct chime_ledger_job_state js = {.last_success_usec = INT64_MIN};
+		int64_t last;
 
-		(void)chimed_control_job_ledger(d, job->name, &last, &paused);
+		/* The ledger service's view: the same one `chimectl list` shows,
+		 * with or without a control socket. */
+		if (d->ledger != NULL)
+			(void)chime_ledger_service_job_state(d->ledger, job->name, &js);
+		last = js.last_success_usec;
 		jobs[i].name = job->name;
 		jobs[i].last_success_usec = last;
 		jobs[i].expect_set = job->enabled && job->expect_usec > 0;

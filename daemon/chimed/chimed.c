@@ -160,9 +160,22 @@ setup(struct chimed *d)
 		return r;
 	/* The ledger (chime.runs) is on when the file has a database:
 	 * section; without one, runs are neither recorded nor exclusive. */
-	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL)
-		ropts.database = &d->config->database;
-	else
+	if (d->config->n_trees > 0 && chime_node_get(d->config->trees[0], "database") != NULL) {
+		struct chime_ledger_service_options lopts = {
+		        .loop = d->loop,
+		        .database = &d->config->database,
+		        .node = d->config->node,
+		        .changed_cb = runner_changed_cb,
+		        .userdata = d,
+		};
+
+		r = chime_ledger_service_new(&lopts, &d->ledger);
+		if (r < 0)
+			return r;
+		chime_ledger_service_stages(d->ledger, &ropts.stages);
+		ropts.workers_cap = d->config->database.pool > 0 ? (size_t)d->config->database.pool
+		                                                 : 0;
+	} else
 		chime_log_warning("no 'database:' section: runs are not recorded in a ledger, "
 		                  "and several chimed would each run every slot");
 	r = chime_schedule_new(NULL, &d->schedule);
@@ -171,6 +184,8 @@ setup(struct chimed *d)
 	r = chime_runner_new(&ropts, &d->runner);
 	if (r < 0)
 		return r;
+	if (d->ledger != NULL)
+		chime_ledger_service_attach(d->ledger, d->runner);
 	r = chimed_wall_timer_init(d->loop, &d->timer, timer_cb);
 	if (r < 0)
 		return r;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "ledger-service.h"
 #include "plugin_host.h"
 #include "runner.h"
 #include "schedule.h"
@@ -54,6 +55,7 @@ struct chimed {
 	struct chime_config *config;
 	struct chime_schedule *schedule;
 	struct chime_runner *runner;
+	struct chime_ledger_service *ledger; /* NULL without a database: section */
 	struct chimed_wall_timer timer;
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t watchdog;
@@ -81,6 +83,11 @@ void chimed_reload(struct chimed *d);
 void chimed_stop(struct chimed *d, int signum);
 /* Send STATUS= when it changed. */
 void chimed_update_status(struct chimed *d);
+/* "database: up (since ...)" for STATUS= and the control socket; -ENOENT
+ * (buf untouched) without a database. */
+int chimed_database_status(const struct chimed *d, char *buf, size_t size);
+/* 1 when the ledger's database is up, 0 when not, -ENOENT without one. */
+int chimed_database_up(const struct chimed *d);
 /* Log every diagnostic of `diags` at its severity. */
 void chimed_log_diags(const struct chime_diag_list *diags);
 
@@ -94,10 +101,6 @@ void chimed_log_diags(const struct chime_diag_list *diags);
 int chimed_control_start(struct chimed *d);
 /* Close the listener and every client; frees itself once closed. */
 void chimed_control_close(struct chimed *d);
-/* The ledger's view of job `name` as last read (any node), for list and
- * metrics: 0, or -ENOENT when unknown. */
-int chimed_control_job_ledger(struct chimed *d, const char *name, int64_t *ret_last_success_usec,
-                              bool *ret_paused);
 
 /* /metrics and /healthz (chimed-metrics.c) on config->metrics_listen;
  * 0 also when off. Logs. */

@@ -1,26 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The runner (chime/runner.h): overlap policy, the optional claim and
- * record stages, worker threads (runner-pool.c), timeouts, retries, and the drain
- * at shutdown. All state lives on the loop thread; a worker touches only
- * its own run context and, when done, the mutex-guarded done list it posts
- * to the loop through a uv_async.
+ * The runner (runner.h): overlap policy, the claim and record stages a
+ * ledger plugs in (struct chime_runner_stages), worker threads
+ * (runner-pool.c), timeouts, retries, and the drain at shutdown. All state
+ * lives on the loop thread; a worker touches only its own run context and,
+ * when done, the mutex-guarded done list it posts to the loop through a
+ * uv_async. Time comes from the injected clock only.
  */
-#include "runner.h"
-
-#include "runner-internal.h"
-
-/* Loop-side helpers runner-ledger.c shares (runner-internal.h). */
-#define mono_usec         chime__runner_mono_usec
-#define rr_log            chime__runner_log
-#define rr_when           chime__runner_when
-#define rr_new            chime__runner_run_new
-#define rr_work           chime__runner_work
-#define rr_end_early      chime__runner_end_early
-#define rr_done           chime__runner_done
-#define rr_start          chime__runner_start
-#define runner_maybe_free chime__runner_maybe_free
-
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -29,18 +15,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "run.h"
+#include "runner-internal.h"
 #include "timespan.h"
 #include "tz.h"
 
-int64_t
-mono_usec(void)
+static int64_t
+runner_mono_usec(const struct chime_runner *runner)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return chime_clock_mono(&runner->clock);
 }
 
 static uint64_t
@@ -57,16 +42,29 @@ rr_plugin_name(const struct chime_runner_run *rr)
 	return rr->job->plugin != NULL ? rr->job->plugin->name : "?";
 }
 
+static const char *
+rr_status_name(const struct chime_runner_run *rr)
+{
+	return rr->has_status ? chime_run_status_name(rr->status) : NULL;
+}
+
+static void
+rr_set_status(struct chime_runner_run *rr, enum chime_run_status status)
+{
+	rr->status = status;
+	rr->has_status = true;
+}
+
 void
-rr_log(const struct chime_runner_run *rr, int priority, const char *message_id, const char *fmt,
-       ...)
+chime_runner_run_log(const struct chime_runner_run *rr, int priority, const char *message_id,
+                     const char *fmt, ...)
 {
 	struct chime_log_run fields = {
 	        .job = rr->job->name,
 	        .plugin = rr_plugin_name(rr),
 	        .run_id = rr->id,
 	        .scheduled_for_usec = rr->slot.instant_usec,
-	        .status = rr->status,
+	        .status = rr_status_name(rr),
 	        .message_id = message_id,
 	};
 	va_list ap;
@@ -128,7 +126,7 @@ out:
 
 /* The slot as the job's zone writes it: "2026-11-23T02:00:00+04:00". */
 const char *
-rr_when(const struct chime_runner_run *rr, char *buf, size_t size)
+chime_runner_run_when(const struct chime_runner_run *rr, char *buf, size_t size)
 {
 	if (chime_time_format(rr->slot.instant_usec, rr->job->tz, buf, size) < 0)
 		snprintf(buf, size, "%" PRId64, rr->slot.instant_usec);
@@ -156,12 +154,11 @@ runner_changed(struct chime_runner *runner)
 		runner->options.changed_cb(runner->options.userdata);
 }
 
-void
+static void
 runner_maybe_free(struct chime_runner *runner)
 {
-	if (!runner->closing || runner->open_handles > 0 || runner->pending_work > 0)
+	if (!runner->closing || runner->open_handles > 0)
 		return;
-	chime__ledger_free(runner);
 	chime__pool_free(runner);
 	pthread_mutex_destroy(&runner->lock);
 	free(runner->node);
@@ -179,7 +176,7 @@ runner_handle_closed(uv_handle_t *handle)
 
 /* ---- Runs ------------------------------------------------------------ */
 
-struct chime_runner_run *
+static struct chime_runner_run *
 rr_new(struct chime_runner *runner, struct chime_config *config, const struct chime_job_config *job,
        const struct chime_slot *slot, int64_t previous_usec, int attempt)
 {
@@ -228,8 +225,9 @@ rr_free(struct chime_runner_run *rr)
 		runner->runs = rr->next;
 	if (rr->next != NULL)
 		rr->next->prev = rr->prev;
+	if (runner->options.stages.run_freed != NULL)
+		runner->options.stages.run_freed(rr, runner->options.stages.userdata);
 	rr->run = chime_run_free(rr->run);
-	rr->cancel = chime__ledger_cancel_unref(rr->cancel);
 	rr->config = chime_config_unref(rr->config);
 	uv_close((uv_handle_t *)&rr->timer, rr_closed);
 }
@@ -246,19 +244,28 @@ same_job(const struct chime_runner_run *rr, const struct chime_job_config *job)
 	return strcmp(rr->job->name, job->name) == 0;
 }
 
-/* Mark a live run cancelled by the runner (replace, shutdown). */
+/* Cancel the run context (now, or when the worker creates it) and what
+ * the run waits on in the stages. */
 static void
-rr_cancel(struct chime_runner_run *rr, const char *reason)
+rr_interrupt(struct chime_runner_run *rr)
 {
-	if (rr->cancel_reason == NULL)
-		rr->cancel_reason = reason;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
 	pthread_mutex_lock(&rr->lock);
 	rr->cancel_pending = true;
 	if (rr->run != NULL)
 		chime_run_cancel(rr->run);
 	pthread_mutex_unlock(&rr->lock);
-	if (rr->state == RR_WORKING && rr->runner->lpool != NULL)
-		chime__ledger_cancel(rr);
+	if (rr->state == RR_WORKING && stages->cancel != NULL)
+		stages->cancel(rr, stages->userdata);
+}
+
+void
+chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason)
+{
+	if (rr->cancel_reason == NULL)
+		rr->cancel_reason = reason;
+	rr_interrupt(rr);
 }
 
 static void
@@ -273,6 +280,8 @@ runner_check_drained(struct chime_runner *runner)
 	cb(runner->drained_userdata);
 }
 
+static void rr_start(struct chime_runner_run *rr);
+
 static void
 retry_timer_cb(uv_timer_t *timer)
 {
@@ -283,7 +292,7 @@ retry_timer_cb(uv_timer_t *timer)
 
 /* The live run `rr` is done with every stage: free it and start what
  * waited for it. */
-void
+static void
 rr_done(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
@@ -304,8 +313,9 @@ rr_done(struct chime_runner_run *rr)
 			uv_timer_start(&retry->timer, retry_timer_cb, usec_to_msec_ceil(backoff),
 			               0);
 		} else {
-			rr_log(rr, CHIME_LOG_ERR, NULL, "slot %s: cannot retry: out of memory",
-			       rr_when(rr, when, sizeof(when)));
+			chime_runner_run_log(rr, CHIME_LOG_ERR, NULL,
+			                     "slot %s: cannot retry: out of memory",
+			                     chime_runner_run_when(rr, when, sizeof(when)));
 		}
 	}
 	if (runner->options.finished_cb != NULL)
@@ -328,9 +338,27 @@ record_done(struct chime_runner_run *rr, int r)
 	char when[64];
 
 	if (r < 0)
-		rr_log(rr, CHIME_LOG_ERR, NULL, "slot %s: recording the outcome failed: %s",
-		       rr_when(rr, when, sizeof(when)), strerror(-r));
+		chime_runner_run_log(rr, CHIME_LOG_ERR, NULL,
+		                     "slot %s: recording the outcome failed: %s",
+		                     chime_runner_run_when(rr, when, sizeof(when)), strerror(-r));
 	rr_done(rr);
+}
+
+/* The record stage (the outcome is decided). */
+static void
+rr_record(struct chime_runner_run *rr)
+{
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+	int r;
+
+	rr->state = RR_RECORDING;
+	if (stages->record == NULL) {
+		rr_done(rr);
+		return;
+	}
+	r = stages->record(rr, record_done, stages->userdata);
+	if (r < 0)
+		record_done(rr, r);
 }
 
 static void
@@ -342,24 +370,23 @@ rr_complete(struct chime_runner_run *rr)
 	                                    : "no run context (out of memory or threads)";
 	char when[64], retry_text[80] = "";
 	double secs = (double)rr->duration_usec / 1e6;
-	int r;
 
 	uv_timer_stop(&rr->timer);
 	if (rr->result >= 0) {
-		rr->status = "succeeded";
+		rr_set_status(rr, CHIME_RUN_SUCCEEDED);
 		runner->stats.succeeded++;
 	} else if (rr->timed_out) {
-		rr->status = "timed_out";
+		rr_set_status(rr, CHIME_RUN_TIMED_OUT);
 		runner->stats.timed_out++;
 	} else if (rr->cancel_reason != NULL) {
-		rr->status = "cancelled";
+		rr_set_status(rr, CHIME_RUN_CANCELLED);
 		runner->stats.cancelled++;
 	} else {
-		rr->status = "failed";
+		rr_set_status(rr, CHIME_RUN_FAILED);
 		runner->stats.failed++;
 		rr->retry = !runner->draining && rr->attempt < job->retry.attempts;
 	}
-	rr_when(rr, when, sizeof(when));
+	chime_runner_run_when(rr, when, sizeof(when));
 
 	if (rr->result >= 0) {
 		char *report = rr->run != NULL ? chime_run_report_json(rr->run) : NULL;
@@ -369,7 +396,7 @@ rr_complete(struct chime_runner_run *rr)
 		        .plugin = rr_plugin_name(rr),
 		        .run_id = rr->id,
 		        .scheduled_for_usec = rr->slot.instant_usec,
-		        .status = rr->status,
+		        .status = rr_status_name(rr),
 		        .message_id = CHIME_MESSAGE_RUN_FINISHED,
 		        .summary = report,
 		};
@@ -395,31 +422,22 @@ rr_complete(struct chime_runner_run *rr)
 			char span[32];
 
 			chime_timespan_format(job->timeout_usec, span, sizeof(span));
-			rr_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
-			       "run of %s timed out after %s%s", when, span, retry_text);
+			chime_runner_run_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
+			                     "run of %s timed out after %s%s", when, span,
+			                     retry_text);
 		} else if (rr->cancel_reason != NULL) {
-			rr_log(rr, CHIME_LOG_WARNING, CHIME_MESSAGE_RUN_FAILED,
-			       "run of %s cancelled after %.3f s: %s", when, secs,
-			       rr->cancel_reason);
+			chime_runner_run_log(rr, CHIME_LOG_WARNING, CHIME_MESSAGE_RUN_FAILED,
+			                     "run of %s cancelled after %.3f s: %s", when, secs,
+			                     rr->cancel_reason);
 		} else {
-			rr_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
-			       "run of %s failed after %.3f s: %s%s", when, secs,
-			       error != NULL ? error : strerror(-rr->result), retry_text);
+			chime_runner_run_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
+			                     "run of %s failed after %.3f s: %s%s", when, secs,
+			                     error != NULL ? error : strerror(-rr->result),
+			                     retry_text);
 		}
 	}
 
-	rr->state = RR_RECORDING;
-	if (runner->options.record != NULL) {
-		r = runner->options.record(rr, record_done, runner->options.userdata);
-		if (r < 0)
-			record_done(rr, r);
-		return;
-	}
-	if (runner->lpool != NULL && rr->id > 0) {
-		chime__ledger_record(rr);
-		return;
-	}
-	rr_done(rr);
+	rr_record(rr);
 }
 
 /* On a worker thread: the run's own part, then post it to the loop. The
@@ -430,6 +448,7 @@ void
 chime__runner_worker(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
+	const struct chime_runner_stages *stages = &runner->options.stages;
 	const struct chime_job_config *job = rr->job;
 	struct chime_run_params params = {
 	        .job = job->name,
@@ -441,27 +460,27 @@ chime__runner_worker(struct chime_runner_run *rr)
 	        .run_id = rr->id,
 	        .attempt = rr->attempt,
 	};
-	struct chime_db_conn *conn = NULL;
+	PGconn *conn = NULL;
 	struct chime_run *run;
-	int64_t start = mono_usec();
+	int64_t start = runner_mono_usec(runner);
 	char err[256], when[64];
 	int r = 0;
 
-	rr_when(rr, when, sizeof(when));
+	chime_runner_run_when(rr, when, sizeof(when));
 	if (rr->attempt > 1)
-		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED,
-		       "run of %s started (attempt %d of %d)", when, rr->attempt,
-		       job->retry.attempts);
+		chime_runner_run_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED,
+		                     "run of %s started (attempt %d of %d)", when, rr->attempt,
+		                     job->retry.attempts);
 	else
-		rr_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED, "run of %s started", when);
+		chime_runner_run_log(rr, CHIME_LOG_INFO, CHIME_MESSAGE_RUN_STARTED,
+		                     "run of %s started", when);
 	/* The run's own connection, taken here: waiting for one may block. */
-	if (runner->lpool != NULL)
-		r = chime__ledger_take_run_conn(rr, &conn, err, sizeof(err));
-	params.conn = conn != NULL ? conn->pg : NULL;
+	if (stages->acquire_conn != NULL)
+		r = stages->acquire_conn(rr, &conn, err, sizeof(err), stages->userdata);
+	params.conn = conn;
 	run = chime_run_new(&params);
 	pthread_mutex_lock(&rr->lock);
 	rr->run = run;
-	rr->conn = conn;
 	if (rr->cancel_pending && run != NULL)
 		chime_run_cancel(run);
 	pthread_mutex_unlock(&rr->lock);
@@ -476,13 +495,9 @@ chime__runner_worker(struct chime_runner_run *rr)
 		if (rr->result > 0)
 			rr->result = 0;
 	}
-	rr->duration_usec = mono_usec() - start;
-
-	pthread_mutex_lock(&rr->lock);
-	rr->conn = NULL;
-	pthread_mutex_unlock(&rr->lock);
-	if (conn != NULL)
-		chime__ledger_give_run_conn(rr, conn);
+	rr->duration_usec = runner_mono_usec(runner) - start;
+	if (conn != NULL && stages->release_conn != NULL)
+		stages->release_conn(rr, conn, stages->userdata);
 
 	pthread_mutex_lock(&runner->lock);
 	rr->done_next = runner->done;
@@ -524,28 +539,23 @@ timeout_cb(uv_timer_t *timer)
 	char span[32];
 
 	rr->timed_out = true;
-	pthread_mutex_lock(&rr->lock);
-	rr->cancel_pending = true;
-	if (rr->run != NULL)
-		chime_run_cancel(rr->run);
-	pthread_mutex_unlock(&rr->lock);
-	/* statement_timeout ends a statement on the server; this also ends
-	 * one the server no longer hears about. */
-	if (rr->runner->lpool != NULL)
-		chime__ledger_cancel(rr);
+	/* statement_timeout ends a statement on the server; the cancel stage
+	 * also ends one the server no longer hears about. */
+	rr_interrupt(rr);
 	chime_timespan_format(rr->job->timeout_usec, span, sizeof(span));
-	rr_log(rr, CHIME_LOG_WARNING, NULL, "run exceeded its timeout of %s, cancelling", span);
+	chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
+	                     "run exceeded its timeout of %s, cancelling", span);
 }
 
 /* A live run that ends before its worker (claim refused or failed). */
-void
-rr_end_early(struct chime_runner_run *rr, const char *status)
+static void
+rr_end_early(struct chime_runner_run *rr, enum chime_run_status status)
 {
-	rr->status = status;
+	rr_set_status(rr, status);
 	rr_done(rr);
 }
 
-void
+static void
 rr_work(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
@@ -554,16 +564,16 @@ rr_work(struct chime_runner_run *rr)
 	int r;
 
 	if (job->plugin == NULL || job->plugin->run == NULL) {
-		rr_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
-		       "run of %s failed: the plugin was not resolved",
-		       rr_when(rr, when, sizeof(when)));
+		chime_runner_run_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
+		                     "run of %s failed: the plugin was not resolved",
+		                     chime_runner_run_when(rr, when, sizeof(when)));
 		runner->stats.failed++;
-		rr_end_early(rr, "failed");
+		rr_end_early(rr, CHIME_RUN_FAILED);
 		return;
 	}
 	rr->state = RR_WORKING;
-	rr->status = "running";
-	rr->start_mono_usec = mono_usec();
+	rr_set_status(rr, CHIME_RUN_RUNNING);
+	rr->start_mono_usec = runner_mono_usec(runner);
 	runner->stats.started++;
 	if (job->timeout_usec > 0)
 		uv_timer_start(&rr->timer, timeout_cb, usec_to_msec_ceil(job->timeout_usec), 0);
@@ -571,7 +581,8 @@ rr_work(struct chime_runner_run *rr)
 	r = chime__pool_submit(runner, rr);
 	if (r < 0) {
 		uv_timer_stop(&rr->timer);
-		rr_log(rr, CHIME_LOG_ERR, NULL, "cannot start a worker thread: %s", strerror(-r));
+		chime_runner_run_log(rr, CHIME_LOG_ERR, NULL, "cannot start a worker thread: %s",
+		                     strerror(-r));
 		rr->result = r;
 		rr->duration_usec = 0;
 		rr_complete(rr);
@@ -584,40 +595,54 @@ claim_done(struct chime_runner_run *rr, int r)
 	char when[64];
 
 	if (r == -EEXIST) {
-		rr_log(rr, CHIME_LOG_DEBUG, NULL, "slot %s is taken by another node",
-		       rr_when(rr, when, sizeof(when)));
-		rr_end_early(rr, "skipped");
+		chime_runner_run_log(rr, CHIME_LOG_DEBUG, NULL, "slot %s is taken by another node",
+		                     chime_runner_run_when(rr, when, sizeof(when)));
+		rr_end_early(rr, CHIME_RUN_SKIPPED);
+		return;
+	}
+	if (r == CHIME_RUNNER_CLAIM_SKIPPED) {
+		rr->runner->stats.skipped++;
+		rr_end_early(rr, CHIME_RUN_SKIPPED);
+		return;
+	}
+	if (r == CHIME_RUNNER_CLAIM_MISSED) {
+		rr->runner->stats.missed++;
+		rr_end_early(rr, CHIME_RUN_FAILED);
+		return;
+	}
+	if (r == -ECANCELED) {
+		/* Cancelled while the stage waited: recorded, not run. */
+		rr_set_status(rr, CHIME_RUN_CANCELLED);
+		rr_record(rr);
 		return;
 	}
 	if (r < 0) {
-		rr->status = "failed";
-		rr_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED, "slot %s: claim failed: %s",
-		       rr_when(rr, when, sizeof(when)), strerror(-r));
+		rr_set_status(rr, CHIME_RUN_FAILED);
+		chime_runner_run_log(rr, CHIME_LOG_ERR, CHIME_MESSAGE_RUN_FAILED,
+		                     "slot %s: claim failed: %s",
+		                     chime_runner_run_when(rr, when, sizeof(when)), strerror(-r));
 		rr->runner->stats.failed++;
-		rr_end_early(rr, "failed");
+		rr_end_early(rr, CHIME_RUN_FAILED);
 		return;
 	}
 	rr_work(rr);
 }
 
-void
+static void
 rr_start(struct chime_runner_run *rr)
 {
 	struct chime_runner *runner = rr->runner;
+	const struct chime_runner_stages *stages = &runner->options.stages;
 	int r;
 
 	uv_timer_stop(&rr->timer);
 	rr->state = RR_CLAIMING;
 	runner->live++;
 	runner_changed(runner);
-	if (runner->options.claim != NULL) {
-		r = runner->options.claim(rr, claim_done, runner->options.userdata);
+	if (stages->claim != NULL) {
+		r = stages->claim(rr, claim_done, stages->userdata);
 		if (r < 0)
 			claim_done(rr, r);
-		return;
-	}
-	if (runner->lpool != NULL) {
-		chime__ledger_claim(rr);
 		return;
 	}
 	rr->id = ++runner->next_local_id;
@@ -635,6 +660,7 @@ chime_runner_new(const struct chime_runner_options *options, struct chime_runner
 	if (runner == NULL)
 		return -ENOMEM;
 	runner->options = *options;
+	runner->clock = options->clock != NULL ? *options->clock : chime_clock_system;
 	runner->node = strdup(options->node != NULL ? options->node : "");
 	if (runner->node == NULL) {
 		free(runner);
@@ -657,40 +683,24 @@ chime_runner_new(const struct chime_runner_options *options, struct chime_runner
 	uv_timer_init(options->loop, &runner->drain_timer);
 	runner->drain_timer.data = runner;
 	runner->open_handles = 2;
-	r = chime__pool_init(runner, options->database != NULL && options->database->pool >
-	                                                                  CHIME_RUNNER_WORKERS_CAP
-	                                     ? (size_t)options->database->pool
+	r = chime__pool_init(runner, options->workers_cap > CHIME_RUNNER_WORKERS_CAP
+	                                     ? options->workers_cap
 	                                     : CHIME_RUNNER_WORKERS_CAP);
 	if (r < 0) {
 		chime_runner_close(runner);
 		return r;
 	}
 	runner->open_handles++;
-	if (options->database != NULL) {
-		r = chime__ledger_init(runner, options->database);
-		if (r < 0) {
-			chime_runner_close(runner);
-			return r;
-		}
-	}
 	*ret_runner = runner;
 	return 0;
 }
 
-int
-chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
-                      const struct chime_job_config *job, const struct chime_slot *slot,
-                      int64_t previous_usec)
-{
-	return chime__runner_dispatch(runner, config, job, slot, previous_usec, false);
-}
-
 /* `catchup`: a missed slot from the ledger; it queues behind the job's
  * live run whatever the overlap policy, and abandons no retry. */
-int
-chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
-                       const struct chime_job_config *job, const struct chime_slot *slot,
-                       int64_t previous_usec, bool catchup)
+static int
+runner_dispatch(struct chime_runner *runner, struct chime_config *config,
+                const struct chime_job_config *job, const struct chime_slot *slot,
+                int64_t previous_usec, bool catchup)
 {
 	struct chime_runner_run *rr, *q, *next, *live = NULL;
 	bool behind_catchup = false;
@@ -704,7 +714,7 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 		return -ENOMEM;
 	rr->state = RR_QUEUED;
 	rr->catchup = catchup;
-	rr_when(rr, when, sizeof(when));
+	chime_runner_run_when(rr, when, sizeof(when));
 
 	for (q = runner->runs; q != NULL; q = next) {
 		next = q->next;
@@ -712,9 +722,9 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 			continue;
 		if (q->state == RR_RETRY_WAIT && !catchup) {
 			/* Retries never run past the job's next slot. */
-			rr_log(q, CHIME_LOG_NOTICE, NULL,
-			       "retry of slot %s abandoned: the next slot %s is due",
-			       rr_when(q, old, sizeof(old)), when);
+			chime_runner_run_log(q, CHIME_LOG_NOTICE, NULL,
+			                     "retry of slot %s abandoned: the next slot %s is due",
+			                     chime_runner_run_when(q, old, sizeof(old)), when);
 			rr_free(q);
 		} else if (rr_live(q)) {
 			live = q;
@@ -731,27 +741,30 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 		return 0;
 	}
 	if (catchup) {
-		rr_log(rr, CHIME_LOG_INFO, NULL, "missed slot %s queued behind the job's run",
-		       when);
+		chime_runner_run_log(rr, CHIME_LOG_INFO, NULL,
+		                     "missed slot %s queued behind the job's run", when);
 		return 0;
 	}
 	/* A catch-up backlog is not an overlap: the live slot follows it. */
 	if (behind_catchup) {
 		rr->catchup = true;
-		rr_log(rr, CHIME_LOG_INFO, NULL, "slot %s queued behind the catch-up runs", when);
+		chime_runner_run_log(rr, CHIME_LOG_INFO, NULL,
+		                     "slot %s queued behind the catch-up runs", when);
 		return 0;
 	}
 
 	switch (job->overlap) {
 	case CHIME_OVERLAP_QUEUE:
 		if (queued < CHIME_RUNNER_QUEUE_MAX) {
-			rr_log(rr, CHIME_LOG_NOTICE, NULL,
-			       "slot %s queued behind the run still in progress", when);
+			chime_runner_run_log(rr, CHIME_LOG_NOTICE, NULL,
+			                     "slot %s queued behind the run still in progress",
+			                     when);
 			return 0;
 		}
-		rr->status = "skipped";
-		rr_log(rr, CHIME_LOG_WARNING, CHIME_MESSAGE_RUN_SKIPPED,
-		       "slot %s skipped: %d slots already queued", when, CHIME_RUNNER_QUEUE_MAX);
+		rr_set_status(rr, CHIME_RUN_SKIPPED);
+		chime_runner_run_log(rr, CHIME_LOG_WARNING, CHIME_MESSAGE_RUN_SKIPPED,
+		                     "slot %s skipped: %d slots already queued", when,
+		                     CHIME_RUNNER_QUEUE_MAX);
 		break;
 	case CHIME_OVERLAP_REPLACE:
 		for (q = runner->runs; q != NULL; q = next) {
@@ -759,15 +772,17 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 			if (q == rr || !same_job(q, job))
 				continue;
 			if (rr_live(q)) {
-				rr_log(q, CHIME_LOG_NOTICE, NULL,
-				       "cancelling the run of %s: replaced by the slot %s",
-				       rr_when(q, old, sizeof(old)), when);
-				rr_cancel(q, "replaced by a newer slot");
+				chime_runner_run_log(
+				        q, CHIME_LOG_NOTICE, NULL,
+				        "cancelling the run of %s: replaced by the slot %s",
+				        chime_runner_run_when(q, old, sizeof(old)), when);
+				chime_runner_run_cancel(q, "replaced by a newer slot");
 			} else if (q->state == RR_QUEUED) {
-				q->status = "skipped";
-				rr_log(q, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
-				       "slot %s skipped: replaced by the slot %s",
-				       rr_when(q, old, sizeof(old)), when);
+				rr_set_status(q, CHIME_RUN_SKIPPED);
+				chime_runner_run_log(q, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
+				                     "slot %s skipped: replaced by the slot %s",
+				                     chime_runner_run_when(q, old, sizeof(old)),
+				                     when);
 				runner->stats.skipped++;
 				rr_free(q);
 			}
@@ -777,13 +792,15 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 		return 0;
 	case CHIME_OVERLAP_SKIP:
 	default:
-		rr->status = "skipped";
-		rr_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
-		       "slot %s skipped: the run of %s is still in progress", when,
-		       live != NULL ? rr_when(live, old, sizeof(old)) : "an earlier slot");
-		if (runner->lpool != NULL)
-			chime__ledger_record_skipped(runner, job, slot, previous_usec,
-			                             "overlap: the previous run is still running");
+		rr_set_status(rr, CHIME_RUN_SKIPPED);
+		chime_runner_run_log(rr, CHIME_LOG_NOTICE, CHIME_MESSAGE_RUN_SKIPPED,
+		                     "slot %s skipped: the run of %s is still in progress", when,
+		                     live != NULL ? chime_runner_run_when(live, old, sizeof(old))
+		                                  : "an earlier slot");
+		if (runner->options.stages.skipped != NULL)
+			runner->options.stages.skipped(job, slot, previous_usec,
+			                               "overlap: the previous run is still running",
+			                               runner->options.stages.userdata);
 		break;
 	}
 	runner->stats.skipped++;
@@ -794,12 +811,45 @@ chime__runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 }
 
 int
+chime_runner_dispatch(struct chime_runner *runner, struct chime_config *config,
+                      const struct chime_job_config *job, const struct chime_slot *slot,
+                      int64_t previous_usec)
+{
+	return runner_dispatch(runner, config, job, slot, previous_usec, false);
+}
+
+int
+chime_runner_dispatch_catchup(struct chime_runner *runner, struct chime_config *config,
+                              const struct chime_job_config *job, const struct chime_slot *slot,
+                              int64_t previous_usec)
+{
+	return runner_dispatch(runner, config, job, slot, previous_usec, true);
+}
+
+int
+chime_runner_dispatch_claimed(struct chime_runner *runner, struct chime_config *config,
+                              const struct chime_job_config *job, const struct chime_slot *slot,
+                              int64_t previous_usec, int attempt, int64_t id)
+{
+	struct chime_runner_run *rr;
+
+	if (runner->draining)
+		return -ESHUTDOWN;
+	rr = rr_new(runner, config, job, slot, previous_usec, attempt);
+	if (rr == NULL)
+		return -ENOMEM;
+	rr->id = id;
+	rr->preclaimed = true;
+	rr_start(rr);
+	return 0;
+}
+
+int
 chime_runner_trigger(struct chime_runner *runner, struct chime_config *config,
                      const struct chime_job_config *job)
 {
 	struct chime_runner_run *rr;
 	struct chime_slot slot = {0};
-	struct timespec ts;
 	int64_t now;
 
 	if (runner->draining)
@@ -807,8 +857,7 @@ chime_runner_trigger(struct chime_runner *runner, struct chime_config *config,
 	for (rr = runner->runs; rr != NULL; rr = rr->next)
 		if (same_job(rr, job) && rr->state != RR_RETRY_WAIT)
 			return -EBUSY;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	now = chime_clock_wall(&runner->clock);
 	slot.instant_usec = now;
 	slot.local_usec = job->tz != NULL ? chime_tz_to_local(job->tz, now / 1000000) * 1000000 +
 	                                            now % 1000000
@@ -838,7 +887,7 @@ chime_runner_cancel_all(struct chime_runner *runner)
 {
 	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
 		if (rr_live(rr))
-			rr_cancel(rr, "shutting down");
+			chime_runner_run_cancel(rr, "shutting down");
 }
 
 static void
@@ -871,17 +920,16 @@ chime_runner_drain(struct chime_runner *runner, int64_t timeout_usec,
 	if (runner->draining)
 		return -EALREADY;
 	runner->draining = true;
-	if (runner->lpool != NULL)
-		chime__ledger_drain(runner);
 	runner->drained_cb = drained_cb;
 	runner->drained_userdata = userdata;
 	for (rr = runner->runs; rr != NULL; rr = next) {
 		next = rr->next;
 		if (rr_live(rr))
 			continue;
-		rr_log(rr, CHIME_LOG_NOTICE, NULL, "%s of slot %s dropped: shutting down",
-		       rr->state == RR_QUEUED ? "queued run" : "retry",
-		       rr_when(rr, when, sizeof(when)));
+		chime_runner_run_log(rr, CHIME_LOG_NOTICE, NULL,
+		                     "%s of slot %s dropped: shutting down",
+		                     rr->state == RR_QUEUED ? "queued run" : "retry",
+		                     chime_runner_run_when(rr, when, sizeof(when)));
 		rr_free(rr);
 	}
 	/* Even with nothing live the callback comes from the loop. */
@@ -903,8 +951,6 @@ chime_runner_close(struct chime_runner *runner)
 		if (!rr_live(rr))
 			rr_free(rr);
 	}
-	if (runner->lpool != NULL)
-		chime__ledger_close(runner);
 	chime__pool_stop(runner, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->async, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->drain_timer, runner_handle_closed);
@@ -958,10 +1004,13 @@ chime_runner_run_set_id(struct chime_runner_run *rr, int64_t id)
 	rr->id = id;
 }
 
-const char *
-chime_runner_run_status(const struct chime_runner_run *rr)
+bool
+chime_runner_run_status(const struct chime_runner_run *rr, enum chime_run_status *ret_status)
 {
-	return rr->status;
+	if (!rr->has_status)
+		return false;
+	*ret_status = rr->status;
+	return true;
 }
 
 bool
@@ -974,4 +1023,102 @@ int64_t
 chime_runner_run_duration_usec(const struct chime_runner_run *rr)
 {
 	return rr->duration_usec;
+}
+
+bool
+chime_runner_run_catchup(const struct chime_runner_run *rr)
+{
+	return rr->catchup;
+}
+
+bool
+chime_runner_run_preclaimed(const struct chime_runner_run *rr)
+{
+	return rr->preclaimed;
+}
+
+bool
+chime_runner_run_live(const struct chime_runner_run *rr)
+{
+	return rr_live(rr);
+}
+
+bool
+chime_runner_run_working(const struct chime_runner_run *rr)
+{
+	return rr->state == RR_WORKING;
+}
+
+const char *
+chime_runner_run_cancel_reason(const struct chime_runner_run *rr)
+{
+	return rr->cancel_reason;
+}
+
+bool
+chime_runner_run_timed_out(const struct chime_runner_run *rr)
+{
+	return rr->timed_out;
+}
+
+bool
+chime_runner_run_cancelled(struct chime_runner_run *rr)
+{
+	bool cancelled;
+
+	pthread_mutex_lock(&rr->lock);
+	cancelled = rr->cancel_pending;
+	pthread_mutex_unlock(&rr->lock);
+	return cancelled;
+}
+
+void *
+chime_runner_run_stage_data(const struct chime_runner_run *rr)
+{
+	return rr->stage_data;
+}
+
+void
+chime_runner_run_set_stage_data(struct chime_runner_run *rr, void *data)
+{
+	rr->stage_data = data;
+}
+
+static void
+defer_timer_cb(uv_timer_t *timer)
+{
+	struct chime_runner_run *rr = timer->data;
+
+	rr->defer_cb(rr, rr->runner->options.stages.userdata);
+}
+
+void
+chime_runner_run_defer(struct chime_runner_run *rr, int64_t delay_usec,
+                       void (*cb)(struct chime_runner_run *rr, void *userdata))
+{
+	rr->defer_cb = cb;
+	uv_timer_start(&rr->timer, defer_timer_cb, usec_to_msec_ceil(delay_usec), 0);
+}
+
+bool
+chime_runner_draining(const struct chime_runner *runner)
+{
+	return runner->draining;
+}
+
+void
+chime_runner_foreach(struct chime_runner *runner,
+                     void (*fn)(struct chime_runner_run *rr, void *userdata), void *userdata)
+{
+	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
+		fn(rr, userdata);
+}
+
+struct chime_runner_run *
+chime_runner_find_live(struct chime_runner *runner, int64_t id)
+{
+	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
+		if (rr->id == id && rr_live(rr))
+			return rr;
+	return NULL;
 }

@@ -13,7 +13,7 @@
  *                 `replace` cancels the live run and starts when it ended.
  *                 A retry waiting for its backoff is abandoned when the
  *                 job's next slot arrives (retries never pass it).
- *   claim         OPTIONAL STAGE, on the loop: options.claim(rr, done).
+ *   claim         OPTIONAL STAGE, on the loop: stages.claim(rr, done).
  *                 This is where the ledger claims the slot (INSERT ... ON
  *                 CONFLICT DO NOTHING RETURNING id) and applies the
  *                 cross-node overlap; it sets the run id with
@@ -21,7 +21,8 @@
  *                 0 to run, -EEXIST when another node has the slot (the
  *                 run ends quietly), another negative errno on failure
  *                 (logged as failed). Without the hook a local sequence
- *                 number is the run id.
+ *                 number is the run id. The stage may wait (a queue
+ *                 across nodes) with chime_runner_run_defer().
  *   worker        a thread of the runner's own pool (not libuv's: runs
  *                 may block for hours and would starve fs work), idle
  *                 threads kept, grown while all are busy up to
@@ -32,7 +33,7 @@
  *   complete      back on the loop through a uv_async: the status
  *                 ("succeeded", "failed", "timed_out", "cancelled") is
  *                 decided and logged with MESSAGE_ID run finished/failed.
- *   record        OPTIONAL STAGE, on the loop: options.record(rr, done)
+ *   record        OPTIONAL STAGE, on the loop: stages.record(rr, done)
  *                 stores the outcome (chime_runner_run_status(), the
  *                 report JSON, the error) and calls done(rr, r) once.
  *   retry         a failed run (not timed out or cancelled) with attempts
@@ -53,40 +54,80 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
 #include <uv.h>
 
 #include "config.h"
 #include "cron.h"
+#include "macro.h"
+#include "run-status.h"
 
 #define CHIME_RUNNER_QUEUE_MAX 16
 
+struct chime_clock;
 struct chime_runner;
 struct chime_runner_run;
+
+/*
+ * What a claim stage reports with done(rr, r), besides 0 (run it) and a
+ * negative errno (the runner logs "claim failed" and counts it failed):
+ *   -EEXIST                     the slot is taken elsewhere: ends quietly
+ *   CHIME_RUNNER_CLAIM_SKIPPED  the stage logged why (paused, busy on
+ *                               another node): counted skipped
+ *   CHIME_RUNNER_CLAIM_MISSED   the stage logged why (no database):
+ *                               counted missed, ends failed
+ *   -ECANCELED                  cancelled while the stage waited: the
+ *                               outcome `cancelled` goes to the record stage
+ */
+#define CHIME_RUNNER_CLAIM_SKIPPED 1
+#define CHIME_RUNNER_CLAIM_MISSED  2
 
 typedef void (*chime_runner_stage_done_fn)(struct chime_runner_run *rr, int r);
 typedef int (*chime_runner_stage_fn)(struct chime_runner_run *rr, chime_runner_stage_done_fn done,
                                      void *userdata);
 
+/*
+ * The stages a ledger plugs into the runner (lib/ledger provides them; the
+ * unit tests provide fakes). Every hook may be NULL. All but the two
+ * connection hooks are called on the loop.
+ */
+struct chime_runner_stages {
+	chime_runner_stage_fn claim;  /* NULL: a local sequence number is the run id */
+	chime_runner_stage_fn record; /* NULL: the outcome is only logged */
+	/* A slot this node's overlap policy skipped: no run of it exists. */
+	void (*skipped)(const struct chime_job_config *job, const struct chime_slot *slot,
+	                int64_t previous_usec, const char *reason, void *userdata);
+	/* Interrupt what a working run waits on (its statement): timeout,
+	 * replace, shutdown. The run context is cancelled by the runner. */
+	void (*cancel)(struct chime_runner_run *rr, void *userdata);
+	/* Worker thread: the run's own connection (*ret_conn NULL for a
+	 * plugin without SQL). A negative errno with the reason in errbuf
+	 * fails the run. */
+	int (*acquire_conn)(struct chime_runner_run *rr, PGconn **ret_conn, char *errbuf,
+	                    size_t errsize, void *userdata);
+	/* Worker thread: give back what acquire_conn returned (not NULL). */
+	void (*release_conn)(struct chime_runner_run *rr, PGconn *conn, void *userdata);
+	/* The run is about to be freed: drop chime_runner_run_stage_data(). */
+	void (*run_freed)(struct chime_runner_run *rr, void *userdata);
+	void *userdata;
+};
+
 struct chime_runner_options {
 	uv_loop_t *loop;
-	const char *node;             /* copied; the runs' node name */
-	chime_runner_stage_fn claim;  /* NULL: no claim stage */
-	chime_runner_stage_fn record; /* NULL: no record stage */
+	const char *node; /* copied; the runs' node name */
+	struct chime_runner_stages stages;
+	/* The clocks the runner reads (copied); NULL: the system's. */
+	const struct chime_clock *clock;
+	/* Worker threads kept at most (CHIME_RUNNER_WORKERS_CAP when smaller). */
+	size_t workers_cap;
 	/* Called on the loop whenever the number of live runs changed, so
 	 * the daemon can refresh STATUS=. May be NULL. */
 	void (*changed_cb)(void *userdata);
-	void *userdata; /* for the stages and changed_cb */
-	/* The ledger (copied): with it, and without claim/record hooks, the
-	 * runner claims each slot in chime.runs, runs the plugin with a
-	 * connection of its own, records the outcome, heartbeats live runs,
-	 * recovers lost claims of any node, catches up missed slots at start
-	 * and when the database returns, raises `expect:` alarms and prunes
-	 * history. NULL: no database (runs are numbered locally). */
-	const struct chime_database_config *database;
 	/* Called on the loop when a dispatched run is over (every stage
 	 * done, or skipped or ended early): chime_runner_run_status() says
 	 * how. The run is borrowed for the call. May be NULL (metrics). */
 	void (*finished_cb)(const struct chime_runner_run *rr, void *userdata);
+	void *userdata; /* for changed_cb and finished_cb */
 };
 
 /* Returns 0 and a new runner in *ret_runner, or a negative errno. */
@@ -120,25 +161,9 @@ size_t chime_runner_running(const struct chime_runner *runner);
 /* Completed runs by outcome since start. */
 struct chime_runner_stats {
 	uint64_t started, succeeded, failed, timed_out, cancelled, skipped;
-	uint64_t missed;    /* not claimed: the database was unavailable */
-	uint64_t recovered; /* lost claims of any node this node recovered */
+	uint64_t missed; /* not claimed: the database was unavailable */
 };
 void chime_runner_stats(const struct chime_runner *runner, struct chime_runner_stats *ret_stats);
-
-/*
- * The configuration whose jobs the ledger's periodic work covers (catch-up,
- * lost-claim recovery, expect alarms, pruning): call after the first load
- * and after every reload. Takes a new reference. The first call (and the
- * database coming back after an outage) plans catch-up from the ledger.
- */
-void chime_runner_set_config(struct chime_runner *runner, struct chime_config *config);
-
-/* "database: up (since ...)" or "database: down (since ...: reason)" for
- * STATUS=; -ENOENT (buf untouched) without a database. */
-int chime_runner_database_status(const struct chime_runner *runner, char *buf, size_t size);
-/* 1 when the ledger's database is up, 0 when down or not tried yet,
- * -ENOENT without a database. */
-int chime_runner_database_up(const struct chime_runner *runner);
 
 /* Cancel every live run (chime_run_cancel); they finish as "cancelled". */
 void chime_runner_cancel_all(struct chime_runner *runner);
@@ -162,7 +187,32 @@ int chime_runner_drain(struct chime_runner *runner, int64_t timeout_usec,
  */
 void chime_runner_close(struct chime_runner *runner);
 
-/* ---- For the claim and record stages --------------------------------- */
+/* ---- For the stages and the ledger service ---------------------------- */
+
+/*
+ * Dispatch a missed slot found by catch-up: it queues behind the job's
+ * live run whatever the overlap policy, and abandons no waiting retry.
+ * Returns as chime_runner_dispatch().
+ */
+int chime_runner_dispatch_catchup(struct chime_runner *runner, struct chime_config *config,
+                                  const struct chime_job_config *job, const struct chime_slot *slot,
+                                  int64_t previous_usec);
+/*
+ * Start attempt `attempt` of a slot whose ledger row `id` exists already
+ * (a lost claim recovered here): the claim stage only starts it. Returns
+ * 0, -ESHUTDOWN while draining, -ENOMEM.
+ */
+int chime_runner_dispatch_claimed(struct chime_runner *runner, struct chime_config *config,
+                                  const struct chime_job_config *job, const struct chime_slot *slot,
+                                  int64_t previous_usec, int attempt, int64_t id);
+/* True once chime_runner_drain() was called. */
+bool chime_runner_draining(const struct chime_runner *runner);
+/* Call `fn` for every run the runner holds (live, queued or waiting for
+ * a retry), newest first. `fn` must not dispatch or free runs. */
+void chime_runner_foreach(struct chime_runner *runner,
+                          void (*fn)(struct chime_runner_run *rr, void *userdata), void *userdata);
+/* The live run (claim, worker or record stage) with ledger id `id`, or NULL. */
+struct chime_runner_run *chime_runner_find_live(struct chime_runner *runner, int64_t id);
 
 const struct chime_job_config *chime_runner_run_job(const struct chime_runner_run *rr);
 const struct chime_slot *chime_runner_run_slot(const struct chime_runner_run *rr);
@@ -173,11 +223,49 @@ const char *chime_runner_run_node(const struct chime_runner_run *rr);
 struct chime_run *chime_runner_run_context(struct chime_runner_run *rr);
 int64_t chime_runner_run_id(const struct chime_runner_run *rr);
 void chime_runner_run_set_id(struct chime_runner_run *rr, int64_t id);
-/* "succeeded", "failed", "timed_out", "cancelled" after the worker; NULL before. */
-const char *chime_runner_run_status(const struct chime_runner_run *rr);
+/* False before the worker stage decided an outcome (and *ret_status is
+ * untouched); then true with RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
+ * CANCELLED or SKIPPED. */
+bool chime_runner_run_status(const struct chime_runner_run *rr, enum chime_run_status *ret_status);
 /* True for a run started by chime_runner_trigger(). */
 bool chime_runner_run_manual(const struct chime_runner_run *rr);
-/* Wall-clock duration of the worker stage. */
+/* True for a slot dispatched by catch-up (or queued behind it). */
+bool chime_runner_run_catchup(const struct chime_runner_run *rr);
+/* True for a run dispatched by chime_runner_dispatch_claimed(). */
+bool chime_runner_run_preclaimed(const struct chime_runner_run *rr);
+/* True while in the claim, worker or record stage. */
+bool chime_runner_run_live(const struct chime_runner_run *rr);
+/* True while on its worker thread. */
+bool chime_runner_run_working(const struct chime_runner_run *rr);
+/* Duration of the worker stage (monotonic clock). */
 int64_t chime_runner_run_duration_usec(const struct chime_runner_run *rr);
+/* Why the runner cancelled the run, or NULL. */
+const char *chime_runner_run_cancel_reason(const struct chime_runner_run *rr);
+/* True when the run timed out. */
+bool chime_runner_run_timed_out(const struct chime_runner_run *rr);
+/* True once a cancel was asked (any thread). */
+bool chime_runner_run_cancelled(struct chime_runner_run *rr);
+/*
+ * Cancel a live run for `reason` (static text): its context is cancelled,
+ * the cancel stage interrupts its statement, and a claim stage waiting
+ * with chime_runner_run_defer() sees chime_runner_run_cancelled().
+ */
+void chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason);
+/* What the stages keep for this run (NULL at first); the run_freed hook
+ * drops it. */
+void *chime_runner_run_stage_data(const struct chime_runner_run *rr);
+void chime_runner_run_set_stage_data(struct chime_runner_run *rr, void *data);
+/* Log a line with the run's journal fields (log.h). */
+void chime_runner_run_log(const struct chime_runner_run *rr, int priority, const char *message_id,
+                          const char *fmt, ...) CHIME_PRINTF(4, 5);
+/* The slot as the job's zone writes it, in `buf`. */
+const char *chime_runner_run_when(const struct chime_runner_run *rr, char *buf, size_t size);
+/*
+ * For a claim or record stage that must try again later: call `cb` on the
+ * loop after `delay_usec`, with the stages' userdata, on the run's own
+ * timer. Only while the run is in the claim or record stage.
+ */
+void chime_runner_run_defer(struct chime_runner_run *rr, int64_t delay_usec,
+                            void (*cb)(struct chime_runner_run *rr, void *userdata));
 
 #endif

@@ -14,7 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const statuses[] = {"succeeded", "failed", "timed_out", "cancelled", "skipped"};
+#include "array.h"
+
+/* The outcomes counted, in the order they are written. */
+static const enum chime_run_status statuses[] = {CHIME_RUN_SUCCEEDED, CHIME_RUN_FAILED,
+                                                 CHIME_RUN_TIMED_OUT, CHIME_RUN_CANCELLED,
+                                                 CHIME_RUN_SKIPPED};
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0]))
 
 /* Upper bounds in seconds: runs last from milliseconds to hours; a wake
@@ -44,7 +49,7 @@ struct chime_metrics {
 	pthread_mutex_t lock;
 	char *version;
 	struct metrics_job *jobs;
-	size_t n_jobs;
+	size_t n_jobs, allocated_jobs;
 	struct chime_metrics_state state;
 	bool published;
 };
@@ -90,10 +95,8 @@ job_get(struct chime_metrics *m, const char *name)
 	for (size_t i = 0; i < m->n_jobs; i++)
 		if (strcmp(m->jobs[i].name, name) == 0)
 			return &m->jobs[i];
-	nj = realloc(m->jobs, (m->n_jobs + 1) * sizeof(*nj));
-	if (nj == NULL)
+	if (chime_grow(&m->jobs, &m->allocated_jobs, m->n_jobs + 1, sizeof(*m->jobs)) < 0)
 		return NULL;
-	m->jobs = nj;
 	nj = &m->jobs[m->n_jobs];
 	memset(nj, 0, sizeof(*nj));
 	nj->name = strdup(name);
@@ -117,7 +120,7 @@ histogram_add(struct histogram *h, const double *le, size_t n, double value)
 }
 
 int
-chime_metrics_run_finished(struct chime_metrics *m, const char *job, const char *status,
+chime_metrics_run_finished(struct chime_metrics *m, const char *job, enum chime_run_status status,
                            int64_t duration_usec, int64_t lateness_usec)
 {
 	struct metrics_job *j;
@@ -125,7 +128,7 @@ chime_metrics_run_finished(struct chime_metrics *m, const char *job, const char 
 	int r = 0;
 
 	for (s = 0; s < N_STATUSES; s++)
-		if (status != NULL && strcmp(status, statuses[s]) == 0)
+		if (status == statuses[s])
 			break;
 	if (s == N_STATUSES)
 		return 0;
@@ -231,8 +234,8 @@ format_locked(struct chime_metrics *m, FILE *f)
 		for (size_t s = 0; s < N_STATUSES; s++) {
 			fprintf(f, "chime_runs_total{job=\"");
 			put_label(f, m->jobs[i].name);
-			fprintf(f, "\",status=\"%s\"} %" PRIu64 "\n", statuses[s],
-			        m->jobs[i].runs[s]);
+			fprintf(f, "\",status=\"%s\"} %" PRIu64 "\n",
+			        chime_run_status_name(statuses[s]), m->jobs[i].runs[s]);
 		}
 
 	put_header(f, "chime_run_duration_seconds", "histogram",

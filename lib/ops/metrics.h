@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "run-status.h"
+
 struct chime_metrics;
 
 /* What the loop publishes about each job of the running config. */
@@ -41,13 +43,14 @@ int chime_metrics_new(const char *version, struct chime_metrics **ret_metrics);
 struct chime_metrics *chime_metrics_free(struct chime_metrics *metrics); /* NULL-safe */
 
 /*
- * A run of `job` ended with `status` ("succeeded", "failed", "timed_out",
- * "cancelled", "skipped"; others are ignored). `duration_usec` < 0 and
+ * A run of `job` ended with `status` (SUCCEEDED, FAILED, TIMED_OUT,
+ * CANCELLED, SKIPPED; others are ignored). `duration_usec` < 0 and
  * `lateness_usec` == INT64_MIN leave the histograms alone (a skipped run,
  * a manual one). Returns 0 or -ENOMEM.
  */
-int chime_metrics_run_finished(struct chime_metrics *metrics, const char *job, const char *status,
-                               int64_t duration_usec, int64_t lateness_usec);
+int chime_metrics_run_finished(struct chime_metrics *metrics, const char *job,
+                               enum chime_run_status status, int64_t duration_usec,
+                               int64_t lateness_usec);
 
 /* Replace the published gauges and per-job state with `state` and the
  * `n_jobs` entries of `jobs` (copied). Returns 0 or -ENOMEM (the old

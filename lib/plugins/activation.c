@@ -200,64 +200,64 @@ changed_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
 static const char *
 qi(PGconn *conn, const char *name, char **slot, bool *ok)
 {
-	*slot = chime__sql_quote(conn, name);
+	*slot = chime_kit_quote_ident(conn, name);
 	if (*slot == NULL)
 		*ok = false;
 	return *slot != NULL ? *slot : "";
 }
 
 struct built {
-	struct chime__sqlbuf where, set, report;
+	struct chime_kit_sqlbuf where, set, report;
 };
 
 static void
 built_done(struct built *b)
 {
-	chime__sqlbuf_done(&b->where);
-	chime__sqlbuf_done(&b->set);
-	chime__sqlbuf_done(&b->report);
+	chime_kit_sqlbuf_done(&b->where);
+	chime_kit_sqlbuf_done(&b->set);
+	chime_kit_sqlbuf_done(&b->report);
 }
 
 static void
 add_stamp(PGconn *conn, const struct activation *a, const struct chime__sql_column *stamp,
-          struct chime__sqlbuf *set, bool *ok)
+          struct chime_kit_sqlbuf *set, bool *ok)
 {
 	char *q;
 
 	if (stamp == NULL)
 		return;
-	chime__sqlbuf_printf(set, ", %s = ", qi(conn, a->stamp, &q, ok));
+	chime_kit_sqlbuf_printf(set, ", %s = ", qi(conn, a->stamp, &q, ok));
 	free(q);
 	if (stamp->kind == CHIME_SQL_TIMESTAMPTZ)
-		chime__sqlbuf_printf(set, "$1::timestamptz");
+		chime_kit_sqlbuf_printf(set, "$1::timestamptz");
 	else if (stamp->kind == CHIME_SQL_TIMESTAMP)
-		chime__sqlbuf_printf(set, "%s", LOCAL_NOW);
+		chime_kit_sqlbuf_printf(set, "%s", LOCAL_NOW);
 	else
-		chime__sqlbuf_printf(set, "%s::date", LOCAL_NOW);
+		chime_kit_sqlbuf_printf(set, "%s::date", LOCAL_NOW);
 }
 
 static void
-add_label(PGconn *conn, const struct activation *a, struct chime__sqlbuf *report, bool *ok)
+add_label(PGconn *conn, const struct activation *a, struct chime_kit_sqlbuf *report, bool *ok)
 {
 	char *q;
 
 	if (a->label == NULL)
 		return;
-	chime__sqlbuf_printf(report, "r.%s::text", qi(conn, a->label, &q, ok));
+	chime_kit_sqlbuf_printf(report, "r.%s::text", qi(conn, a->label, &q, ok));
 	free(q);
 }
 
 /* "is due" for a start column `c` of kind date/timestamp/timestamptz. */
 static void
-add_when(struct chime__sqlbuf *b, const char *col, const struct chime__sql_column *c,
+add_when(struct chime_kit_sqlbuf *b, const char *col, const struct chime__sql_column *c,
          const char *op)
 {
 	if (c->kind == CHIME_SQL_TIMESTAMPTZ)
-		chime__sqlbuf_printf(b, "r.%s %s $1::timestamptz", col, op);
+		chime_kit_sqlbuf_printf(b, "r.%s %s $1::timestamptz", col, op);
 	else if (c->kind == CHIME_SQL_TIMESTAMP)
-		chime__sqlbuf_printf(b, "r.%s %s %s", col, op, LOCAL_NOW);
+		chime_kit_sqlbuf_printf(b, "r.%s %s %s", col, op, LOCAL_NOW);
 	else
-		chime__sqlbuf_printf(b, "r.%s %s %s::date", col, op, LOCAL_NOW);
+		chime_kit_sqlbuf_printf(b, "r.%s %s %s::date", col, op, LOCAL_NOW);
 }
 
 static const unsigned when_kinds =
@@ -278,7 +278,7 @@ build_activate(struct chime__sql_check *k, const struct activation *a,
 	    chime__sql_check_column(k, t, "activate.auto", a->act.auto_, bool_kind) == NULL ||
 	    chime__sql_check_column(k, t, "activate.active", a->act.active, bool_kind) == NULL)
 		return -EINVAL;
-	chime__sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
+	chime_kit_sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
 	                     qi(conn, a->act.scheduled, &q1, &ok),
 	                     qi(conn, a->act.auto_, &q2, &ok));
 	free(q1);
@@ -302,13 +302,13 @@ build_activate(struct chime__sql_check *k, const struct activation *a,
 		if (time == NULL)
 			return -EINVAL;
 		/* A missing time means the start of the day. */
-		chime__sqlbuf_printf(&b->where, "r.%s + COALESCE(r.%s::time, '00:00') <= %s",
+		chime_kit_sqlbuf_printf(&b->where, "r.%s + COALESCE(r.%s::time, '00:00') <= %s",
 		                     qi(conn, a->act.date, &q1, &ok),
 		                     qi(conn, a->act.time, &q2, &ok), LOCAL_NOW);
 		free(q1);
 		free(q2);
 	}
-	chime__sqlbuf_printf(&b->set, "%s = true, %s = false", qi(conn, a->act.active, &q1, &ok),
+	chime_kit_sqlbuf_printf(&b->set, "%s = true, %s = false", qi(conn, a->act.active, &q1, &ok),
 	                     qi(conn, a->act.scheduled, &q3, &ok));
 	free(q1);
 	free(q3);
@@ -338,11 +338,11 @@ build_deactivate(struct chime__sql_check *k, const struct activation *a,
 	 * have activated (into the same column) counts as active here, so
 	 * the dry run lists what the real run changes. */
 	if (activating != NULL)
-		chime__sqlbuf_printf(&b->where, "(r.%s IS TRUE OR (%s)) AND r.%s IS TRUE AND ",
+		chime_kit_sqlbuf_printf(&b->where, "(r.%s IS TRUE OR (%s)) AND r.%s IS TRUE AND ",
 		                     qi(conn, a->deact.active, &q1, &ok), activating,
 		                     qi(conn, a->deact.auto_, &q2, &ok));
 	else
-		chime__sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
+		chime_kit_sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
 		                     qi(conn, a->deact.active, &q1, &ok),
 		                     qi(conn, a->deact.auto_, &q2, &ok));
 	free(q1);
@@ -350,7 +350,7 @@ build_deactivate(struct chime__sql_check *k, const struct activation *a,
 	/* Past the end: a date lasts through the end of its day. */
 	add_when(&b->where, qi(conn, a->deact.valid_until, &q1, &ok), until, "<");
 	free(q1);
-	chime__sqlbuf_printf(&b->set, "%s = false", qi(conn, a->deact.active, &q1, &ok));
+	chime_kit_sqlbuf_printf(&b->set, "%s = false", qi(conn, a->deact.active, &q1, &ok));
 	free(q1);
 	add_stamp(conn, a, stamp, &b->set, &ok);
 	add_label(conn, a, &b->report, &ok);
@@ -363,24 +363,24 @@ build_deactivate(struct chime__sql_check *k, const struct activation *a,
 /* The predicate "this row's window settings can be evaluated": its zone is
  * known ($3, lower-cased names) and text times parse. */
 static void
-window_valid(struct chime__sqlbuf *b, const char *zone, const char *start,
+window_valid(struct chime_kit_sqlbuf *b, const char *zone, const char *start,
              const struct chime__sql_column *cs, const char *end,
              const struct chime__sql_column *ce)
 {
-	chime__sqlbuf_printf(b, "(lower(COALESCE(r.%s, $2::text)) = ANY($3::text[])", zone);
+	chime_kit_sqlbuf_printf(b, "(lower(COALESCE(r.%s, $2::text)) = ANY($3::text[])", zone);
 	if (cs->kind == CHIME_SQL_TEXT)
-		chime__sqlbuf_printf(b, " AND r.%s ~ %s", start, TIME_PATTERN);
+		chime_kit_sqlbuf_printf(b, " AND r.%s ~ %s", start, TIME_PATTERN);
 	if (ce->kind == CHIME_SQL_TEXT)
-		chime__sqlbuf_printf(b, " AND r.%s ~ %s", end, TIME_PATTERN);
-	chime__sqlbuf_printf(b, ")");
+		chime_kit_sqlbuf_printf(b, " AND r.%s ~ %s", end, TIME_PATTERN);
+	chime_kit_sqlbuf_printf(b, ")");
 }
 
 /* Local time of day in the row's zone inside [start, end), crossing
  * midnight when start > end; start = end is an empty window. */
 static void
-window_inside(struct chime__sqlbuf *b, const char *zone, const char *start, const char *end)
+window_inside(struct chime_kit_sqlbuf *b, const char *zone, const char *start, const char *end)
 {
-	chime__sqlbuf_printf(b,
+	chime_kit_sqlbuf_printf(b,
 	                     "(CASE WHEN r.%s::time <= r.%s::time"
 	                     " THEN (($1::timestamptz AT TIME ZONE COALESCE(r.%s, $2::text))::time"
 	                     " >= r.%s::time AND"
@@ -442,15 +442,15 @@ build_windows(struct chime_run *run, const struct activation *a, const struct wi
 	PGconn *conn = chime_run_db(run);
 	bool ok = true;
 
-	chime__sqlbuf_printf(&b->where, "r.%s IS TRUE AND ", w->enabled);
+	chime_kit_sqlbuf_printf(&b->where, "r.%s IS TRUE AND ", w->enabled);
 	window_valid(&b->where, w->zone, w->start, w->cs, w->end, w->ce);
-	chime__sqlbuf_printf(&b->where, " AND r.%s IS DISTINCT FROM ", w->active);
+	chime_kit_sqlbuf_printf(&b->where, " AND r.%s IS DISTINCT FROM ", w->active);
 	window_inside(&b->where, w->zone, w->start, w->end);
-	chime__sqlbuf_printf(&b->set, "%s = ", w->active);
+	chime_kit_sqlbuf_printf(&b->set, "%s = ", w->active);
 	window_inside(&b->set, w->zone, w->start, w->end);
 	add_stamp(conn, a, stamp, &b->set, &ok);
 	add_label(conn, a, &b->report, &ok);
-	chime__sqlbuf_printf(&b->report, "%s", a->label != NULL ? ", " : "");
+	chime_kit_sqlbuf_printf(&b->report, "%s", a->label != NULL ? ", " : "");
 	window_inside(&b->report, w->zone, w->start, w->end);
 	return ok ? 0 : -ENOMEM;
 }
@@ -463,23 +463,23 @@ windows_report_bad(struct chime_run *run, const struct activation *a,
                    const char *const *params, const Oid *types, int64_t *ret_bad)
 {
 	PGconn *conn = chime_run_db(run);
-	struct chime__sqlbuf sql = {0};
+	struct chime_kit_sqlbuf sql = {0};
 	PGresult *res;
 	int r = 0, n;
 
-	chime__sqlbuf_printf(&sql,
+	chime_kit_sqlbuf_printf(&sql,
 	                     "SELECT r.%s::text, COALESCE(r.%s, $2::text),"
 	                     " lower(COALESCE(r.%s, $2::text)) = ANY($3::text[]),"
 	                     " r.%s::text, r.%s::text FROM %s AS r WHERE r.%s IS TRUE AND NOT ",
 	                     key, w->zone, w->zone, w->start, w->end, t->quoted, w->enabled);
 	window_valid(&sql, w->zone, w->start, w->cs, w->end, w->ce);
-	chime__sqlbuf_printf(&sql, " ORDER BY r.%s LIMIT 1000", key);
-	if (sql.oom) {
-		chime__sqlbuf_done(&sql);
+	chime_kit_sqlbuf_printf(&sql, " ORDER BY r.%s LIMIT 1000", key);
+	if (sql.failed) {
+		chime_kit_sqlbuf_done(&sql);
 		return -ENOMEM;
 	}
 	res = PQexecParams(conn, sql.data, 3, types, params, NULL, NULL, 0);
-	chime__sqlbuf_done(&sql);
+	chime_kit_sqlbuf_done(&sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		chime_run_fail(run, "job '%s': cannot check the active hours of table '%s': %s",
 		               chime_run_job(run), t->name, PQerrorMessage(conn));
@@ -553,7 +553,7 @@ run_phase(struct chime_run *run, const struct activation *a, const struct chime_
 	};
 	int64_t rows = 0;
 
-	if (b->where.oom || b->set.oom || b->report.oom) {
+	if (b->where.failed || b->set.failed || b->report.failed) {
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 		return -ENOMEM;
 	}
@@ -619,7 +619,7 @@ activation_run(void *state, struct chime_run *run)
 	r = check_table(&k, a, &t, &stamp);
 	if (r < 0)
 		goto out;
-	key = chime__sql_quote(conn, a->key);
+	key = chime_kit_quote_ident(conn, a->key);
 	if (key == NULL) {
 		r = -ENOMEM;
 		goto out;

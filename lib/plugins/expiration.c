@@ -240,37 +240,37 @@ out:
 
 struct expire_ctx {
 	const struct expiration *e;
-	struct chime__sqlbuf item;
+	struct chime_kit_sqlbuf item;
 };
 
 static int
 expire_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
 {
 	struct expire_ctx *x = userdata;
-	struct chime__sqlbuf *b = &x->item;
+	struct chime_kit_sqlbuf *b = &x->item;
 	bool any = false;
 	int col = 1;
 
 	b->len = 0;
 	if (b->data != NULL)
 		b->data[0] = '\0';
-	chime__sqlbuf_printf(b, "%s", PQgetvalue(res, row, 0));
+	chime_kit_sqlbuf_printf(b, "%s", PQgetvalue(res, row, 0));
 	for (size_t i = 0; i < x->e->n_label; i++)
 		if (x->e->label[i].column && !PQgetisnull(res, row, col + (int)i))
 			any = true;
 	if (any) {
-		chime__sqlbuf_printf(b, " (");
+		chime_kit_sqlbuf_printf(b, " (");
 		for (size_t i = 0; i < x->e->n_label; i++) {
 			const struct label_segment *s = &x->e->label[i];
 
 			if (!s->column)
-				chime__sqlbuf_printf(b, "%s", s->text);
+				chime_kit_sqlbuf_printf(b, "%s", s->text);
 			else
-				chime__sqlbuf_printf(b, "%s", PQgetvalue(res, row, col + (int)i));
+				chime_kit_sqlbuf_printf(b, "%s", PQgetvalue(res, row, col + (int)i));
 		}
-		chime__sqlbuf_printf(b, ")");
+		chime_kit_sqlbuf_printf(b, ")");
 	}
-	if (b->oom)
+	if (b->failed)
 		return -ENOMEM;
 	chime_run_item(run, "%s", b->data);
 	return 0;
@@ -280,62 +280,62 @@ expire_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
  * batch, "now()" in the trigger) and the zone `zone` for columns without
  * one. Columns are read from `row` ("r" or "NEW"). */
 static void
-build_predicate(struct chime__sqlbuf *b, PGconn *conn, const struct expiration *e,
+build_predicate(struct chime_kit_sqlbuf *b, PGconn *conn, const struct expiration *e,
                 const struct chime__sql_column *exp, const char *row, const char *now,
                 const char *zone, const char *active)
 {
 	bool first = true, failed = false;
 	char *q;
 
-	q = chime__sql_quote(conn, e->status);
+	q = chime_kit_quote_ident(conn, e->status);
 	failed |= q == NULL;
-	chime__sqlbuf_printf(b, "%s.%s = %s AND (", row, q ? q : "", active);
+	chime_kit_sqlbuf_printf(b, "%s.%s = %s AND (", row, q ? q : "", active);
 	free(q);
 	if (exp != NULL) {
-		q = chime__sql_quote(conn, exp->name);
+		q = chime_kit_quote_ident(conn, exp->name);
 		failed |= q == NULL;
 		if (exp->kind == CHIME_SQL_TIMESTAMPTZ)
-			chime__sqlbuf_printf(b, "%s.%s < %s", row, q ? q : "", now);
+			chime_kit_sqlbuf_printf(b, "%s.%s < %s", row, q ? q : "", now);
 		else if (exp->kind == CHIME_SQL_TIMESTAMP)
-			chime__sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)", row, q ? q : "",
+			chime_kit_sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)", row, q ? q : "",
 			                     now, zone);
 		else
-			chime__sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)::date", row,
+			chime_kit_sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)::date", row,
 			                     q ? q : "", now, zone);
 		free(q);
 		first = false;
 	}
 	if (e->uses != NULL) {
-		char *u = chime__sql_quote(conn, e->uses), *m = chime__sql_quote(conn, e->max);
+		char *u = chime_kit_quote_ident(conn, e->uses), *m = chime_kit_quote_ident(conn, e->max);
 
 		failed |= u == NULL || m == NULL;
-		chime__sqlbuf_printf(b, "%s(", first ? "" : " OR ");
+		chime_kit_sqlbuf_printf(b, "%s(", first ? "" : " OR ");
 		if (e->guard != NULL) {
-			q = chime__sql_quote(conn, e->guard);
+			q = chime_kit_quote_ident(conn, e->guard);
 			failed |= q == NULL;
-			chime__sqlbuf_printf(b, "%s.%s IS TRUE AND ", row, q ? q : "");
+			chime_kit_sqlbuf_printf(b, "%s.%s IS TRUE AND ", row, q ? q : "");
 			free(q);
 		}
-		chime__sqlbuf_printf(b, "%s.%s >= %s.%s)", row, u ? u : "", row, m ? m : "");
+		chime_kit_sqlbuf_printf(b, "%s.%s >= %s.%s)", row, u ? u : "", row, m ? m : "");
 		free(u);
 		free(m);
 	}
-	chime__sqlbuf_printf(b, ")");
+	chime_kit_sqlbuf_printf(b, ")");
 	if (failed)
-		b->oom = true;
+		b->failed = true;
 }
 
 /* The value to stamp for instant `now`, by the stamp column's type. */
 static void
-build_stamp_value(struct chime__sqlbuf *b, const struct chime__sql_column *stamp, const char *now,
+build_stamp_value(struct chime_kit_sqlbuf *b, const struct chime__sql_column *stamp, const char *now,
                   const char *zone)
 {
 	if (stamp->kind == CHIME_SQL_TIMESTAMPTZ)
-		chime__sqlbuf_printf(b, "%s", now);
+		chime_kit_sqlbuf_printf(b, "%s", now);
 	else if (stamp->kind == CHIME_SQL_TIMESTAMP)
-		chime__sqlbuf_printf(b, "(%s AT TIME ZONE %s)", now, zone);
+		chime_kit_sqlbuf_printf(b, "(%s AT TIME ZONE %s)", now, zone);
 	else
-		chime__sqlbuf_printf(b, "(%s AT TIME ZONE %s)::date", now, zone);
+		chime_kit_sqlbuf_printf(b, "(%s AT TIME ZONE %s)::date", now, zone);
 }
 
 struct checked {
@@ -354,7 +354,7 @@ check_schema(struct chime__sql_check *k, const struct expiration *e, struct chec
 	        1u << CHIME_SQL_TIMESTAMPTZ | 1u << CHIME_SQL_TIMESTAMP | 1u << CHIME_SQL_DATE;
 	const unsigned number = 1u << CHIME_SQL_NUMBER;
 	const char *params[2] = {e->active, e->expired};
-	struct chime__sqlbuf sql = {0};
+	struct chime_kit_sqlbuf sql = {0};
 	const struct chime__sql_column *status;
 	char err[256], *q;
 	int r;
@@ -389,17 +389,17 @@ check_schema(struct chime__sql_check *k, const struct expiration *e, struct chec
 		return -EINVAL;
 
 	/* The status values must be values of the status column's type. */
-	q = chime__sql_quote(k->conn, e->status);
-	chime__sqlbuf_printf(&sql, "SELECT 1 FROM %s WHERE %s = $1 OR %s = $2 LIMIT 0",
+	q = chime_kit_quote_ident(k->conn, e->status);
+	chime_kit_sqlbuf_printf(&sql, "SELECT 1 FROM %s WHERE %s = $1 OR %s = $2 LIMIT 0",
 	                     c->table->quoted, q ? q : "", q ? q : "");
 	free(q);
-	if (sql.oom) {
-		chime__sqlbuf_done(&sql);
+	if (sql.failed) {
+		chime_kit_sqlbuf_done(&sql);
 		chime__sql_check_error(k, "status", "out of memory");
 		return -ENOMEM;
 	}
 	r = chime__sql_check_query(k, sql.data, 2, params, err, sizeof(err));
-	chime__sqlbuf_done(&sql);
+	chime_kit_sqlbuf_done(&sql);
 	if (r < 0)
 		chime__sql_check_error(k, "status",
 		                       "table '%s' column '%s' (option status) has type %s, "
@@ -415,18 +415,18 @@ static int
 trigger_body(PGconn *conn, const struct expiration *e, const struct checked *c, const char *zone,
              char **ret)
 {
-	struct chime__sqlbuf b = {0}, pred = {0};
+	struct chime_kit_sqlbuf b = {0}, pred = {0};
 	char *active, *expired, *zlit, *q;
 
 	active = PQescapeLiteral(conn, e->active, strlen(e->active));
 	expired = PQescapeLiteral(conn, e->expired, strlen(e->expired));
 	zlit = PQescapeLiteral(conn, zone, strlen(zone));
-	q = chime__sql_quote(conn, e->status);
+	q = chime_kit_quote_ident(conn, e->status);
 	if (active == NULL || expired == NULL || zlit == NULL || q == NULL)
-		b.oom = true;
+		b.failed = true;
 	else
 		build_predicate(&pred, conn, e, c->expires_at, "NEW", "now()", zlit, active);
-	chime__sqlbuf_printf(&b,
+	chime_kit_sqlbuf_printf(&b,
 	                     "\nBEGIN\n"
 	                     "\t-- Installed by chime (plugin expiration, option on_save):\n"
 	                     "\t-- a row saved already expired is expired at once.\n"
@@ -435,23 +435,23 @@ trigger_body(PGconn *conn, const struct expiration *e, const struct checked *c, 
 	                     pred.data != NULL ? pred.data : "", q ? q : "",
 	                     expired ? expired : "");
 	if (c->stamp != NULL) {
-		char *s = chime__sql_quote(conn, e->stamp);
+		char *s = chime_kit_quote_ident(conn, e->stamp);
 
-		chime__sqlbuf_printf(&b, "\t\tNEW.%s := ", s ? s : "");
+		chime_kit_sqlbuf_printf(&b, "\t\tNEW.%s := ", s ? s : "");
 		build_stamp_value(&b, c->stamp, "now()", zlit ? zlit : "");
-		chime__sqlbuf_printf(&b, ";\n");
+		chime_kit_sqlbuf_printf(&b, ";\n");
 		free(s);
 	}
-	chime__sqlbuf_printf(&b, "\tEND IF;\n\tRETURN NEW;\nEND\n");
-	if (pred.oom)
-		b.oom = true;
+	chime_kit_sqlbuf_printf(&b, "\tEND IF;\n\tRETURN NEW;\nEND\n");
+	if (pred.failed)
+		b.failed = true;
 	PQfreemem(active);
 	PQfreemem(expired);
 	PQfreemem(zlit);
 	free(q);
-	chime__sqlbuf_done(&pred);
-	if (b.oom) {
-		chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&pred);
+	if (b.failed) {
+		chime_kit_sqlbuf_done(&b);
 		return -ENOMEM;
 	}
 	*ret = b.data;
@@ -507,7 +507,7 @@ trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct e
                const struct checked *c)
 {
 	PGconn *conn = chime_run_db(run);
-	struct chime__sqlbuf sql = {0};
+	struct chime_kit_sqlbuf sql = {0};
 	char name[64], *body = NULL, *lit = NULL, *qname = NULL, *qschema = NULL;
 	enum trigger_state state;
 	PGresult *res = NULL;
@@ -529,14 +529,14 @@ trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct e
 	chime_run_log(run, 5, "on_save trigger '%s' on table '%s' %s, installing it", name,
 	              e->table, state == TRIGGER_MISSING ? "is missing" : "is outdated");
 	lit = PQescapeLiteral(conn, body, strlen(body));
-	qname = chime__sql_quote(conn, name);
-	qschema = chime__sql_quote(conn, c->table->schema);
+	qname = chime_kit_quote_ident(conn, name);
+	qschema = chime_kit_quote_ident(conn, c->table->schema);
 	if (lit == NULL || qname == NULL || qschema == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
 	/* One transaction; the advisory lock serialises nodes doing the same. */
-	chime__sqlbuf_printf(&sql,
+	chime_kit_sqlbuf_printf(&sql,
 	                     "BEGIN;\n"
 	                     "SET LOCAL client_min_messages = warning;\n"
 	                     "SELECT pg_advisory_xact_lock(%u, hashtext(%s));\n"
@@ -548,7 +548,7 @@ trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct e
 	                     "COMMIT;",
 	                     c->table->oid, "'chime_on_save'", qschema, qname, lit, qname,
 	                     c->table->quoted, qname, c->table->quoted, qschema, qname);
-	if (sql.oom) {
+	if (sql.failed) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -568,7 +568,7 @@ out:
 	free(qname);
 	free(qschema);
 	free(body);
-	chime__sqlbuf_done(&sql);
+	chime_kit_sqlbuf_done(&sql);
 	return r;
 }
 
@@ -594,52 +594,52 @@ out:
  */
 static int
 batch_statement(PGconn *conn, const struct expiration *e, const struct checked *c,
-                const char *where, const char *set, bool keyset, bool tail, struct chime__sqlbuf *s)
+                const char *where, const char *set, bool keyset, bool tail, struct chime_kit_sqlbuf *s)
 {
-	char *key = chime__sql_quote(conn, e->key), *q;
+	char *key = chime_kit_quote_ident(conn, e->key), *q;
 	bool failed = key == NULL;
 
-	chime__sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)", key,
+	chime_kit_sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)", key,
 	                     c->table->quoted, where);
 	if (keyset)
-		chime__sqlbuf_printf(s, " AND r.%s > $6", key);
-	chime__sqlbuf_printf(s,
+		chime_kit_sqlbuf_printf(s, " AND r.%s > $6", key);
+	chime_kit_sqlbuf_printf(s,
 	                     " ORDER BY r.%s LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), "
 	                     "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM "
 	                     "b)) RETURNING r.%s AS k",
 	                     key, e->batch_size, c->table->quoted, set, key, key);
 	if (tail) {
-		chime__sqlbuf_printf(s, ") SELECT count(*)::text, (SELECT k FROM u ORDER BY k DESC "
+		chime_kit_sqlbuf_printf(s, ") SELECT count(*)::text, (SELECT k FROM u ORDER BY k DESC "
 		                        "LIMIT 1)::text FROM u");
 		goto out;
 	}
 	if (c->join != NULL) {
-		q = chime__sql_quote(conn, e->label_on);
+		q = chime_kit_quote_ident(conn, e->label_on);
 		failed |= q == NULL;
-		chime__sqlbuf_printf(s, ", r.%s AS o", q ? q : "");
+		chime_kit_sqlbuf_printf(s, ", r.%s AS o", q ? q : "");
 		free(q);
 	} else {
 		for (size_t i = 0; i < e->n_label; i++) {
 			if (!e->label[i].column)
 				continue;
-			q = chime__sql_quote(conn, e->label[i].text);
+			q = chime_kit_quote_ident(conn, e->label[i].text);
 			failed |= q == NULL;
-			chime__sqlbuf_printf(s, ", r.%s::text AS c%zu", q ? q : "", i);
+			chime_kit_sqlbuf_printf(s, ", r.%s::text AS c%zu", q ? q : "", i);
 			free(q);
 		}
 	}
-	chime__sqlbuf_printf(s, ") SELECT u.k::text");
+	chime_kit_sqlbuf_printf(s, ") SELECT u.k::text");
 	for (size_t i = 0; i < e->n_label; i++) {
 		if (!e->label[i].column) {
-			chime__sqlbuf_printf(s, ", NULL");
+			chime_kit_sqlbuf_printf(s, ", NULL");
 		} else if (c->join == NULL) {
-			chime__sqlbuf_printf(s, ", u.c%zu", i);
+			chime_kit_sqlbuf_printf(s, ", u.c%zu", i);
 		} else {
-			char *lk = chime__sql_quote(conn, e->label_key);
+			char *lk = chime_kit_quote_ident(conn, e->label_key);
 
-			q = chime__sql_quote(conn, e->label[i].text);
+			q = chime_kit_quote_ident(conn, e->label[i].text);
 			failed |= q == NULL || lk == NULL;
-			chime__sqlbuf_printf(
+			chime_kit_sqlbuf_printf(
 			        s,
 			        ", CASE WHEN row_number() OVER (ORDER BY u.k) <= $5 "
 			        "THEN (SELECT l.%s::text FROM %s AS l WHERE l.%s = u.o) "
@@ -649,12 +649,12 @@ batch_statement(PGconn *conn, const struct expiration *e, const struct checked *
 			free(lk);
 		}
 	}
-	chime__sqlbuf_printf(s, " FROM u ORDER BY u.k");
+	chime_kit_sqlbuf_printf(s, " FROM u ORDER BY u.k");
 out:
 	free(key);
 	if (failed)
-		s->oom = true;
-	return s->oom ? -ENOMEM : 0;
+		s->failed = true;
+	return s->failed ? -ENOMEM : 0;
 }
 
 /*
@@ -671,7 +671,7 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 	 * label limit, the last key takes the key's type. */
 	static const Oid types[6] = {1184, 25, 0, 0, 23, 0};
 	PGconn *conn = chime_run_db(run);
-	struct chime__sqlbuf first = {0}, next = {0}, tail = {0};
+	struct chime_kit_sqlbuf first = {0}, next = {0}, tail = {0};
 	struct expire_ctx x = {.e = e};
 	const char *params[6], *end;
 	char limit[24], *last = NULL;
@@ -761,10 +761,10 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 	*ret_rows = rows;
 out:
 	free(last);
-	chime__sqlbuf_done(&x.item);
-	chime__sqlbuf_done(&first);
-	chime__sqlbuf_done(&next);
-	chime__sqlbuf_done(&tail);
+	chime_kit_sqlbuf_done(&x.item);
+	chime_kit_sqlbuf_done(&first);
+	chime_kit_sqlbuf_done(&next);
+	chime_kit_sqlbuf_done(&tail);
 	return r;
 }
 
@@ -774,7 +774,7 @@ expiration_run(void *state, struct chime_run *run)
 	const struct expiration *e = state;
 	PGconn *conn = chime_run_db(run);
 	struct checked c = {0};
-	struct chime__sqlbuf where = {0}, set = {0}, report = {0}, join = {0};
+	struct chime_kit_sqlbuf where = {0}, set = {0}, report = {0}, join = {0};
 	struct expire_ctx x = {.e = e};
 	struct chime__sql_check k;
 	struct chime__sql_batch batch;
@@ -807,13 +807,13 @@ expiration_run(void *state, struct chime_run *run)
 	params[2] = e->active;
 	params[3] = e->expired;
 	build_predicate(&where, conn, e, c.expires_at, "r", "$1::timestamptz", "$2::text", "$3");
-	qstatus = chime__sql_quote(conn, e->status);
-	qkey = chime__sql_quote(conn, e->key);
-	chime__sqlbuf_printf(&set, "%s = $4", qstatus ? qstatus : "");
+	qstatus = chime_kit_quote_ident(conn, e->status);
+	qkey = chime_kit_quote_ident(conn, e->key);
+	chime_kit_sqlbuf_printf(&set, "%s = $4", qstatus ? qstatus : "");
 	if (c.stamp != NULL) {
-		char *q = chime__sql_quote(conn, e->stamp);
+		char *q = chime_kit_quote_ident(conn, e->stamp);
 
-		chime__sqlbuf_printf(&set, ", %s = ", q ? q : "");
+		chime_kit_sqlbuf_printf(&set, ", %s = ", q ? q : "");
 		build_stamp_value(&set, c.stamp, "$1::timestamptz", "$2::text");
 		free(q);
 	}
@@ -823,27 +823,27 @@ expiration_run(void *state, struct chime_run *run)
 		char *q = NULL;
 
 		if (e->label[i].column) {
-			q = chime__sql_quote(conn, e->label[i].text);
-			report.oom |= q == NULL;
-			chime__sqlbuf_printf(&report, "%s%s.%s::text", i > 0 ? ", " : "",
+			q = chime_kit_quote_ident(conn, e->label[i].text);
+			report.failed |= q == NULL;
+			chime_kit_sqlbuf_printf(&report, "%s%s.%s::text", i > 0 ? ", " : "",
 			                     c.join != NULL ? "l" : "r", q ? q : "");
 		} else {
-			chime__sqlbuf_printf(&report, "%sNULL", i > 0 ? ", " : "");
+			chime_kit_sqlbuf_printf(&report, "%sNULL", i > 0 ? ", " : "");
 		}
 		free(q);
 	}
 	if (c.join != NULL) {
-		char *lk = chime__sql_quote(conn, e->label_key),
-		     *on = chime__sql_quote(conn, e->label_on);
+		char *lk = chime_kit_quote_ident(conn, e->label_key),
+		     *on = chime_kit_quote_ident(conn, e->label_on);
 
 		/* label.key is unique (checked), so this is at most one row. */
-		chime__sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
+		chime_kit_sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
 		                     lk ? lk : "", on ? on : "");
-		join.oom |= lk == NULL || on == NULL;
+		join.failed |= lk == NULL || on == NULL;
 		free(lk);
 		free(on);
 	}
-	if (where.oom || set.oom || report.oom || join.oom || qstatus == NULL || qkey == NULL) {
+	if (where.failed || set.failed || report.failed || join.failed || qstatus == NULL || qkey == NULL) {
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 		r = -ENOMEM;
 		goto out;
@@ -873,11 +873,11 @@ expiration_run(void *state, struct chime_run *run)
 out:
 	free(qstatus);
 	free(qkey);
-	chime__sqlbuf_done(&where);
-	chime__sqlbuf_done(&set);
-	chime__sqlbuf_done(&report);
-	chime__sqlbuf_done(&join);
-	chime__sqlbuf_done(&x.item);
+	chime_kit_sqlbuf_done(&where);
+	chime_kit_sqlbuf_done(&set);
+	chime_kit_sqlbuf_done(&report);
+	chime_kit_sqlbuf_done(&join);
+	chime_kit_sqlbuf_done(&x.item);
 	chime__sql_table_free(c.table);
 	chime__sql_table_free(c.join);
 	return r;

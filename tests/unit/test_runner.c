@@ -69,7 +69,7 @@ setup(struct fixture *f, const char *yaml, bool with_claim)
 	options.loop = &f->loop;
 	options.userdata = f;
 	if (with_claim)
-		options.claim = claim_stage;
+		options.stages = (struct chime_runner_stages){.claim = claim_stage, .userdata = f};
 	assert_int_equal(chime_runner_new(&options, &f->runner), 0);
 }
 

@@ -1,0 +1,39 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The exec drop-in docs/operations.md shows ("exec jobs under the
+# sandbox"): placed beside the unit, `systemd-analyze verify` accepts unit
+# plus drop-in without a word, and it really is read (a misspelt copy is
+# reported). Never boots systemd.
+set -eu
+
+: "${CHIME_SOURCE_DIR:?}" "${CHIMED:?}" "${CHIMECTL:?}"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
+
+if ! command -v systemd-analyze >/dev/null; then
+	echo "SKIP: systemd-analyze is not installed"
+	exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+unit=$CHIME_SOURCE_DIR/systemd/chimed.service
+[ -f "$unit" ] || unit=$CHIME_BUILD_DIR/systemd/chimed.service
+sed -e "s|^ExecStartPre=[^ ]*chimed|ExecStartPre=$CHIMED|" -e "s|^ExecStart=[^ ]*chimed|ExecStart=$CHIMED|" \
+	-e "s|^ExecReload=[^ ]*chimectl|ExecReload=$CHIMECTL|" "$unit" >"$tmp/chimed.service"
+
+# The block after the marker, between its ```ini fence and the closing one.
+awk '/<!-- dropin:exec/ { m = 1; next } m && /^```ini/ { p = 1; next } p && /^```/ { exit } p' \
+	"$CHIME_SOURCE_DIR/docs/operations.md" >"$tmp/exec.conf"
+grep -q '^\[Service\]' "$tmp/exec.conf" || { not_ok "a drop-in block in docs/operations.md"; finish; }
+mkdir "$tmp/chimed.service.d"
+cp "$tmp/exec.conf" "$tmp/chimed.service.d/exec.conf"
+
+out=$(systemd-analyze verify --man=no "$tmp/chimed.service" 2>&1) || true
+expect_eq "systemd-analyze verify of the unit with the documented exec drop-in" "$out" ""
+
+sed 's/^ReadWritePaths=/ReadWritePathz=/' "$tmp/exec.conf" >"$tmp/chimed.service.d/exec.conf"
+out=$(systemd-analyze verify --man=no "$tmp/chimed.service" 2>&1) || true
+case $out in
+*ReadWritePathz*) ok "a misspelt key in the drop-in is reported (so the drop-in is read)" ;;
+*) not_ok "a misspelt key in the drop-in is reported: got '$out'" ;;
+esac
+finish
