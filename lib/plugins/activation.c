@@ -736,4 +736,5 @@ const struct chime_plugin chime_plugin_activation = {
         .release = activation_release,
         .idempotent = true,
         .check = activation_check,
+        .needs_database = true,
 };

@@ -917,4 +917,5 @@ const struct chime_plugin chime_plugin_expiration = {
         .release = expiration_release,
         .idempotent = true,
         .check = expiration_check,
+        .needs_database = true,
 };
