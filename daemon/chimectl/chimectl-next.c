@@ -22,7 +22,6 @@
 
 #define NEXT_DEFAULT_COUNT 5
 #define NEXT_MAX_COUNT     1000000
-#define NEXT_DEFAULT_CONF  "/etc/chime/chime.yaml"
 #define NEXT_EXPR_MAX      4096
 
 struct next_args {
@@ -284,7 +283,7 @@ out:
 static int
 next_job(const struct next_args *args)
 {
-	const char *path = args->config != NULL ? args->config : NEXT_DEFAULT_CONF;
+	const char *path = args->config != NULL ? args->config : CHIME_DEFAULT_CONFIG;
 	struct chime_config *config = NULL;
 	const struct chime_job_config *job;
 	struct chime_diag_list diags;

@@ -45,8 +45,6 @@
 
 #include "chimectl.h"
 
-#define RUN_DEFAULT_CONFIG "/etc/chime/chime.yaml"
-
 struct watchdog {
 	pthread_t thread;
 	struct chime_run *run;
@@ -229,7 +227,7 @@ conn_for_ledger(const struct chime_config *cfg, PGconn **conn, char *err, size_t
 int
 chimectl_run_main(int argc, char **argv)
 {
-	const char *config_path = RUN_DEFAULT_CONFIG, *job_name = NULL, *at_text = NULL;
+	const char *config_path = CHIME_DEFAULT_CONFIG, *job_name = NULL, *at_text = NULL;
 	bool dry = false, json = false, watchdog_started = false;
 	struct chime_plugin_host *host = NULL;
 	struct chime_config_hooks hooks;

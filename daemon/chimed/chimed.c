@@ -21,9 +21,7 @@
 #include "notify.h"
 #include "builtin.h"
 
-#define DEFAULT_CONFIG "/etc/chime/chime.yaml"
-
-static const char *arg_config = DEFAULT_CONFIG;
+static const char *arg_config = CHIME_DEFAULT_CONFIG;
 static bool arg_check;
 static int arg_log_level = CHIME_LOG_INFO;
 
@@ -41,7 +39,7 @@ usage(FILE *f)
 	        "  -l, --log-level LEVEL  error, warning, notice, info (default) or debug\n"
 	        "  -V, --version          print the version and exit\n"
 	        "  -h, --help             print this help and exit\n",
-	        DEFAULT_CONFIG);
+	        CHIME_DEFAULT_CONFIG);
 }
 
 /* Returns -1 to go on, else the exit status. */

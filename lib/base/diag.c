@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 #define DIAG_DEFAULT_LIMIT 1000
 
 void
@@ -59,15 +61,8 @@ chime_diag_addv(struct chime_diag_list *list, enum chime_diag_severity severity,
 	if (list->count >= limit)
 		return diag_result(severity);
 
-	if (list->count == list->allocated) {
-		size_t n = list->allocated != 0 ? list->allocated * 2 : 16;
-		struct chime_diag *items = reallocarray(list->items, n, sizeof(*items));
-
-		if (items == NULL)
-			goto oom;
-		list->items = items;
-		list->allocated = n;
-	}
+	if (chime_grow(&list->items, &list->allocated, list->count + 1, sizeof(*list->items)) < 0)
+		goto oom;
 	if (vasprintf(&d.message, fmt, ap) < 0) {
 		d.message = NULL;
 		goto oom;

@@ -3,13 +3,12 @@
 #include "expand.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
+#include "errbuf.h"
 
 #define EXPAND_NAME_MAX 255
 
@@ -23,19 +22,6 @@ static bool
 is_name_char(char c)
 {
 	return is_name_start(c) || (c >= '0' && c <= '9');
-}
-
-static int CHIME_PRINTF(4, 5)
-expand_error(int r, char *errbuf, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf != NULL && errsize > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(errbuf, errsize, fmt, ap);
-		va_end(ap);
-	}
-	return r;
 }
 
 static const char *
@@ -58,7 +44,8 @@ expand_name(const char *in, const char *p, char name[static EXPAND_NAME_MAX + 1]
 	size_t n;
 
 	if (end == NULL) {
-		*ret_r = expand_error(-EINVAL, errbuf, errsize, "unterminated '${' in '%s'", in);
+		*ret_r =
+		        chime_errbuf_set(errbuf, errsize, -EINVAL, "unterminated '${' in '%s'", in);
 		return NULL;
 	}
 	n = (size_t)(end - (p + 2));
@@ -66,8 +53,9 @@ expand_name(const char *in, const char *p, char name[static EXPAND_NAME_MAX + 1]
 		if (!is_name_char(p[2 + i]))
 			n = 0;
 	if (n == 0 || n > EXPAND_NAME_MAX || !is_name_start(p[2])) {
-		*ret_r = expand_error(-EINVAL, errbuf, errsize, "invalid variable name '%.*s' in '%s'",
-		                      (int)(end - (p + 2)), p + 2, in);
+		*ret_r = chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                          "invalid variable name '%.*s' in '%s'",
+		                          (int)(end - (p + 2)), p + 2, in);
 		return NULL;
 	}
 	memcpy(name, p + 2, n);
@@ -88,7 +76,7 @@ chime_expand_env(const char *in, chime_expand_lookup_fn lookup, void *userdata, 
 		lookup = lookup_environ;
 	f = open_memstream(&out, &len);
 	if (f == NULL)
-		return expand_error(-ENOMEM, errbuf, errsize, "out of memory");
+		return chime_errbuf_set(errbuf, errsize, -ENOMEM, "out of memory");
 	for (const char *p = in; *p != '\0' && r == 0;) {
 		const char *end, *value;
 
@@ -101,15 +89,15 @@ chime_expand_env(const char *in, chime_expand_lookup_fn lookup, void *userdata, 
 			break;
 		value = lookup(name, userdata);
 		if (value == NULL) {
-			r = expand_error(-ENOENT, errbuf, errsize,
-			                 "environment variable '%s' is not set", name);
+			r = chime_errbuf_set(errbuf, errsize, -ENOENT,
+			                     "environment variable '%s' is not set", name);
 			break;
 		}
 		fputs(value, f);
 		p = end + 1;
 	}
 	if (fclose(f) != 0 && r == 0)
-		r = expand_error(-ENOMEM, errbuf, errsize, "out of memory");
+		r = chime_errbuf_set(errbuf, errsize, -ENOMEM, "out of memory");
 	if (r < 0) {
 		free(out);
 		return r;

@@ -145,18 +145,53 @@ write_all(const char *buf, size_t len)
 	}
 }
 
+/* A control byte a job printed (an escape sequence, a carriage return)
+ * must not reach a terminal or a syslog file raw; the journal stores it
+ * as data, so only the text targets escape it. */
+static bool
+log_byte_escaped(unsigned char c)
+{
+	return (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f;
+}
+
+/* Copy MSG as one line: newlines become spaces (one event is one line),
+ * other control bytes \xNN. Returns the length written. */
+static size_t
+log_escape_line(char *dst, const char *msg, size_t mlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (size_t i = 0; i < mlen; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (log_byte_escaped(c)) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 0xf];
+		} else {
+			dst[n++] = c == '\n' ? ' ' : (char)c;
+		}
+	}
+	return n;
+}
+
 static void
 log_stderr(int target, int priority, const char *msg)
 {
-	size_t mlen = strlen(msg), plen;
+	size_t mlen = strlen(msg), plen, size, n_esc = 0;
 	char prefix[16], stack[1024], *line = stack;
 
 	if (target == LOG_TARGET_PREFIX)
 		plen = (size_t)snprintf(prefix, sizeof(prefix), "<%d>", priority);
 	else
 		plen = (size_t)snprintf(prefix, sizeof(prefix), "%s: ", level_names[priority]);
-	if (plen + mlen + 1 > sizeof(stack)) {
-		line = malloc(plen + mlen + 1);
+	for (size_t i = 0; i < mlen; i++)
+		n_esc += log_byte_escaped((unsigned char)msg[i]);
+	size = plen + mlen + 3 * n_esc + 1;
+	if (size > sizeof(stack)) {
+		line = malloc(size);
 		if (line == NULL) {
 			/* Out of memory: two writes are better than none. */
 			write_all(prefix, plen);
@@ -166,11 +201,9 @@ log_stderr(int target, int priority, const char *msg)
 		}
 	}
 	memcpy(line, prefix, plen);
-	/* One event is one line: embedded newlines would split it. */
-	for (size_t i = 0; i < mlen; i++)
-		line[plen + i] = msg[i] == '\n' ? ' ' : msg[i];
-	line[plen + mlen] = '\n';
-	write_all(line, plen + mlen + 1);
+	size = plen + log_escape_line(line + plen, msg, mlen);
+	line[size++] = '\n';
+	write_all(line, size);
 	if (line != stack)
 		free(line);
 }

@@ -87,6 +87,9 @@ cf_field(void *target, const struct cf_key *key)
  */
 int chime__config_apply(struct cf_ctx *ctx, const struct cf_key *table, const struct cf_key *more,
                         const struct chime_node *map, void *target);
+/* Replace the string *out by a copy of `value`; out of memory sets
+ * ctx->oom and returns -ENOMEM (config-table.c). */
+int chime__config_set_string(struct cf_ctx *ctx, char **out, const char *value);
 /* Load zone `name` through the config's cache; a diagnostic placed at
  * `node` on failure (config-table.c). */
 int chime__config_zone(struct cf_ctx *ctx, const struct chime_node *node, const char *name,

@@ -25,6 +25,20 @@
 
 /* ---- Setters -------------------------------------------------------- */
 
+int
+chime__config_set_string(struct cf_ctx *ctx, char **out, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL) {
+		ctx->oom = true;
+		return -ENOMEM;
+	}
+	free(*out);
+	*out = copy;
+	return 0;
+}
+
 /* Load zone `name` through the cache; a diagnostic at `node` on failure. */
 int
 chime__config_zone(struct cf_ctx *ctx, const struct chime_node *node, const char *name,
@@ -68,9 +82,7 @@ set_global_zone(struct cf_ctx *ctx, const struct cf_key *key, const struct chime
 		tz = chime_tz_utc();
 	}
 	cfg->tz = tz;
-	cfg->timezone = strdup(chime_tz_name(tz));
-	if (cfg->timezone == NULL)
-		ctx->oom = true;
+	(void)chime__config_set_string(ctx, &cfg->timezone, chime_tz_name(tz));
 	return 0;
 }
 
@@ -100,10 +112,7 @@ set_node(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *
 		host[sizeof(host) - 1] = '\0';
 		name = host;
 	}
-	free(*out);
-	*out = strdup(name);
-	if (*out == NULL)
-		ctx->oom = true;
+	(void)chime__config_set_string(ctx, out, name);
 	return 0;
 }
 
@@ -251,18 +260,23 @@ static const char *const days_names[] = {"any", "all", NULL};
 static const char *const gap_names[] = {"run-at-jump", "skip", "shift", NULL};
 static const char *const dst_overlap_names[] = {"once", "both", NULL};
 
+/* The common shapes of a key: a duration, a bounded integer, an enum. */
 #define DURATION(n, d, s, f)                                                                       \
 	{                                                                                          \
 		.name = n, .type = CF_DURATION, .def = d, .offset = offsetof(s, f)                 \
 	}
+#define INTEGER(n, d, s, f, lo, hi)                                                                \
+	{                                                                                          \
+		.name = n, .type = CF_INT, .def = d, .offset = offsetof(s, f), .min = lo,          \
+		.max = hi                                                                          \
+	}
+#define ENUM(n, d, s, f, names_)                                                                   \
+	{                                                                                          \
+		.name = n, .type = CF_ENUM, .def = d, .offset = offsetof(s, f), .names = names_    \
+	}
 
 static const struct cf_key retry_keys[] = {
-        {.name = "attempts",
-         .type = CF_INT,
-         .def = "1",
-         .offset = offsetof(struct chime_retry_policy, attempts),
-         .min = 1,
-         .max = 100},
+        INTEGER("attempts", "1", struct chime_retry_policy, attempts, 1, 100),
         DURATION("backoff", "30s", struct chime_retry_policy, backoff_usec),
         DURATION("max_backoff", "10min", struct chime_retry_policy, max_backoff_usec),
         {0},
@@ -271,23 +285,10 @@ static const struct cf_key retry_keys[] = {
 /* Keys of `defaults:` that every job may override. */
 const struct cf_key chime__config_policy_keys[] = {
         DURATION("timeout", "15min", struct chime_job_config, timeout_usec),
-        {.name = "overlap",
-         .type = CF_ENUM,
-         .def = "skip",
-         .offset = offsetof(struct chime_job_config, overlap),
-         .names = overlap_names},
-        {.name = "misfire",
-         .type = CF_ENUM,
-         .def = "run-once",
-         .offset = offsetof(struct chime_job_config, misfire),
-         .names = misfire_names},
+        ENUM("overlap", "skip", struct chime_job_config, overlap, overlap_names),
+        ENUM("misfire", "run-once", struct chime_job_config, misfire, misfire_names),
         DURATION("catchup_window", "6h", struct chime_job_config, catchup_window_usec),
-        {.name = "max_catchup",
-         .type = CF_INT,
-         .def = "10",
-         .offset = offsetof(struct chime_job_config, max_catchup),
-         .min = 0,
-         .max = 100000},
+        INTEGER("max_catchup", "10", struct chime_job_config, max_catchup, 0, 100000),
         {.name = "retry",
          .type = CF_SECTION,
          .offset = offsetof(struct chime_job_config, retry),
@@ -299,11 +300,7 @@ const struct cf_key chime__config_policy_keys[] = {
          .def = "1min",
          .offset = offsetof(struct chime_job_config, lease_usec),
          .min = CHIME_USEC_PER_SEC},
-        {.name = "on_lost",
-         .type = CF_ENUM,
-         .def = "auto",
-         .offset = offsetof(struct chime_job_config, on_lost),
-         .names = lost_names},
+        ENUM("on_lost", "auto", struct chime_job_config, on_lost, lost_names),
         DURATION("expect", NULL, struct chime_job_config, expect_usec),
         {0},
 };
@@ -363,12 +360,7 @@ static const struct cf_key database_keys[] = {
          .flags = CF_STR_FIELD,
          .offset = offsetof(struct chime_database_config, password_file),
          .set = set_expanded_path},
-        {.name = "pool",
-         .type = CF_INT,
-         .def = "4",
-         .offset = offsetof(struct chime_database_config, pool),
-         .min = 1,
-         .max = 64},
+        INTEGER("pool", "4", struct chime_database_config, pool, 1, 64),
         DURATION("connect_timeout", "10s", struct chime_database_config, connect_timeout_usec),
         {0},
 };

@@ -21,13 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "config-keys.h"
 #include "cron.h"
 #include "diag.h"
 #include "node.h"
 #include "timespan.h"
 #include "tz.h"
-
-#include "config-keys.h"
 
 #define CONFIG_MAX_DROPINS  1000
 #define CONFIG_JOB_NAME_MAX 64
@@ -115,12 +115,9 @@ cf_value(struct cf_ctx *ctx, const struct cf_key *k, const struct chime_node *ma
 		r = chime_node_get_string(map, k->name, NULL, ctx->diags, &s);
 		if (r < 0)
 			return r;
-		free(*(char **)f);
-		*(char **)f = strdup(s);
-		if (*(char **)f == NULL) {
-			ctx->oom = true;
-			return -ENOMEM;
-		}
+		r = chime__config_set_string(ctx, f, s);
+		if (r < 0)
+			return r;
 		break;
 	case CF_INT:
 		r = chime_node_get_int(map, k->name, k->min, k->max, 0, ctx->diags, &i64);
@@ -370,15 +367,8 @@ job_compile(struct cf_ctx *ctx, struct chime_job_config *job, const struct chime
 static int
 cf_add_job(struct cf_ctx *ctx, struct chime_job_config *job)
 {
-	if (ctx->n_jobs == ctx->allocated_jobs) {
-		size_t cap = ctx->allocated_jobs != 0 ? ctx->allocated_jobs * 2 : 16;
-		struct cf_job_entry *v = reallocarray(ctx->jobs, cap, sizeof(*v));
-
-		if (v == NULL)
-			return -ENOMEM;
-		ctx->jobs = v;
-		ctx->allocated_jobs = cap;
-	}
+	if (chime_grow(&ctx->jobs, &ctx->allocated_jobs, ctx->n_jobs + 1, sizeof(*ctx->jobs)) < 0)
+		return -ENOMEM;
 	ctx->jobs[ctx->n_jobs] = (struct cf_job_entry){.job = job, .seq = ctx->n_jobs};
 	ctx->n_jobs++;
 	return 0;

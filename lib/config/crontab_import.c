@@ -538,13 +538,123 @@ write_argv(FILE *f, const char *cmd)
 	free(copy);
 }
 
+/* A redirection target chime can drop: a plain path, not /dev/null. */
+static bool
+log_target_plain(const char *w)
+{
+	return w[0] != '\0' && strcmp(w, "/dev/null") != 0 &&
+	       strpbrk(w, "\"'`$;|&()<>*?{}[]\\") == NULL;
+}
+
+/* The word of CMD that ends before *END (blanks skipped); moves *END to
+ * its start. False when there is none or it is longer than SIZE - 1. */
+static bool
+word_before(const char *cmd, size_t *end, char *w, size_t size)
+{
+	size_t e = *end, b;
+
+	while (e > 0 && (cmd[e - 1] == ' ' || cmd[e - 1] == '\t'))
+		e--;
+	b = e;
+	while (b > 0 && cmd[b - 1] != ' ' && cmd[b - 1] != '\t')
+		b--;
+	if (b == e || e - b >= size)
+		return false;
+	memcpy(w, cmd + b, e - b);
+	w[e - b] = '\0';
+	*end = b;
+	return true;
+}
+
+/* Whether output redirected to PATH with operator OP ("[12&]>" or
+ * "[12&]>>") is a log: a file under /var/log or named *.log, or both
+ * streams appended to one file. Anything else (pg_dump > dump.sql) is the
+ * job's own data and stays. */
+static bool
+is_log_redirect(const char *op, const char *path, bool stderr_too)
+{
+	size_t n = strlen(path);
+	bool append = strstr(op, ">>") != NULL;
+
+	return strncmp(path, "/var/log/", 9) == 0 || (n > 4 && strcmp(path + n - 4, ".log") == 0) ||
+	       (append && (stderr_too || op[0] == '&'));
+}
+
+/*
+ * Cut a trailing log-file redirection (">> /var/log/x.log 2>&1", "&>> f",
+ * "2>> app.log") off CMD: cron needed it, chime does not (the output goes
+ * to the journal), and under the shipped unit /var/log is read-only. The
+ * text cut goes to REDIRECT. Returns false, changing nothing, unless the
+ * tail holds only log redirections and "2>&1", at least one of them a log
+ * ("> /dev/null 2>&1" discards output on purpose and stays).
+ */
+static bool
+cut_log_redirect(char *cmd, char *redirect, size_t size)
+{
+	size_t cut = strlen(cmd), at;
+	bool file = false, stderr_too = false;
+	char w[256], op[8];
+
+	for (int words = 0; words < 4; words++) {
+		const char *target;
+		size_t oplen;
+
+		at = cut;
+		if (!word_before(cmd, &at, w, sizeof(w)))
+			break;
+		if (strcmp(w, "2>&1") == 0) {
+			stderr_too = true;
+			cut = at;
+			continue;
+		}
+		oplen = strspn(w, "12&") <= 1 ? strspn(w, "12&") : 0;
+		oplen += strspn(w + oplen, ">") == 1 || strspn(w + oplen, ">") == 2
+		                 ? strspn(w + oplen, ">")
+		                 : 0;
+		if (oplen > 0 && w[oplen - 1] == '>' && w[oplen] != '\0') {
+			target = w + oplen; /* ">>file": attached */
+			snprintf(op, sizeof(op), "%.*s", (int)oplen, w);
+		} else {
+			char prev[8];
+
+			if (!log_target_plain(w) || !word_before(cmd, &at, prev, sizeof(prev)) ||
+			    prev[strspn(prev, "12&") <= 1 ? strspn(prev, "12&") : 0] != '>' ||
+			    strlen(prev) - strspn(prev, "12&") > 2 ||
+			    prev[strlen(prev) - 1] != '>')
+				break;
+			snprintf(op, sizeof(op), "%s", prev);
+			target = w;
+		}
+		if (!log_target_plain(target) || !is_log_redirect(op, target, stderr_too))
+			return false;
+		file = true;
+		cut = at;
+	}
+	while (cut > 0 && (cmd[cut - 1] == ' ' || cmd[cut - 1] == '\t'))
+		cut--;
+	if (!file || cut == 0)
+		return false;
+	snprintf(redirect, size, "%s", cmd + cut + strspn(cmd + cut, " \t"));
+	cmd[cut] = '\0';
+	return true;
+}
+
 static void
 write_job(struct import *im, const char *name, const char *sched, bool days_any, const char *cmd,
-          const char *stdin_text)
+          const char *stdin_text, const char *redirect)
 {
 	FILE *f = im->body;
 
 	flush_pending(im);
+	if (redirect != NULL) {
+		char note[512];
+
+		snprintf(note, sizeof(note), "crontab: %s", redirect);
+		yaml_comment(f, 2, note);
+		snprintf(note, sizeof(note), "now in the journal: journalctl -u chimed CHIME_JOB=%s",
+		         name);
+		yaml_comment(f, 2, note);
+	}
 	if (stdin_text != NULL) {
 		char *copy = strdup(stdin_text), *save = NULL;
 
@@ -611,9 +721,9 @@ import_job_line(struct import *im, const char *line)
 {
 	struct chime_expr_error err = {0};
 	struct chime_expr *expr = NULL;
-	char sched[512], stem[128], *cmd = NULL, *stdin_text = NULL;
+	char sched[512], stem[128], redirect[300], *cmd = NULL, *stdin_text = NULL;
 	const char *rest, *name;
-	bool days_any;
+	bool days_any, has_redirect;
 	size_t n;
 
 	rest = parse_schedule(im, line, sched, sizeof(sched));
@@ -649,12 +759,13 @@ import_job_line(struct import *im, const char *line)
 	name = job_name(im, stem);
 	if (name == NULL)
 		goto out;
+	has_redirect = cut_log_redirect(cmd, redirect, sizeof(redirect));
 	if (stdin_text != NULL)
 		chime_diag_add(im->diags, CHIME_DIAG_WARNING, im->opts->file, im->line, 1, NULL,
 		               "job '%s': the text after '%%' was the command's stdin; chime does "
 		               "not feed stdin, so the job is written disabled",
 		               name);
-	write_job(im, name, sched, days_any, cmd, stdin_text);
+	write_job(im, name, sched, days_any, cmd, stdin_text, has_redirect ? redirect : NULL);
 out:
 	free(stdin_text);
 	free(cmd);

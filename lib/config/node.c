@@ -23,8 +23,8 @@
 
 #include <yaml.h>
 
+#include "array.h"
 #include "diag.h"
-
 #include "node-internal.h"
 
 struct node_anchor {
@@ -181,6 +181,8 @@ chime_node_free(struct chime_node *root)
 
 static int parser_error(struct node_parser *p, unsigned line, unsigned column, const char *path,
                         const char *fmt, ...) CHIME_PRINTF(5, 6);
+static int parser_error_at(struct node_parser *p, const yaml_mark_t *mark, const char *path,
+                           const char *fmt, ...) CHIME_PRINTF(4, 5);
 
 static int
 parser_error(struct node_parser *p, unsigned line, unsigned column, const char *path,
@@ -191,6 +193,21 @@ parser_error(struct node_parser *p, unsigned line, unsigned column, const char *
 	p->errors++;
 	va_start(ap, fmt);
 	chime_diag_addv(p->diags, CHIME_DIAG_ERROR, p->file, line, column, path, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* The same at a libyaml mark, which counts lines and columns from 0. */
+static int
+parser_error_at(struct node_parser *p, const yaml_mark_t *mark, const char *path, const char *fmt,
+                ...)
+{
+	va_list ap;
+
+	p->errors++;
+	va_start(ap, fmt);
+	chime_diag_addv(p->diags, CHIME_DIAG_ERROR, p->file, (unsigned)mark->line + 1,
+	                (unsigned)mark->column + 1, path, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
@@ -268,10 +285,10 @@ static int
 parser_count(struct node_parser *p, size_t n, const yaml_mark_t *mark)
 {
 	if (n > p->max_nodes || p->n_nodes > p->max_nodes - n)
-		return parser_error(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, NULL,
-		                    "document too large: more than %zu nodes after alias "
-		                    "expansion",
-		                    p->max_nodes);
+		return parser_error_at(p, mark, NULL,
+		                       "document too large: more than %zu nodes after alias "
+		                       "expansion",
+		                       p->max_nodes);
 	p->n_nodes += n;
 	return 0;
 }
@@ -290,8 +307,8 @@ node_copy(struct node_parser *p, const struct chime_node *src, char *path, size_
 
 	if (src->kind != CHIME_NODE_SCALAR && depth > p->max_depth) {
 		free(path);
-		return parser_error(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, NULL,
-		                    "nesting deeper than %zu levels", p->max_depth);
+		return parser_error_at(p, mark, NULL, "nesting deeper than %zu levels",
+		                       p->max_depth);
 	}
 	n = calloc(1, sizeof(*n));
 	if (n == NULL) {
@@ -359,15 +376,9 @@ parser_add_anchor(struct node_parser *p, const yaml_char_t *name, struct chime_n
 {
 	if (name == NULL)
 		return 0;
-	if (p->n_anchors == p->allocated_anchors) {
-		size_t cap = p->allocated_anchors != 0 ? p->allocated_anchors * 2 : 8;
-		struct node_anchor *a = reallocarray(p->anchors, cap, sizeof(*a));
-
-		if (a == NULL)
-			return -ENOMEM;
-		p->anchors = a;
-		p->allocated_anchors = cap;
-	}
+	if (chime_grow(&p->anchors, &p->allocated_anchors, p->n_anchors + 1, sizeof(*p->anchors)) <
+	    0)
+		return -ENOMEM;
 	p->anchors[p->n_anchors].name = strdup((const char *)name);
 	if (p->anchors[p->n_anchors].name == NULL)
 		return -ENOMEM;
@@ -484,6 +495,23 @@ oom:
 	return -ENOMEM;
 }
 
+/*
+ * A finished scalar or alias: the key of the pair that follows, or a value
+ * attached to its collection. Takes ownership of `n` (freed on failure).
+ */
+static int
+parser_place(struct node_parser *p, struct chime_node *n, bool is_key)
+{
+	int r;
+
+	if (is_key)
+		return parser_take_key(p, n);
+	r = parser_attach(p, n);
+	if (r < 0)
+		node_free_rec(n);
+	return r;
+}
+
 /* See value_column in chime/node.h: compare the value with its source text. */
 static unsigned
 scalar_value_column(const struct node_parser *p, const yaml_event_t *ev, const struct chime_node *n)
@@ -518,9 +546,7 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 	if (r < 0)
 		return r;
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL)
-		return parser_error(p, (unsigned)ev->start_mark.line + 1,
-		                    (unsigned)ev->start_mark.column + 1, NULL,
-		                    "NUL character in a scalar");
+		return parser_error_at(p, &ev->start_mark, NULL, "NUL character in a scalar");
 	path = parser_next_path(p, &is_key);
 	if (path == NULL && !is_key)
 		return -ENOMEM;
@@ -542,12 +568,7 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 		node_free_rec(n);
 		return r;
 	}
-	if (is_key)
-		return parser_take_key(p, n);
-	r = parser_attach(p, n);
-	if (r < 0)
-		node_free_rec(n);
-	return r;
+	return parser_place(p, n, is_key);
 }
 
 static int
@@ -561,13 +582,10 @@ parser_alias(struct node_parser *p, const yaml_event_t *ev)
 	int r;
 
 	if (a == NULL)
-		return parser_error(p, (unsigned)ev->start_mark.line + 1,
-		                    (unsigned)ev->start_mark.column + 1, NULL, "unknown alias '%s'",
-		                    name);
+		return parser_error_at(p, &ev->start_mark, NULL, "unknown alias '%s'", name);
 	if (!a->complete)
-		return parser_error(p, (unsigned)ev->start_mark.line + 1,
-		                    (unsigned)ev->start_mark.column + 1, NULL,
-		                    "alias '%s' refers to a node that contains it", name);
+		return parser_error_at(p, &ev->start_mark, NULL,
+		                       "alias '%s' refers to a node that contains it", name);
 	r = parser_count(p, a->node->n_nodes, &ev->start_mark);
 	if (r < 0)
 		return r;
@@ -583,12 +601,7 @@ parser_alias(struct node_parser *p, const yaml_event_t *ev)
 	n->line = (unsigned)ev->start_mark.line + 1;
 	n->column = (unsigned)ev->start_mark.column + 1;
 	n->value_column = 0;
-	if (is_key)
-		return parser_take_key(p, n);
-	r = parser_attach(p, n);
-	if (r < 0)
-		node_free_rec(n);
-	return r;
+	return parser_place(p, n, is_key);
 }
 
 static int
@@ -605,16 +618,14 @@ parser_start(struct node_parser *p, const yaml_event_t *ev, enum chime_node_kind
 	if (r < 0)
 		return r;
 	if (p->depth >= p->max_depth)
-		return parser_error(p, (unsigned)ev->start_mark.line + 1,
-		                    (unsigned)ev->start_mark.column + 1, NULL,
-		                    "nesting deeper than %zu levels", p->max_depth);
+		return parser_error_at(p, &ev->start_mark, NULL, "nesting deeper than %zu levels",
+		                       p->max_depth);
 	path = parser_next_path(p, &is_key);
 	if (is_key) {
 		struct chime_node *map = p->stack[p->depth - 1].node;
 
-		return parser_error(
-		        p, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
-		        map->path[0] != '\0' ? map->path : NULL, "mapping keys must be scalars");
+		return parser_error_at(p, &ev->start_mark, map->path[0] != '\0' ? map->path : NULL,
+		                       "mapping keys must be scalars");
 	}
 	if (path == NULL)
 		return -ENOMEM;
@@ -714,9 +725,8 @@ parser_event(struct node_parser *p, const yaml_event_t *ev)
 	switch (ev->type) {
 	case YAML_DOCUMENT_START_EVENT:
 		if (++p->documents > 1)
-			return parser_error(p, (unsigned)ev->start_mark.line + 1,
-			                    (unsigned)ev->start_mark.column + 1, NULL,
-			                    "only one YAML document is allowed");
+			return parser_error_at(p, &ev->start_mark, NULL,
+			                       "only one YAML document is allowed");
 		return 0;
 	case YAML_SCALAR_EVENT:
 		return parser_scalar(p, ev);

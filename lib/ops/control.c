@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "macro.h"
-
+#include "errbuf.h"
 
 static const char *const cmd_names[] = {
         [CHIME_CONTROL_STATUS] = "status",   [CHIME_CONTROL_LIST] = "list",
@@ -25,20 +24,6 @@ static const char *const cmd_names[] = {
 };
 
 #define N_CMDS (sizeof(cmd_names) / sizeof(cmd_names[0]))
-
-static void set_err(char *errbuf, size_t errsize, const char *fmt, ...) CHIME_PRINTF(3, 4);
-
-static void
-set_err(char *errbuf, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errsize, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 chime_control_cmd_name(enum chime_control_cmd cmd)
@@ -66,84 +51,85 @@ chime_control_cmd_needs_job(enum chime_control_cmd cmd)
 	       cmd == CHIME_CONTROL_PAUSE || cmd == CHIME_CONTROL_RESUME;
 }
 
+/* The members of a request object, checked into *req. */
+static int
+request_from_json(json_t *root, struct chime_control_request *req, char *errbuf, size_t errsize)
+{
+	json_t *cmd, *job, *limit, *value;
+	const char *key;
+
+	if (!json_is_object(root))
+		return chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                        "the request must be a JSON object");
+	json_object_foreach(root, key, value)
+	{
+		if (strcmp(key, "cmd") != 0 && strcmp(key, "job") != 0 && strcmp(key, "limit") != 0)
+			return chime_errbuf_set(errbuf, errsize, -EINVAL, "unknown member '%.64s'",
+			                        key);
+	}
+	cmd = json_object_get(root, "cmd");
+	if (!json_is_string(cmd))
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "'cmd' must be a string");
+	if (chime_control_cmd_parse(json_string_value(cmd), &req->cmd) < 0)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "unknown command '%.64s'",
+		                        json_string_value(cmd));
+	job = json_object_get(root, "job");
+	if (chime_control_cmd_needs_job(req->cmd)) {
+		if (!json_is_string(job) || json_string_length(job) == 0)
+			return chime_errbuf_set(errbuf, errsize, -EINVAL, "'%s' needs a job name",
+			                        cmd_names[req->cmd]);
+		if (json_string_length(job) > CHIME_CONTROL_JOB_MAX ||
+		    strlen(json_string_value(job)) != json_string_length(job))
+			return chime_errbuf_set(errbuf, errsize, -EINVAL, "invalid job name");
+		memcpy(req->job, json_string_value(job), json_string_length(job) + 1);
+	} else if (job != NULL)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "'%s' takes no job",
+		                        cmd_names[req->cmd]);
+	limit = json_object_get(root, "limit");
+	if (limit == NULL)
+		return 0;
+	if (req->cmd != CHIME_CONTROL_HISTORY)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "'limit' is only for 'history'");
+	if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+	    json_integer_value(limit) > CHIME_CONTROL_HISTORY_MAX)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                        "'limit' must be an integer in 1..%d",
+		                        CHIME_CONTROL_HISTORY_MAX);
+	req->limit = (int)json_integer_value(limit);
+	return 0;
+}
+
+/* A line without its "\n" or "\r\n". */
+static size_t
+line_length(const char *line, size_t len)
+{
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	return len;
+}
+
 int
 chime_control_request_parse(const char *line, size_t len, struct chime_control_request *ret_req,
                             char *errbuf, size_t errsize)
 {
 	struct chime_control_request req = {.limit = CHIME_CONTROL_HISTORY_DEFAULT};
-	json_t *root = NULL, *cmd, *job, *limit;
 	json_error_t jerr;
-	const char *key;
-	json_t *value;
-	int r = -EINVAL;
+	json_t *root;
+	int r;
 
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	if (len == 0) {
-		set_err(errbuf, errsize, "empty request");
-		return -EINVAL;
-	}
+	len = line_length(line, len);
+	if (len == 0)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "empty request");
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		set_err(errbuf, errsize, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-		return -EINVAL;
-	}
-	if (!json_is_object(root)) {
-		set_err(errbuf, errsize, "the request must be a JSON object");
-		goto out;
-	}
-	json_object_foreach(root, key, value)
-	{
-		if (strcmp(key, "cmd") != 0 && strcmp(key, "job") != 0 &&
-		    strcmp(key, "limit") != 0) {
-			set_err(errbuf, errsize, "unknown member '%.64s'", key);
-			goto out;
-		}
-	}
-	cmd = json_object_get(root, "cmd");
-	if (!json_is_string(cmd)) {
-		set_err(errbuf, errsize, "'cmd' must be a string");
-		goto out;
-	}
-	if (chime_control_cmd_parse(json_string_value(cmd), &req.cmd) < 0) {
-		set_err(errbuf, errsize, "unknown command '%.64s'", json_string_value(cmd));
-		goto out;
-	}
-	job = json_object_get(root, "job");
-	if (chime_control_cmd_needs_job(req.cmd)) {
-		if (!json_is_string(job) || json_string_length(job) == 0) {
-			set_err(errbuf, errsize, "'%s' needs a job name", cmd_names[req.cmd]);
-			goto out;
-		}
-		if (json_string_length(job) > CHIME_CONTROL_JOB_MAX ||
-		    strlen(json_string_value(job)) != json_string_length(job)) {
-			set_err(errbuf, errsize, "invalid job name");
-			goto out;
-		}
-		memcpy(req.job, json_string_value(job), json_string_length(job) + 1);
-	} else if (job != NULL) {
-		set_err(errbuf, errsize, "'%s' takes no job", cmd_names[req.cmd]);
-		goto out;
-	}
-	limit = json_object_get(root, "limit");
-	if (limit != NULL) {
-		if (req.cmd != CHIME_CONTROL_HISTORY) {
-			set_err(errbuf, errsize, "'limit' is only for 'history'");
-			goto out;
-		}
-		if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
-		    json_integer_value(limit) > CHIME_CONTROL_HISTORY_MAX) {
-			set_err(errbuf, errsize, "'limit' must be an integer in 1..%d",
-			        CHIME_CONTROL_HISTORY_MAX);
-			goto out;
-		}
-		req.limit = (int)json_integer_value(limit);
-	}
-	*ret_req = req;
-	r = 0;
-out:
+	if (root == NULL)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "invalid JSON at column %d: %s",
+		                        jerr.column, jerr.text);
+	r = request_from_json(root, &req, errbuf, errsize);
 	json_decref(root);
-	return r;
+	if (r < 0)
+		return r;
+	*ret_req = req;
+	return 0;
 }
 
 /* `obj` as one compact line ending in "\n"; NULL on OOM. */
@@ -167,44 +153,38 @@ dump_line(const json_t *obj)
 	return line;
 }
 
-char *
-chime_control_request_format(const struct chime_control_request *req)
+/* dump_line() of `obj` unless building it `failed`; drops `obj` (NULL-safe). */
+static char *
+dump_line_unref(json_t *obj, bool failed)
 {
-	json_t *obj = json_object();
 	char *line = NULL;
 
-	if (obj == NULL)
-		return NULL;
-	if (json_object_set_new(obj, "cmd", json_string(chime_control_cmd_name(req->cmd))) < 0)
-		goto out;
-	if (chime_control_cmd_needs_job(req->cmd) &&
-	    json_object_set_new(obj, "job", json_string(req->job)) < 0)
-		goto out;
-	if (req->cmd == CHIME_CONTROL_HISTORY && req->limit > 0 &&
-	    json_object_set_new(obj, "limit", json_integer(req->limit)) < 0)
-		goto out;
-	line = dump_line(obj);
-out:
+	if (obj != NULL && !failed)
+		line = dump_line(obj);
 	json_decref(obj);
 	return line;
 }
 
 char *
+chime_control_request_format(const struct chime_control_request *req)
+{
+	json_t *obj = json_pack("{s:s}", "cmd", chime_control_cmd_name(req->cmd));
+	bool failed = obj == NULL;
+
+	if (!failed && chime_control_cmd_needs_job(req->cmd))
+		failed = json_object_set_new(obj, "job", json_string(req->job)) < 0;
+	if (!failed && req->cmd == CHIME_CONTROL_HISTORY && req->limit > 0)
+		failed = json_object_set_new(obj, "limit", json_integer(req->limit)) < 0;
+	return dump_line_unref(obj, failed);
+}
+
+char *
 chime_control_reply_ok(json_t *body)
 {
-	json_t *obj = json_object();
-	char *line = NULL;
+	json_t *obj = json_pack("{s:b}", "ok", 1);
 
-	if (obj == NULL)
-		return NULL;
-	if (json_object_set_new(obj, "ok", json_true()) < 0)
-		goto out;
-	if (body != NULL && json_object_update(obj, body) < 0)
-		goto out;
-	line = dump_line(obj);
-out:
-	json_decref(obj);
-	return line;
+	return dump_line_unref(obj,
+	                       obj == NULL || (body != NULL && json_object_update(obj, body) < 0));
 }
 
 char *
@@ -212,7 +192,6 @@ chime_control_reply_error(const char *fmt, ...)
 {
 	char message[1024];
 	json_t *obj;
-	char *line;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -221,11 +200,7 @@ chime_control_reply_error(const char *fmt, ...)
 	obj = json_pack("{s:b, s:s}", "ok", 0, "error", message);
 	if (obj == NULL) /* not UTF-8: say so rather than nothing */
 		obj = json_pack("{s:b, s:s}", "ok", 0, "error", "invalid request");
-	if (obj == NULL)
-		return NULL;
-	line = dump_line(obj);
-	json_decref(obj);
-	return line;
+	return dump_line_unref(obj, false);
 }
 
 int
@@ -235,17 +210,14 @@ chime_control_reply_parse(const char *line, size_t len, json_t **ret_reply, char
 	json_error_t jerr;
 	json_t *root;
 
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	root = json_loadb(line, len, 0, &jerr);
-	if (root == NULL) {
-		set_err(errbuf, errsize, "invalid JSON from the daemon: %s", jerr.text);
-		return -EINVAL;
-	}
+	root = json_loadb(line, line_length(line, len), 0, &jerr);
+	if (root == NULL)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                        "invalid JSON from the daemon: %s", jerr.text);
 	if (!json_is_object(root) || !json_is_boolean(json_object_get(root, "ok"))) {
-		set_err(errbuf, errsize, "the daemon's reply has no 'ok' member");
 		json_decref(root);
-		return -EPROTO;
+		return chime_errbuf_set(errbuf, errsize, -EPROTO,
+		                        "the daemon's reply has no 'ok' member");
 	}
 	*ret_reply = root;
 	return 0;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 /* The outcomes counted, in the order they are written. */
 static const enum chime_run_status statuses[] = {CHIME_RUN_SUCCEEDED, CHIME_RUN_FAILED,
                                                  CHIME_RUN_TIMED_OUT, CHIME_RUN_CANCELLED,
@@ -47,7 +49,7 @@ struct chime_metrics {
 	pthread_mutex_t lock;
 	char *version;
 	struct metrics_job *jobs;
-	size_t n_jobs;
+	size_t n_jobs, allocated_jobs;
 	struct chime_metrics_state state;
 	bool published;
 };
@@ -93,10 +95,8 @@ job_get(struct chime_metrics *m, const char *name)
 	for (size_t i = 0; i < m->n_jobs; i++)
 		if (strcmp(m->jobs[i].name, name) == 0)
 			return &m->jobs[i];
-	nj = realloc(m->jobs, (m->n_jobs + 1) * sizeof(*nj));
-	if (nj == NULL)
+	if (chime_grow(&m->jobs, &m->allocated_jobs, m->n_jobs + 1, sizeof(*m->jobs)) < 0)
 		return NULL;
-	m->jobs = nj;
 	nj = &m->jobs[m->n_jobs];
 	memset(nj, 0, sizeof(*nj));
 	nj->name = strdup(name);

@@ -6,7 +6,9 @@
  *     command: [/usr/bin/python3, manage.py, sync_emails]   argv, no shell
  *     command: "cd /srv/app && python manage.py sync"        with shell: true
  *     shell: false         a string command runs as /bin/sh -c STRING
- *     env: {K: V}          added to (and overriding) the daemon's environment
+ *     env: {K: V}          the job's variables, over the small set below
+ *     inherit_env: false   true: start from the daemon's whole environment
+ *                          (PG*, CREDENTIALS_DIRECTORY and all) instead
  *     workdir: /srv/app    the working directory
  *     user: app            only when chimed runs as root: the user (and its
  *     group: app           groups) the command runs as
@@ -14,8 +16,16 @@
  *                          process group, SIGKILL after this long
  *     max_log_lines: 10000 lines logged per run; the rest are counted and
  *                          reported as "N lines suppressed"
+ *     kill_group: true     once the command exits, SIGTERM (then SIGKILL
+ *                          after kill_timeout) to what is left of its
+ *                          process group, so a backgrounded grandchild does
+ *                          not outlive its run; false leaves it running
  *
- * The child gets CHIME_JOB, CHIME_SCHEDULED_FOR (RFC 3339, UTC),
+ * The environment is scrubbed: a job must not read the daemon's database
+ * password or gateway token from PG* or CREDENTIALS_DIRECTORY. The child
+ * gets PATH (the daemon's, or a standard one), HOME, LANG, LANGUAGE, LC_*
+ * and TZ as the daemon has them, USER/LOGNAME/HOME of `user:`, then `env:`,
+ * and CHIME_JOB, CHIME_SCHEDULED_FOR (RFC 3339, UTC),
  * CHIME_PREVIOUS_FOR (when there is one) and CHIME_RUN_ID in its
  * environment, stdin from /dev/null, its own session and process group,
  * default signal dispositions and an empty signal mask. run() is on a
@@ -54,6 +64,7 @@
 #define EXEC_POLL_MSEC    100
 #define EXEC_DRAIN_USEC   (INT64_C(500) * 1000) /* output read after the child exits */
 #define EXEC_MAX_GROUPS   256
+#define EXEC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_PRIO_WARNING 4 /* syslog priorities, as chime_run_log() takes */
 #define EXEC_PRIO_INFO    6
 
@@ -67,6 +78,7 @@ struct exec_state {
 	char *workdir, *user, *group;
 	int64_t kill_timeout_usec;
 	int64_t max_log_lines;
+	bool inherit_env, kill_group;
 };
 
 static void
@@ -114,7 +126,8 @@ exec_configure(const struct chime_node *options, struct chime_diag_list *diags, 
 {
 	static const char *const known[] = {"command",      "shell",         "env",
 	                                    "workdir",      "user",          "group",
-	                                    "kill_timeout", "max_log_lines", NULL};
+	                                    "kill_timeout", "max_log_lines", "inherit_env",
+	                                    "kill_group",   NULL};
 	const char *workdir = NULL, *user = NULL, *group = NULL;
 	const struct chime_node *cmd, *env;
 	struct exec_state *st = NULL;
@@ -131,6 +144,8 @@ exec_configure(const struct chime_node *options, struct chime_diag_list *diags, 
 	if (chime_node_check_keys(options, known, diags) < 0)
 		r = -EINVAL;
 	if (chime_node_get_bool(options, "shell", false, diags, &shell) < 0 ||
+	    chime_node_get_bool(options, "inherit_env", false, diags, &st->inherit_env) < 0 ||
+	    chime_node_get_bool(options, "kill_group", true, diags, &st->kill_group) < 0 ||
 	    chime_node_get_string(options, "workdir", NULL, diags, &workdir) < 0 ||
 	    chime_node_get_string(options, "user", NULL, diags, &user) < 0 ||
 	    chime_node_get_string(options, "group", NULL, diags, &group) < 0 ||
@@ -294,6 +309,31 @@ env_lookup(const struct exec_prep *pr, const char *k)
 	return NULL;
 }
 
+/* Whether the daemon's variable K reaches the job. systemd's messages to
+ * chimed never do; without inherit_env only the locale, the zone, PATH and
+ * HOME do, so no secret of the daemon's (PGPASSWORD, PGPASSFILE,
+ * CREDENTIALS_DIRECTORY) leaks into a job that did not ask for it. */
+static bool
+env_passed(const char *k, bool inherit_env)
+{
+	static const char *const systemd_only[] = {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID",
+	                                           "LISTEN_FDNAMES", "WATCHDOG_USEC",
+	                                           "WATCHDOG_PID"};
+	static const char *const kept[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ"};
+
+	for (size_t i = 0; i < sizeof(systemd_only) / sizeof(systemd_only[0]); i++)
+		if (strcmp(k, systemd_only[i]) == 0)
+			return false;
+	if (inherit_env)
+		return true;
+	if (strncmp(k, "LC_", 3) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (strcmp(k, kept[i]) == 0)
+			return true;
+	return false;
+}
+
 static int
 exec_prepare(const struct exec_state *st, struct chime_run *run, struct exec_prep *pr)
 {
@@ -316,13 +356,13 @@ exec_prepare(const struct exec_state *st, struct chime_run *run, struct exec_pre
 			continue;
 		memcpy(k, environ[i], (size_t)(eq - environ[i]));
 		k[eq - environ[i]] = '\0';
-		if (strncmp(k, "NOTIFY_SOCKET", 13) == 0 || strcmp(k, "LISTEN_FDS") == 0 ||
-		    strcmp(k, "LISTEN_PID") == 0 || strcmp(k, "WATCHDOG_USEC") == 0 ||
-		    strcmp(k, "WATCHDOG_PID") == 0)
-			continue; /* systemd's messages to chimed, not to the job */
+		if (!env_passed(k, st->inherit_env))
+			continue;
 		if (env_push(pr, cap, k, eq + 1) < 0)
 			return -ENOMEM;
 	}
+	if (env_lookup(pr, "PATH") == NULL && env_push(pr, cap, "PATH", EXEC_DEFAULT_PATH) < 0)
+		return -ENOMEM;
 
 	if (st->user != NULL) {
 		struct passwd pw, *pwp = NULL;
@@ -390,8 +430,6 @@ exec_prepare(const struct exec_state *st, struct chime_run *run, struct exec_pre
 			goto oom;
 	} else {
 		path = env_lookup(pr, "PATH");
-		if (path == NULL)
-			path = "/usr/local/bin:/usr/bin:/bin";
 		for (const char *p = path; pr->path == NULL;) {
 			size_t len = strcspn(p, ":");
 			char *cand;
@@ -528,6 +566,47 @@ describe_signal(int sig, char *buf, size_t size)
 		snprintf(buf, size, "%d", sig);
 }
 
+/* What is left of the command's process group after the command exited:
+ * a daemon it started with `&` or nohup. */
+struct exec_group {
+	int64_t term_at, kill_at, gone_at; /* 0: not yet */
+};
+
+/* Stop the rest of the group: SIGTERM, SIGKILL after kill_timeout, and
+ * give up waiting (zombies waiting for their reaper still count as
+ * members) one drain period after SIGKILL. Returns true while the caller
+ * should keep waiting. The group id stays reserved while any member lives,
+ * so kill(-pid) cannot reach another process's group. */
+static bool
+group_stop(struct chime_run *run, pid_t pid, int64_t kill_timeout_usec, int64_t now,
+           struct exec_group *g)
+{
+	if (g->gone_at != 0)
+		return false;
+	if (kill(-pid, 0) < 0) {
+		g->gone_at = now;
+		return false;
+	}
+	if (g->term_at == 0) {
+		chime_run_log(run, EXEC_PRIO_INFO,
+		              "command exited; stopping what it left running in its process group "
+		              "(kill_group: false keeps it)");
+		(void)kill(-pid, SIGTERM);
+		g->term_at = now;
+	} else if (g->kill_at == 0 && now - g->term_at >= kill_timeout_usec) {
+		chime_run_log(run, EXEC_PRIO_WARNING,
+		              "its process group did not exit %" PRId64
+		              " ms after SIGTERM, sending SIGKILL",
+		              kill_timeout_usec / 1000);
+		(void)kill(-pid, SIGKILL);
+		g->kill_at = now;
+	} else if (g->kill_at != 0 && now - g->kill_at > EXEC_DRAIN_USEC) {
+		g->gone_at = now;
+		return false;
+	}
+	return true;
+}
+
 static int
 exec_run(void *state, struct chime_run *run)
 {
@@ -537,6 +616,7 @@ exec_run(void *state, struct chime_run *run)
 	struct exec_stream err = {.fd = -1, .priority = EXEC_PRIO_WARNING};
 	struct exec_output o = {.run = run, .max_lines = st->max_log_lines};
 	int pout[2] = {-1, -1}, perr[2] = {-1, -1}, pstat[2] = {-1, -1};
+	struct exec_group group = {0};
 	int64_t term_at = 0, exited_at = 0;
 	bool out_open = true, err_open = true, reaped = false;
 	int status = 0, child_errno = 0, r;
@@ -584,7 +664,7 @@ exec_run(void *state, struct chime_run *run)
 	out.fd = pout[0];
 	err.fd = perr[0];
 
-	while (out_open || err_open || !reaped) {
+	while (out_open || err_open || !reaped || (st->kill_group && group.gone_at == 0)) {
 		struct pollfd fds[2] = {{.fd = out_open ? out.fd : -1, .events = POLLIN},
 		                        {.fd = err_open ? err.fd : -1, .events = POLLIN}};
 		int64_t now;
@@ -600,9 +680,13 @@ exec_run(void *state, struct chime_run *run)
 			reaped = true;
 			exited_at = now;
 		}
+		if (reaped && st->kill_group && group_stop(run, pid, st->kill_timeout_usec, now,
+		                                           &group))
+			continue;
 		/* A background grandchild may hold the pipes: stop reading soon
-		 * after the command itself exited. */
-		if (reaped && now - exited_at > EXEC_DRAIN_USEC)
+		 * after the command (and what was left of its group) ended. */
+		if (reaped && now - (group.gone_at > exited_at ? group.gone_at : exited_at) >
+		                      EXEC_DRAIN_USEC)
 			break;
 		if (!reaped && chime_run_cancelled(run)) {
 			if (term_at == 0) {

@@ -19,12 +19,6 @@
 
 #include "match.h"
 
-struct ctok {
-	const char *p;
-	size_t n;
-	unsigned col;
-};
-
 /* What a component item became: a plain bitset, year rules, or from-end days. */
 enum comp_kind {
 	C_BITS,
@@ -57,14 +51,15 @@ digit(char c)
 }
 
 static int
-tok_error(struct chime_expr_error *err, const char *field, struct ctok t, const char *what)
+tok_error(struct chime_expr_error *err, const char *field, struct chime__tok t, const char *what)
 {
 	return chime__expr_error(err, field, t.col, "%s '%.*s' %s", field,
 	                         (int)(t.n > 40 ? 40 : t.n), t.p, what);
 }
 
 static int
-parse_num(const char *field, struct ctok t, size_t *pos, int *ret, struct chime_expr_error *err)
+parse_num(const char *field, struct chime__tok t, size_t *pos, int *ret,
+          struct chime_expr_error *err)
 {
 	size_t i = *pos;
 	int v = 0;
@@ -84,7 +79,7 @@ parse_num(const char *field, struct ctok t, size_t *pos, int *ret, struct chime_
 }
 
 static int
-check(struct comp *c, struct ctok t, size_t from, size_t to, int v, int lo, int hi,
+check(struct comp *c, struct chime__tok t, size_t from, size_t to, int v, int lo, int hi,
       struct chime_expr_error *err)
 {
 	if (v >= lo && v <= hi)
@@ -95,7 +90,8 @@ check(struct comp *c, struct ctok t, size_t from, size_t to, int v, int lo, int 
 }
 
 static int
-comp_add(struct comp *c, struct ctok t, int lo, int hi, int step, struct chime_expr_error *err)
+comp_add(struct comp *c, struct chime__tok t, int lo, int hi, int step,
+         struct chime_expr_error *err)
 {
 	if (c->kind == C_YEAR) {
 		struct chime__match *m = c->m;
@@ -124,7 +120,7 @@ comp_add(struct comp *c, struct ctok t, int lo, int hi, int step, struct chime_e
 
 /* One item: "*", "*\/r", "v", "v..w", "v/r", "v..w/r". */
 static int
-parse_item(struct comp *c, struct ctok t, struct chime_expr_error *err)
+parse_item(struct comp *c, struct chime__tok t, struct chime_expr_error *err)
 {
 	size_t i = 0, s;
 	int lo, hi, step = 1;
@@ -183,27 +179,20 @@ parse_item(struct comp *c, struct ctok t, struct chime_expr_error *err)
 }
 
 static int
-parse_comp(struct comp *c, struct ctok t, struct chime_expr_error *err)
+parse_comp(struct comp *c, struct chime__tok t, struct chime_expr_error *err)
 {
-	size_t i = 0;
+	struct chime__tok item;
 
 	if (t.n == 0)
 		return chime__expr_error(err, c->field, t.col, "%s is empty", c->field);
-	for (;;) {
-		size_t j = i;
-
-		while (j < t.n && t.p[j] != ',')
-			j++;
-		if (parse_item(c, (struct ctok){t.p + i, j - i, t.col + (unsigned)i}, err) < 0)
+	for (size_t pos = 0; chime__tok_next_part(t, ',', &pos, &item);)
+		if (parse_item(c, item, err) < 0)
 			return -EINVAL;
-		if (j == t.n)
-			return 0;
-		i = j + 1;
-	}
+	return 0;
 }
 
 static int
-parse_wday_name(struct ctok t, size_t *pos, int *ret, struct chime_expr_error *err)
+parse_wday_name(struct chime__tok t, size_t *pos, int *ret, struct chime_expr_error *err)
 {
 	size_t i = *pos, s = i;
 
@@ -229,7 +218,7 @@ parse_wday_name(struct ctok t, size_t *pos, int *ret, struct chime_expr_error *e
 
 /* "Mon", "Mon..Fri", "Sat,Sun", "Mon-Wed,Fri", "Wed," (trailing comma). */
 static int
-parse_weekdays(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
+parse_weekdays(struct chime__match *m, struct chime__tok t, struct chime_expr_error *err)
 {
 	size_t i = 0;
 	int lo, hi;
@@ -271,9 +260,9 @@ parse_weekdays(struct chime__match *m, struct ctok t, struct chime_expr_error *e
 }
 
 static int
-parse_date(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
+parse_date(struct chime__match *m, struct chime__tok t, struct chime_expr_error *err)
 {
-	struct ctok parts[3];
+	struct chime__tok parts[3];
 	struct comp year = {"calendar year", 1, 9999, C_YEAR, 0, m, false};
 	struct comp month = {"calendar month", 1, 12, C_BITS, 0, m, false};
 	struct comp day = {"calendar day", 1, 31, C_BITS, 0, m, false};
@@ -287,14 +276,14 @@ parse_date(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
 			break; /* "*-02-~1": the dash before the tilde */
 		if (n == 3)
 			return tok_error(err, "calendar date", t, "has too many parts (Y-M-D)");
-		parts[n++] = (struct ctok){t.p + s, i - s, t.col + (unsigned)s};
+		parts[n++] = chime__tok_sub(t, s, i);
 		s = i + 1;
 	}
 	if (tilde != NULL) {
 		if (n == 3)
 			return tok_error(err, "calendar date", t, "has too many parts (Y-M~D)");
 		s = end + 1;
-		parts[n++] = (struct ctok){t.p + s, t.n - s, t.col + (unsigned)s};
+		parts[n++] = chime__tok_sub(t, s, t.n);
 		day.kind = C_FROM_END;
 	}
 	if (n < 2)
@@ -316,21 +305,18 @@ parse_date(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
 }
 
 static int
-parse_time(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
+parse_time(struct chime__match *m, struct chime__tok t, struct chime_expr_error *err)
 {
 	struct comp hour = {"calendar hour", 0, 23, C_BITS, 0, m, false};
 	struct comp min = {"calendar minute", 0, 59, C_BITS, 0, m, false};
 	struct comp sec = {"calendar second", 0, 59, C_BITS, 0, m, false};
-	struct ctok parts[3];
-	size_t n = 0, s = 0;
+	struct chime__tok parts[3], part;
+	size_t n = 0;
 
-	for (size_t i = 0; i <= t.n; i++) {
-		if (i < t.n && t.p[i] != ':')
-			continue;
+	for (size_t pos = 0; chime__tok_next_part(t, ':', &pos, &part);) {
 		if (n == 3)
 			return tok_error(err, "calendar time", t, "has too many parts (H:M:S)");
-		parts[n++] = (struct ctok){t.p + s, i - s, t.col + (unsigned)s};
-		s = i + 1;
+		parts[n++] = part;
 	}
 	if (n < 2)
 		return tok_error(err, "calendar time", t, "is not a time (H:M or H:M:S)");
@@ -346,7 +332,7 @@ parse_time(struct chime__match *m, struct ctok t, struct chime_expr_error *err)
 }
 
 static int
-parse_zone(struct chime_expr *e, struct ctok t, struct chime_expr_error *err)
+parse_zone(struct chime_expr *e, struct chime__tok t, struct chime_expr_error *err)
 {
 	struct chime_tz *tz = NULL;
 	char name[256];
@@ -390,36 +376,14 @@ static const struct keyword keywords[] = {
         {"semi-annually", "*-01,07-01 00:00:00"},
 };
 
-static unsigned
-split(const char *text, struct ctok *toks, unsigned max)
-{
-	unsigned n = 0;
-	size_t i = 0;
-
-	for (;;) {
-		size_t s;
-
-		while (text[i] == ' ' || text[i] == '\t')
-			i++;
-		if (text[i] == '\0')
-			return n;
-		s = i;
-		while (text[i] != '\0' && text[i] != ' ' && text[i] != '\t')
-			i++;
-		if (n < max)
-			toks[n] = (struct ctok){text + s, i - s, (unsigned)s + 1};
-		n++;
-	}
-}
-
 static bool
-ctok_is(struct ctok t, const char *word)
+ctok_is(struct chime__tok t, const char *word)
 {
 	return strlen(word) == t.n && strncmp(t.p, word, t.n) == 0;
 }
 
 static bool
-ctok_has(struct ctok t, char c)
+ctok_has(struct chime__tok t, char c)
 {
 	return memchr(t.p, c, t.n) != NULL;
 }
@@ -434,8 +398,8 @@ int
 chime__calendar_parse(const char *text, struct chime_expr *e, struct chime_expr_error *err)
 {
 	struct chime__match *m = &e->match;
-	struct ctok toks[5];
-	unsigned n = split(text, toks, 5), i = 0;
+	struct chime__tok toks[5];
+	unsigned n = chime__tok_split(text, toks, 5), i = 0;
 
 	if (n > 4)
 		return chime__expr_error(

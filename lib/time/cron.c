@@ -43,19 +43,6 @@ static const struct field_spec field_specs[] = {
         [F_MONTH] = {"month", 1, 12, month_names}, [F_DOW] = {"day-of-week", 0, 7, wday_names},
 };
 
-/* A piece of the text: [p, p + n) starting at 1-based column `col`. */
-struct tok {
-	const char *p;
-	size_t n;
-	unsigned col;
-};
-
-static bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 static bool
 is_digit(char c)
 {
@@ -70,7 +57,7 @@ to_upper(char c)
 
 static int
 field_error(struct chime_expr_error *err, enum cron_field f, unsigned col, const char *what,
-            struct tok t)
+            struct chime__tok t)
 {
 	return chime__expr_error(err, field_specs[f].name, col, "%s '%.*s' %s", field_specs[f].name,
 	                         (int)(t.n > 40 ? 40 : t.n), t.p, what);
@@ -81,11 +68,12 @@ field_error(struct chime_expr_error *err, enum cron_field f, unsigned col, const
  * Range checks are the caller's. Returns 0 or -EINVAL (error filled).
  */
 static int
-parse_value(enum cron_field f, struct tok el, size_t *pos, int *ret, struct chime_expr_error *err)
+parse_value(enum cron_field f, struct chime__tok el, size_t *pos, int *ret,
+            struct chime_expr_error *err)
 {
 	const struct field_spec *fs = &field_specs[f];
 	size_t i = *pos, start = i;
-	struct tok t;
+	struct chime__tok t;
 	int v = 0;
 
 	if (i < el.n && is_digit(el.p[i])) {
@@ -101,7 +89,7 @@ parse_value(enum cron_field f, struct tok el, size_t *pos, int *ret, struct chim
 	while (i < el.n &&
 	       ((el.p[i] >= 'a' && el.p[i] <= 'z') || (el.p[i] >= 'A' && el.p[i] <= 'Z')))
 		i++;
-	t = (struct tok){el.p + start, i - start, el.col + (unsigned)start};
+	t = chime__tok_sub(el, start, i);
 	if (i == start) {
 		t.n = el.n - start;
 		return field_error(err, f, t.col, "is not a number", t);
@@ -126,10 +114,10 @@ parse_value(enum cron_field f, struct tok el, size_t *pos, int *ret, struct chim
 }
 
 static int
-check_range(enum cron_field f, struct tok el, size_t from, size_t to, int v, int lo, int hi,
+check_range(enum cron_field f, struct chime__tok el, size_t from, size_t to, int v, int lo, int hi,
             const char *what, struct chime_expr_error *err)
 {
-	struct tok t = {el.p + from, to - from, el.col + (unsigned)from};
+	struct chime__tok t = chime__tok_sub(el, from, to);
 
 	if (v >= lo && v <= hi)
 		return 0;
@@ -167,7 +155,7 @@ set_bits(struct chime__match *m, enum cron_field f, int lo, int hi, int step)
 
 /* The Quartz forms of day-of-month: L, L-n, LW, L-nW, nW. Returns 1 if `el` was one. */
 static int
-parse_dom_special(struct chime__match *m, struct tok el, struct chime_expr_error *err)
+parse_dom_special(struct chime__match *m, struct chime__tok el, struct chime_expr_error *err)
 {
 	size_t i = 0;
 	int v;
@@ -211,7 +199,7 @@ parse_dom_special(struct chime__match *m, struct tok el, struct chime_expr_error
 
 /* The Quartz forms of day-of-week: nL, n#k, L. Returns 1 if `el` was one. */
 static int
-parse_dow_special(struct chime__match *m, struct tok el, struct chime_expr_error *err)
+parse_dow_special(struct chime__match *m, struct chime__tok el, struct chime_expr_error *err)
 {
 	size_t i = 0, j;
 	int v, k;
@@ -224,7 +212,7 @@ parse_dow_special(struct chime__match *m, struct tok el, struct chime_expr_error
 		return 0;
 	if (memchr(el.p, '#', el.n) == NULL) {
 		/* nL or SUNL: the value is everything before the final L. */
-		struct tok head = {el.p, el.n - 1, el.col};
+		struct chime__tok head = {el.p, el.n - 1, el.col};
 
 		if (parse_value(F_DOW, head, &i, &v, err) < 0 || i != head.n)
 			return field_error(err, F_DOW, el.col,
@@ -255,7 +243,7 @@ parse_dow_special(struct chime__match *m, struct tok el, struct chime_expr_error
 }
 
 static int
-parse_element(struct chime__match *m, enum cron_field f, struct tok el,
+parse_element(struct chime__match *m, enum cron_field f, struct chime__tok el,
               struct chime_expr_error *err)
 {
 	const struct field_spec *fs = &field_specs[f];
@@ -335,47 +323,19 @@ parse_element(struct chime__match *m, enum cron_field f, struct tok el,
 }
 
 static int
-parse_field(struct chime__match *m, enum cron_field f, struct tok t, struct chime_expr_error *err)
+parse_field(struct chime__match *m, enum cron_field f, struct chime__tok t,
+            struct chime_expr_error *err)
 {
-	size_t i = 0;
+	struct chime__tok el;
 
-	for (;;) {
-		size_t j = i;
-
-		while (j < t.n && t.p[j] != ',')
-			j++;
-		if (parse_element(m, f, (struct tok){t.p + i, j - i, t.col + (unsigned)i}, err) < 0)
+	for (size_t pos = 0; chime__tok_next_part(t, ',', &pos, &el);)
+		if (parse_element(m, f, el, err) < 0)
 			return -EINVAL;
-		if (j == t.n)
-			return 0;
-		i = j + 1;
-	}
-}
-
-static unsigned
-split_tokens(const char *text, struct tok *toks, unsigned max)
-{
-	unsigned n = 0;
-	size_t i = 0;
-
-	for (;;) {
-		size_t s;
-
-		while (is_space(text[i]))
-			i++;
-		if (text[i] == '\0')
-			return n;
-		s = i;
-		while (text[i] != '\0' && !is_space(text[i]))
-			i++;
-		if (n < max)
-			toks[n] = (struct tok){text + s, i - s, (unsigned)s + 1};
-		n++;
-	}
+	return 0;
 }
 
 static bool
-tok_is(struct tok t, const char *word)
+tok_is(struct chime__tok t, const char *word)
 {
 	size_t n = strlen(word);
 
@@ -388,12 +348,12 @@ tok_is(struct tok t, const char *word)
 }
 
 static int
-parse_crontab(const char *text, struct tok *toks, unsigned n, struct chime_expr *e,
+parse_crontab(const char *text, struct chime__tok *toks, unsigned n, struct chime_expr *e,
               struct chime_expr_error *err)
 {
 	struct chime__match *m = &e->match;
 	unsigned first = 0;
-	struct tok hour;
+	struct chime__tok hour;
 
 	if (n != 5 && n != 6)
 		return chime__expr_error(err, "expression", n > 6 ? toks[6].col : 1,
@@ -428,10 +388,10 @@ static const struct macro macros[] = {
 };
 
 static int
-parse_macro(const char *text, struct tok *toks, unsigned n, struct chime_expr *e,
+parse_macro(const char *text, struct chime__tok *toks, unsigned n, struct chime_expr *e,
             struct chime_expr_error *err)
 {
-	struct tok sub[6];
+	struct chime__tok sub[6];
 	int64_t usec;
 	int r;
 
@@ -467,7 +427,7 @@ parse_macro(const char *text, struct tok *toks, unsigned n, struct chime_expr *e
 		if (n != 1)
 			return chime__expr_error(err, "expression", toks[1].col,
 			                         "%s takes no argument", macros[i].name);
-		split_tokens(macros[i].expansion, sub, 6);
+		chime__tok_split(macros[i].expansion, sub, 6);
 		r = parse_crontab(macros[i].expansion, sub, 5, e, err);
 		if (r == 0)
 			e->match.hour_fixed = strcmp(macros[i].name, "@hourly") != 0;
@@ -480,7 +440,7 @@ parse_macro(const char *text, struct tok *toks, unsigned n, struct chime_expr *e
 
 /* A short line of crontab-looking fields (not a calendar event). */
 static bool
-looks_like_short_crontab(const struct tok *toks, unsigned n)
+looks_like_short_crontab(const struct chime__tok *toks, unsigned n)
 {
 	if (n == 1 && !(toks[0].n == 1 && toks[0].p[0] == '*'))
 		return false;
@@ -506,7 +466,7 @@ chime_expr_parse(const char *text, const struct chime_expr_options *options,
                  struct chime_expr **ret_expr, struct chime_expr_error *ret_error)
 {
 	struct chime_expr *e = NULL;
-	struct tok toks[7];
+	struct chime__tok toks[7];
 	size_t len;
 	unsigned n;
 	int r;
@@ -524,7 +484,7 @@ chime_expr_parse(const char *text, const struct chime_expr_options *options,
 			return chime__expr_error(ret_error, "expression", (unsigned)i + 1,
 			                         "unexpected byte 0x%02x", c);
 	}
-	n = split_tokens(text, toks, 7);
+	n = chime__tok_split(text, toks, 7);
 	if (n == 0)
 		return chime__expr_error(ret_error, "expression", 1, "empty expression");
 

@@ -45,6 +45,28 @@ chime__expr_error(struct chime_expr_error *err, const char *field, unsigned colu
 	return -EINVAL;
 }
 
+unsigned
+chime__tok_split(const char *text, struct chime__tok *toks, unsigned max)
+{
+	unsigned n = 0;
+	size_t i = 0;
+
+	for (;;) {
+		size_t s;
+
+		while (text[i] == ' ' || text[i] == '\t')
+			i++;
+		if (text[i] == '\0')
+			return n;
+		s = i;
+		while (text[i] != '\0' && text[i] != ' ' && text[i] != '\t')
+			i++;
+		if (n < max)
+			toks[n] = (struct chime__tok){text + s, i - s, (unsigned)s + 1};
+		n++;
+	}
+}
+
 /* The shape (index of shape_days) of each month (0..11) of each year type. */
 static const uint8_t month_shape[14][12] = {
         {21, 3, 24, 20, 22, 18, 27, 23, 19, 21, 17, 26},
@@ -806,76 +828,56 @@ zone_prev(const struct chime_expr *e, const struct zone *z, int64_t B, struct ca
 #define SEC_MIN (INT64_C(-62135596800) - 2 * CHIME_SEC_PER_DAY)
 #define SEC_MAX (INT64_C(253402300799) + 2 * CHIME_SEC_PER_DAY)
 
-static void
-slot_from(const struct cand *c, struct chime_slot *ret_slot)
+/*
+ * chime_expr_next() (`forward`: the first slot after `usec`) and
+ * chime_expr_prev() (the last slot at or before it): the same checks and
+ * clamps, mirrored.
+ */
+static int
+expr_step(const struct chime_expr *expr, const struct chime_tz *tz, int64_t usec, bool forward,
+          struct chime_slot *ret_slot)
 {
-	ret_slot->instant_usec = c->instant * USEC_PER_SEC;
-	ret_slot->local_usec = c->local * USEC_PER_SEC;
-	ret_slot->occurrence = c->occurrence;
+	struct zone z = {tz};
+	struct cand c;
+	int64_t k, sec;
+	int r;
+
+	if (expr == NULL || ret_slot == NULL)
+		return -EINVAL;
+	if (expr->kind == CHIME_EXPR_REBOOT)
+		return -ENOENT;
+	if (expr->kind == CHIME_EXPR_EVERY) {
+		k = chime_floor_div(usec, expr->interval_usec) + (forward ? 1 : 0);
+		if (forward ? k > INT64_MAX / expr->interval_usec
+		            : k <= INT64_MIN / expr->interval_usec)
+			return -ENOENT;
+		ret_slot->instant_usec = ret_slot->local_usec = k * expr->interval_usec;
+		ret_slot->occurrence = 0;
+		return 0;
+	}
+	sec = chime_floor_div(usec, USEC_PER_SEC);
+	if (forward ? sec > SEC_MAX : sec < SEC_MIN)
+		return -ENOENT;
+	sec = sec < SEC_MIN ? SEC_MIN : sec > SEC_MAX ? SEC_MAX : sec;
+	r = forward ? zone_next(expr, &z, sec, &c) : zone_prev(expr, &z, sec, &c);
+	if (r < 0)
+		return r;
+	ret_slot->instant_usec = c.instant * USEC_PER_SEC;
+	ret_slot->local_usec = c.local * USEC_PER_SEC;
+	ret_slot->occurrence = c.occurrence;
+	return 0;
 }
 
 int
 chime_expr_next(const struct chime_expr *expr, const struct chime_tz *tz, int64_t after_usec,
                 struct chime_slot *ret_slot)
 {
-	struct zone z = {tz};
-	struct cand c;
-	int64_t A, k;
-	int r;
-
-	if (expr == NULL || ret_slot == NULL)
-		return -EINVAL;
-	if (expr->kind == CHIME_EXPR_REBOOT)
-		return -ENOENT;
-	if (expr->kind == CHIME_EXPR_EVERY) {
-		k = chime_floor_div(after_usec, expr->interval_usec);
-		if (k >= INT64_MAX / expr->interval_usec)
-			return -ENOENT;
-		ret_slot->instant_usec = ret_slot->local_usec = (k + 1) * expr->interval_usec;
-		ret_slot->occurrence = 0;
-		return 0;
-	}
-	A = chime_floor_div(after_usec, USEC_PER_SEC);
-	if (A > SEC_MAX)
-		return -ENOENT;
-	if (A < SEC_MIN)
-		A = SEC_MIN;
-	r = zone_next(expr, &z, A, &c);
-	if (r < 0)
-		return r;
-	slot_from(&c, ret_slot);
-	return 0;
+	return expr_step(expr, tz, after_usec, true, ret_slot);
 }
 
 int
 chime_expr_prev(const struct chime_expr *expr, const struct chime_tz *tz, int64_t at_usec,
                 struct chime_slot *ret_slot)
 {
-	struct zone z = {tz};
-	struct cand c;
-	int64_t B, k;
-	int r;
-
-	if (expr == NULL || ret_slot == NULL)
-		return -EINVAL;
-	if (expr->kind == CHIME_EXPR_REBOOT)
-		return -ENOENT;
-	if (expr->kind == CHIME_EXPR_EVERY) {
-		k = chime_floor_div(at_usec, expr->interval_usec);
-		if (k <= INT64_MIN / expr->interval_usec)
-			return -ENOENT;
-		ret_slot->instant_usec = ret_slot->local_usec = k * expr->interval_usec;
-		ret_slot->occurrence = 0;
-		return 0;
-	}
-	B = chime_floor_div(at_usec, USEC_PER_SEC);
-	if (B < SEC_MIN)
-		return -ENOENT;
-	if (B > SEC_MAX)
-		B = SEC_MAX;
-	r = zone_prev(expr, &z, B, &c);
-	if (r < 0)
-		return r;
-	slot_from(&c, ret_slot);
-	return 0;
+	return expr_step(expr, tz, at_usec, false, ret_slot);
 }

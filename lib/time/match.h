@@ -14,6 +14,7 @@
 #define CHIME_MATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "civil.h"
@@ -83,6 +84,50 @@ int chime__calendar_parse(const char *text, struct chime_expr *expr,
                           struct chime_expr_error *ret_error);
 
 /* Fill an error (when not NULL): field, 1-based column, printf message. Returns -EINVAL. */
+/*
+ * The tokenizer both grammars share: a token is [p, p + n) of the
+ * expression, not NUL-terminated, starting at 1-based column `col` (for
+ * the error). A whole expression splits at blanks, a token into parts at
+ * a separator (',' between list items, ':' in a time).
+ */
+struct chime__tok {
+	const char *p;
+	size_t n;
+	unsigned col;
+};
+
+/* The bytes [from, to) of `t`, with their own column. */
+static inline struct chime__tok
+chime__tok_sub(struct chime__tok t, size_t from, size_t to)
+{
+	return (struct chime__tok){t.p + from, to - from, t.col + (unsigned)from};
+}
+
+/*
+ * Split `text` at spaces and tabs into at most `max` tokens. Returns how
+ * many tokens the text has, which may be more than `max`.
+ */
+unsigned chime__tok_split(const char *text, struct chime__tok *toks, unsigned max);
+
+/*
+ * The next part of `t` between `sep` bytes, from *pos (0 at first): false
+ * after the last one. "a,,b" has three parts, the second empty; an empty
+ * token has one empty part.
+ */
+static inline bool
+chime__tok_next_part(struct chime__tok t, char sep, size_t *pos, struct chime__tok *ret_part)
+{
+	size_t j = *pos;
+
+	if (j > t.n)
+		return false;
+	while (j < t.n && t.p[j] != sep)
+		j++;
+	*ret_part = chime__tok_sub(t, *pos, j);
+	*pos = j + 1;
+	return true;
+}
+
 int chime__expr_error(struct chime_expr_error *err, const char *field, unsigned column,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
+
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
 #define TZ_MAX_FILE    (1024 * 1024)
 #define TZ_NAME_MAX    255
@@ -546,15 +548,8 @@ struct tz_builder {
 static int
 builder_add(struct tz_builder *b, int64_t at, int32_t off)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap == 0 ? 256 : b->cap * 2;
-		struct tz_event *ev = realloc(b->ev, cap * sizeof(*ev));
-
-		if (ev == NULL)
-			return -ENOMEM;
-		b->ev = ev;
-		b->cap = cap;
-	}
+	if (chime_grow(&b->ev, &b->cap, b->n + 1, sizeof(*b->ev)) < 0)
+		return -ENOMEM;
 	b->ev[b->n].at = at;
 	b->ev[b->n].off = off;
 	b->n++;
@@ -825,15 +820,8 @@ chime_tz_cache_get(struct chime_tz_cache *cache, const char *name, struct chime_
 			*ret_tz = chime_tz_ref(cache->zones[i]);
 			return 0;
 		}
-	if (cache->n == cache->cap) {
-		size_t cap = cache->cap == 0 ? 8 : cache->cap * 2;
-		struct chime_tz **zones = realloc(cache->zones, cap * sizeof(*zones));
-
-		if (zones == NULL)
-			return -ENOMEM;
-		cache->zones = zones;
-		cache->cap = cap;
-	}
+	if (chime_grow(&cache->zones, &cache->cap, cache->n + 1, sizeof(*cache->zones)) < 0)
+		return -ENOMEM;
 	r = chime_tz_load(name, NULL, &tz);
 	if (r < 0)
 		return r;

@@ -42,9 +42,15 @@ process-recurring-payments-2 check-subscription-status-2 process-recurring-payme
 cron-jobs cron-jobs-2 cron-jobs-3 package-scheduler "
 [ "$names" = "$want" ] && ok "job names: $names" || notok "job names '$names', want '$want'"
 
-# Shell syntax (cd &&, >> log 2>&1) keeps the command as one shell string.
+# Shell syntax (cd &&) keeps the command as one shell string; the trailing
+# ">> log 2>&1" goes, with a note, so the three cron_jobs.py lines become argv.
 n_shell=$(grep -c '^      shell: true$' "$tmp/jobs.yaml" || true)
-[ "$n_shell" = 11 ] && ok "11 shell commands" || notok "$n_shell shell commands, want 11"
+[ "$n_shell" = 8 ] && ok "8 shell commands" || notok "$n_shell shell commands, want 8"
+n_note=$(grep -c '^  # now in the journal: journalctl -u chimed CHIME_JOB=' "$tmp/jobs.yaml" || true)
+[ "$n_note" = 11 ] && ok "11 log redirections replaced by the journal, with a note" ||
+	notok "$n_note journal notes, want 11"
+! grep -q '^      command: .*>>' "$tmp/jobs.yaml" && ok "no '>> log' left in a command" ||
+	notok "a '>> log' redirection is left"
 grep -q '^      command: "\*/5\|^    schedule: "\*/5 \* \* \* \*"$' "$tmp/jobs.yaml" &&
 	ok "schedule */5 kept" || notok "schedule */5 missing"
 grep -q '^      user: "app"$' "$tmp/jobs.yaml" && ok "--user sets options.user" || notok "no user"

@@ -1,131 +1,160 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# cmake --install into a staging root yields exactly the expected file list
-# (binaries, plugin header and .pc, unit, sysusers/tmpfiles snippets, example
-# config, SQL, man pages); the installed chime-plugin.pc builds a plugin; and
-# a second install keeps an operator's edited chime.yaml.
+# cmake --install into a staging root (DESTDIR), once at the build's own
+# prefix (/usr/local by default) and once with --prefix /usr: exactly the
+# expected file list (binaries, plugin header and .pc, both units,
+# sysusers/tmpfiles snippets, example config, SQL, man pages); nothing
+# outside the prefix unless it is /usr; the units' ExecStart=/ExecReload=
+# name the installed binaries and --config the installed chime.yaml; the
+# tmpfiles snippet names the installed configuration directory. Then the
+# installed chime-plugin.pc builds a plugin, and a second install keeps an
+# operator's edited chime.yaml.
 set -eu
 
 : "${CHIME_BUILD_DIR:?}" "${CHIME_SOURCE_DIR:?}"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-root=$tmp/root
-fail=0
 
-# Absolute install dirs (configuration, systemd) come from the build's
-# cache; the prefix-relative ones follow --prefix.
 cache() { sed -n "s|^$1:[A-Z]*=||p" "$CHIME_BUILD_DIR/CMakeCache.txt"; }
 libdir=$(cache CMAKE_INSTALL_LIBDIR)
-confdir=$(cache CHIME_CONFDIR)
-unitdir=$(cache CHIME_SYSTEMD_UNITDIR)
-sysusersdir=$(cache CHIME_SYSUSERSDIR)
-tmpfilesdir=$(cache CHIME_TMPFILESDIR)
-[ -n "$libdir" ] && [ -n "$confdir" ] && [ -n "$unitdir" ] || {
+build_prefix=$(cache CMAKE_INSTALL_PREFIX)
+[ -n "$libdir" ] && [ -n "$build_prefix" ] || {
 	echo "install: CMakeCache.txt lacks the install directories"
 	exit 1
 }
 
-DESTDIR=$root cmake --install "$CHIME_BUILD_DIR" --prefix /usr >"$tmp/install1.log"
+# The rule of systemd/install-dirs.cmake.in: a directory given at configure
+# time, else pkg-config's (prefix /usr) or one inside the prefix.
+# dir_for PREFIX GIVEN USR_DEFAULT OTHER_DEFAULT
+dir_for() {
+	if [ -n "$2" ]; then echo "$2"; elif [ "$1" = /usr ] && [ -n "$3" ]; then echo "$3"; else echo "$4"; fi
+}
+pc() { pkg-config --variable="$1" systemd 2>/dev/null || true; }
 
-{
-	echo "$confdir/chime.yaml"
-	echo "$unitdir/chimed.service"
-	echo "$sysusersdir/chime.conf"
-	echo "$tmpfilesdir/chime.conf"
-	echo /usr/bin/chimectl
-	echo /usr/sbin/chimed
-	echo /usr/include/chime/plugin.h
-	echo "/usr/$libdir/pkgconfig/chime-plugin.pc"
-	echo "/usr/$libdir/chime/plugins/"
-	for f in "$CHIME_SOURCE_DIR"/config/sql/*.sql; do
-		echo "/usr/share/chime/sql/${f##*/}"
-	done
-	for f in "$CHIME_SOURCE_DIR"/lib/ledger/sql/*.sql; do
-		echo "/usr/share/chime/sql/ledger/${f##*/}"
-	done
-	echo /usr/share/man/man1/chimectl.1
-	echo /usr/share/man/man3/chime-plugin.3
-	echo /usr/share/man/man5/chime.yaml.5
-	echo /usr/share/man/man8/chimed.8
-} | sed 's|//*|/|g' | sort >"$tmp/expected"
+# expected_files PREFIX: what an install at PREFIX must write, sorted.
+expected_files() {
+	local p=$1
+	{
+		echo "$confdir/chime.yaml"
+		echo "$unitdir/chimed.service"
+		echo "$unitdir/chimed@.service"
+		echo "$sysusersdir/chime.conf"
+		echo "$tmpfilesdir/chime.conf"
+		echo "$p/bin/chimectl"
+		echo "$p/sbin/chimed"
+		echo "$p/include/chime/plugin.h"
+		echo "$p/$libdir/pkgconfig/chime-plugin.pc"
+		echo "$p/$libdir/chime/plugins/"
+		for f in "$CHIME_SOURCE_DIR"/config/sql/*.sql; do
+			echo "$p/share/chime/sql/${f##*/}"
+		done
+		for f in "$CHIME_SOURCE_DIR"/lib/ledger/sql/*.sql; do
+			echo "$p/share/chime/sql/ledger/${f##*/}"
+		done
+		echo "$p/share/man/man1/chimectl.1"
+		echo "$p/share/man/man3/chime-plugin.3"
+		echo "$p/share/man/man5/chime.yaml.5"
+		echo "$p/share/man/man8/chimed.8"
+	} | sed 's|//*|/|g' | sort
+}
 
-# Every file, plus empty directories (with a trailing slash).
-(cd "$root" && {
-	find . -type f -printf '/%P\n'
-	find . -type d -empty -printf '/%P/\n'
-}) | sort >"$tmp/actual"
+# unit_value UNIT KEY: the first word of KEY= (the command), or the value
+# after --config / --socket with WHAT set.
+unit_cmd() { sed -n "s|^$2=\([^ ]*\).*|\1|p" "$1" | head -1; }
+unit_arg() { sed -n "s|^$2=.* $3 \([^ ]*\).*|\1|p" "$1" | head -1; }
 
-if ! diff -u "$tmp/expected" "$tmp/actual"; then
-	echo "not ok - installed file list differs (- expected, + installed)"
-	fail=1
-else
-	echo "ok - installed file list ($(wc -l <"$tmp/expected") entries)"
-fi
+# check_install NAME PREFIX: install at PREFIX into $tmp/NAME and check it.
+check_install() {
+	local name=$1 p=$2 root=$tmp/$1 u
+	confdir=$(dir_for "$p" "$(cache CHIME_CONFDIR)" /etc/chime "$p/etc/chime")
+	unitdir=$(dir_for "$p" "$(cache CHIME_SYSTEMD_UNITDIR)" "$(pc systemdsystemunitdir)" \
+		"$p/lib/systemd/system")
+	sysusersdir=$(dir_for "$p" "$(cache CHIME_SYSUSERSDIR)" "$(pc sysusersdir)" "$p/lib/sysusers.d")
+	tmpfilesdir=$(dir_for "$p" "$(cache CHIME_TMPFILESDIR)" "$(pc tmpfilesdir)" "$p/lib/tmpfiles.d")
 
-for f in /usr/sbin/chimed /usr/bin/chimectl; do
-	if [ -x "$root$f" ]; then
-		echo "ok - $f is executable"
+	DESTDIR=$root cmake --install "$CHIME_BUILD_DIR" --prefix "$p" >"$tmp/$name.log"
+	expected_files "$p" >"$tmp/$name.expected"
+	(cd "$root" && {
+		find . -type f -printf '/%P\n'
+		find . -type d -empty -printf '/%P/\n'
+	}) | sort >"$tmp/$name.actual"
+	if diff -u "$tmp/$name.expected" "$tmp/$name.actual"; then
+		ok "$name: installed file list ($(wc -l <"$tmp/$name.expected") entries)"
 	else
-		echo "not ok - $f is not executable"
-		fail=1
+		not_ok "$name: installed file list differs (- expected, + installed)"
 	fi
-done
-if "$root/usr/bin/chimectl" check "$root$confdir/chime.yaml" >"$tmp/check.out" 2>&1; then
-	echo "ok - the installed chimectl accepts the installed example chime.yaml"
-else
-	cat "$tmp/check.out"
-	echo "not ok - chimectl check rejects the installed example chime.yaml"
-	fail=1
-fi
+	if [ "$p" != /usr ]; then
+		if grep -v "^$p/" "$tmp/$name.actual" >"$tmp/$name.outside"; then
+			not_ok "$name: files outside the prefix $p: $(tr '\n' ' ' <"$tmp/$name.outside")"
+		else
+			ok "$name: nothing outside the prefix $p"
+		fi
+	fi
+
+	for u in "$unitdir/chimed.service" "$unitdir/chimed@.service"; do
+		[ -f "$root$u" ] || continue
+		expect_eq "$name: ${u##*/} ExecStart= is the installed chimed" \
+			"$(unit_cmd "$root$u" ExecStart)" "$p/sbin/chimed"
+		expect_eq "$name: ${u##*/} ExecStartPre= is the installed chimed" \
+			"$(unit_cmd "$root$u" ExecStartPre)" "$p/sbin/chimed"
+		expect_eq "$name: ${u##*/} ExecReload= is the installed chimectl" \
+			"$(unit_cmd "$root$u" ExecReload)" "$p/bin/chimectl"
+		check "$name: ${u##*/} names executables that exist" \
+			test -x "$root$(unit_cmd "$root$u" ExecStart)" -a \
+			-x "$root$(unit_cmd "$root$u" ExecReload)"
+		if grep -q '^LoadCredential=[^:]*:/' "$root$u"; then
+			not_ok "$name: ${u##*/} has an absolute LoadCredential= (fails the start when missing)"
+		else
+			ok "$name: ${u##*/} has no absolute LoadCredential="
+		fi
+	done
+	expect_eq "$name: chimed.service --config is the installed chime.yaml" \
+		"$(unit_arg "$root$unitdir/chimed.service" ExecStart --config)" "$confdir/chime.yaml"
+	expect_eq "$name: chimed@.service --config is CONFDIR/%i.yaml" \
+		"$(unit_arg "$root$unitdir/chimed@.service" ExecStart --config)" "$confdir/%i.yaml"
+	expect_eq "$name: tmpfiles creates the configuration directory" \
+		"$(awk '$1 == "d" { print $2; exit }' "$root$tmpfilesdir/chime.conf")" "$confdir"
+	if "$root$p/bin/chimectl" check --no-db "$root$confdir/chime.yaml" >"$tmp/check.out" 2>&1; then
+		ok "$name: the installed chimectl accepts the installed example chime.yaml"
+	else
+		sed 's/^/#   /' "$tmp/check.out"
+		not_ok "$name: chimectl check rejects the installed example chime.yaml"
+	fi
+}
+
+check_install default "$build_prefix"
+check_install usr /usr
+root=$tmp/usr
 
 # The installed .pc file: relocatable, and enough to build a plugin.
 export PKG_CONFIG_PATH=$root/usr/$libdir/pkgconfig
 cflags=$(pkg-config --cflags chime-plugin)
 case "$cflags" in
 *"$root/usr/$libdir/pkgconfig/../../"*include* | *"$root/usr/include"*)
-	echo "ok - chime-plugin.pc points into the staged tree: $cflags" ;;
+	ok "chime-plugin.pc points into the staged tree: $cflags" ;;
 *)
-	echo "not ok - chime-plugin.pc cflags '$cflags' do not point at $root/usr/include"
-	fail=1 ;;
+	not_ok "chime-plugin.pc cflags '$cflags' do not point at $root/usr/include" ;;
 esac
 abi=$(pkg-config --variable=abi_version chime-plugin)
 want=$(sed -n 's/^#define CHIME_PLUGIN_ABI_VERSION \([0-9]*\).*/\1/p' "$CHIME_SOURCE_DIR/lib/include/chime/plugin.h")
-if [ "$abi" = "$want" ]; then
-	echo "ok - abi_version=$abi"
-else
-	echo "not ok - abi_version '$abi', header says '$want'"
-	fail=1
-fi
+expect_eq "abi_version in chime-plugin.pc" "$abi" "$want"
 # shellcheck disable=SC2086
 if cc -std=c17 -Wall -Werror -fPIC -shared $cflags -o "$tmp/goodabi.so" \
 	"$CHIME_SOURCE_DIR/tests/plugins/goodabi.c" 2>"$tmp/cc.err"; then
-	echo "ok - a plugin builds against the installed header"
+	ok "a plugin builds against the installed header"
 else
-	cat "$tmp/cc.err"
-	echo "not ok - a plugin does not build with pkg-config --cflags chime-plugin"
-	fail=1
+	sed 's/^/#   /' "$tmp/cc.err"
+	not_ok "a plugin does not build with pkg-config --cflags chime-plugin"
 fi
 
 # A second install keeps an edited chime.yaml, and refreshes the rest.
 printf '# edited by the operator\ntimezone: UTC\njobs: {}\n' >"$root$confdir/chime.yaml"
 echo "# stale" >"$root/usr/include/chime/plugin.h"
 DESTDIR=$root cmake --install "$CHIME_BUILD_DIR" --prefix /usr >"$tmp/install2.log"
-if [ "$(head -1 "$root$confdir/chime.yaml")" = "# edited by the operator" ]; then
-	echo "ok - a second install keeps the edited chime.yaml"
-else
-	echo "not ok - a second install overwrote the edited chime.yaml"
-	fail=1
-fi
-if grep -q "Keeping: .*chime.yaml" "$tmp/install2.log"; then
-	echo "ok - the second install says it kept chime.yaml"
-else
-	echo "not ok - no 'Keeping:' line for chime.yaml"
-	fail=1
-fi
-if cmp -s "$root/usr/include/chime/plugin.h" "$CHIME_SOURCE_DIR/lib/include/chime/plugin.h"; then
-	echo "ok - the second install refreshes plugin.h"
-else
-	echo "not ok - plugin.h not reinstalled"
-	fail=1
-fi
-exit $fail
+expect_eq "a second install keeps the edited chime.yaml" \
+	"$(head -1 "$root$confdir/chime.yaml")" "# edited by the operator"
+expect_grep "the second install says it kept chime.yaml" "$tmp/install2.log" "Keeping: .*chime.yaml"
+check "the second install refreshes plugin.h" \
+	cmp -s "$root/usr/include/chime/plugin.h" "$CHIME_SOURCE_DIR/lib/include/chime/plugin.h"
+finish

@@ -76,6 +76,40 @@ jobs:
     plugin: exec
     options:
       command: [touch, $tmp/dry-ran]
+  scrubbed:
+    schedule: "0 * * * *"
+    plugin: exec
+    options:
+      command: [/bin/sh, -c, 'echo "pw=\${PGPASSWORD-unset} cred=\${CREDENTIALS_DIRECTORY-unset} lang=\$LANG path=\${PATH:+set} foo=\$FOO"']
+      env: {FOO: mine}
+  inherited:
+    schedule: "0 * * * *"
+    plugin: exec
+    options:
+      command: [/bin/sh, -c, 'echo "pw=\${PGPASSWORD-unset} notify=\${NOTIFY_SOCKET-unset}"']
+      inherit_env: true
+  background:
+    schedule: "0 * * * *"
+    plugin: exec
+    options:
+      command: [/bin/sh, -c, 'sleep 3071 >/dev/null 2>&1 & echo backgrounded']
+  background-ignores-term:
+    schedule: "0 * * * *"
+    plugin: exec
+    options:
+      command: [/bin/sh, -c, '(trap "" TERM; exec sleep 3072) >/dev/null 2>&1 & echo backgrounded']
+      kill_timeout: 1s
+  background-kept:
+    schedule: "0 * * * *"
+    plugin: exec
+    options:
+      command: [/bin/sh, -c, 'sleep 3073 >/dev/null 2>&1 & echo backgrounded']
+      kill_group: false
+  control-bytes:
+    schedule: "0 * * * *"
+    plugin: exec
+    options:
+      command: [printf, '\033[31mred\rover\tok\n']
 EOF
 run() { "$CHIMECTL" run "$@" --config "$tmp/chime.yaml"; }
 
@@ -126,3 +160,39 @@ run dry --at 2026-01-01T10:00:00Z --dry-run >"$tmp/out" 2>"$tmp/err" || { cat "$
 grep -q "would run: 'touch' '$tmp/dry-ran'" "$tmp/out" || { cat "$tmp/out"; fail "dry run prints the command"; }
 [ ! -e "$tmp/dry-ran" ] || fail "dry run ran the command"
 expect_eq "$(q "SELECT count(*) FROM chime.runs WHERE job = 'dry'")" "0" "dry run not recorded"
+
+# The environment: the daemon's secrets do not reach a job unless it asks.
+PGPASSWORD=secret-pw CREDENTIALS_DIRECTORY=/run/credentials/chimed.service LANG=C.UTF-8 \
+	run scrubbed --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "scrubbed job"; }
+grep -q "pw=unset cred=unset lang=C.UTF-8 path=set foo=mine" "$tmp/err" ||
+	{ cat "$tmp/err"; fail "PGPASSWORD and CREDENTIALS_DIRECTORY scrubbed, LANG and PATH kept, env: set"; }
+echo "ok - environment scrubbed: PG* and CREDENTIALS_DIRECTORY not passed, LANG, PATH and env: are"
+PGPASSWORD=secret-pw NOTIFY_SOCKET=/run/systemd/notify \
+	run inherited --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "inherited job"; }
+grep -q "pw=secret-pw notify=unset" "$tmp/err" ||
+	{ cat "$tmp/err"; fail "inherit_env: true passes the environment but not systemd's NOTIFY_SOCKET"; }
+echo "ok - inherit_env: true passes the daemon's environment (not NOTIFY_SOCKET)"
+
+# A command that backgrounds a process: the rest of its group is stopped
+# once it exits, with SIGKILL for one that ignores SIGTERM; kill_group:
+# false keeps it.
+run background --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "background job"; }
+! pgrep -x -f "sleep 3071" >/dev/null || fail "a backgrounded grandchild outlived its run"
+grep -q "stopping what it left running in its process group" "$tmp/err" || { cat "$tmp/err"; fail "the stop is logged"; }
+echo "ok - a backgrounded grandchild is stopped when the command exits"
+run background-ignores-term --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err" ||
+	{ cat "$tmp/err"; fail "background-ignores-term job"; }
+! pgrep -x -f "sleep 3072" >/dev/null || fail "a grandchild ignoring SIGTERM outlived its run"
+grep -q "did not exit 1000 ms after SIGTERM, sending SIGKILL" "$tmp/err" || { cat "$tmp/err"; fail "escalation logged"; }
+echo "ok - a grandchild ignoring SIGTERM gets SIGKILL after kill_timeout"
+run background-kept --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "background-kept job"; }
+pgrep -x -f "sleep 3073" >/dev/null || fail "kill_group: false did not keep the grandchild"
+pkill -x -f "sleep 3073" || true
+echo "ok - kill_group: false keeps it"
+
+# Control bytes of job output are escaped outside the journal.
+run control-bytes --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "control-bytes job"; }
+grep -qF 'red\x0dover' "$tmp/err" && grep -qF '\x1b[31m' "$tmp/err" ||
+	{ cat -v "$tmp/err"; fail "ESC and CR escaped as \\xNN"; }
+! grep -q $'\e' "$tmp/err" || fail "a raw ESC reached the log"
+echo "ok - control bytes escaped in the log"

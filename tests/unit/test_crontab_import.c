@@ -92,14 +92,56 @@ test_shell_syntax_is_kept(void **state)
 	assert_string_equal(res.yaml, HEADER
 	                    "jobs:\n"
 	                    "  # Run every day at 2:00 AM\n"
+	                    "  # crontab: >> /var/log/x.log 2>&1\n"
+	                    "  # now in the journal: journalctl -u chimed CHIME_JOB=expire-codes\n"
 	                    "  expire-codes:\n"
 	                    "    schedule: \"0 2 * * *\"\n"
 	                    "    plugin: exec\n"
 	                    "    options:\n"
-	                    "      command: \"cd /srv/app && python manage.py expire_codes >> "
-	                    "/var/log/x.log 2>&1\"\n"
+	                    "      command: \"cd /srv/app && python manage.py expire_codes\"\n"
 	                    "      shell: true\n");
 	result_done(&res);
+}
+
+/* A trailing log redirection goes (the journal has the output, and the
+ * shipped unit's /var/log is read-only); one that writes the job's data
+ * or discards output stays. */
+static void
+test_log_redirect_to_journal(void **state)
+{
+	static const struct {
+		const char *line, *command, *note;
+	} cases[] = {
+	        {"/usr/bin/python3 /p/cron_jobs.py >> /var/log/cpa_cron.log 2>&1",
+	         "[\"/usr/bin/python3\", \"/p/cron_jobs.py\"]", ">> /var/log/cpa_cron.log 2>&1"},
+	        {"/bin/x >>/tmp/x.log 2>&1", "[\"/bin/x\"]", ">>/tmp/x.log 2>&1"},
+	        {"/bin/x &>> /srv/out", "[\"/bin/x\"]", "&>> /srv/out"},
+	        {"/bin/x 2>> /var/log/x", "[\"/bin/x\"]", "2>> /var/log/x"},
+	        {"/bin/x > /dev/null 2>&1", "\"/bin/x > /dev/null 2>&1\"", NULL},
+	        {"pg_dump app > /backup/app.sql", "\"pg_dump app > /backup/app.sql\"", NULL},
+	        {"/bin/x >> \"$HOME/x.log\"", "\"/bin/x >> \\\"$HOME/x.log\\\"\"", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512], want[512];
+		struct result res;
+
+		snprintf(text, sizeof(text), "0 2 * * * %s\n", cases[i].line);
+		convert(text, NULL, &res);
+		snprintf(want, sizeof(want), "      command: %s\n", cases[i].command);
+		if (strstr(res.yaml, want) == NULL)
+			fail_msg("line '%s': want '%s' in\n%s", cases[i].line, want, res.yaml);
+		if (cases[i].note != NULL) {
+			snprintf(want, sizeof(want), "  # crontab: %s\n", cases[i].note);
+			if (strstr(res.yaml, want) == NULL)
+				fail_msg("line '%s': no note '%s' in\n%s", cases[i].line, want,
+				         res.yaml);
+		} else if (strstr(res.yaml, "now in the journal") != NULL) {
+			fail_msg("line '%s': redirection cut in\n%s", cases[i].line, res.yaml);
+		}
+		result_done(&res);
+	}
 }
 
 static void
@@ -326,6 +368,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_plain_command_is_argv),
 	        cmocka_unit_test(test_shell_syntax_is_kept),
+	        cmocka_unit_test(test_log_redirect_to_journal),
 	        cmocka_unit_test(test_env_tz_mailto),
 	        cmocka_unit_test(test_cron_tz_reset_and_env_override),
 	        cmocka_unit_test(test_shell_variable_picks_the_shell),

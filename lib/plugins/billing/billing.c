@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "sqltext.h"
 
 /* ---- Table and column mapping ------------------------------------------ */
 
@@ -224,70 +225,28 @@ billing_template_render(const char *tmpl, const char *const fields[BILLING_F_COU
 
 /* ---- SQL text with mapped identifiers ------------------------------------ */
 
-static char *
-quote_ident(PGconn *conn, const char *ident)
-{
-	const char *dot = strchr(ident, '.');
-	char *a = NULL, *b = NULL, *res = NULL;
-
-	if (dot == NULL)
-		return PQescapeIdentifier(conn, ident, strlen(ident));
-	a = PQescapeIdentifier(conn, ident, (size_t)(dot - ident));
-	b = PQescapeIdentifier(conn, dot + 1, strlen(dot + 1));
-	if (a != NULL && b != NULL && asprintf(&res, "%s.%s", a, b) < 0)
-		res = NULL;
-	PQfreemem(a);
-	PQfreemem(b);
-	return res;
-}
-
 int
-billing_sql(const struct billing_state *state, PGconn *conn, const char *tmpl, char **ret)
+billing_sql_build(const struct billing_state *state, struct chime_run *run, PGconn *conn,
+                  const char *const *tmpls, int n, char **ret_sql)
 {
-	char *buf = NULL, *q;
-	const char *p = tmpl, *end;
-	size_t len = 0, n;
-	FILE *out;
-	int r = 0, i;
+	struct chime_kit_ident ids[BILLING_N_IDENTS];
+	char err[256];
 
-	out = open_memstream(&buf, &len);
-	if (out == NULL)
-		return -ENOMEM;
-	while (*p != '\0' && r == 0) {
-		if (*p != '{') {
-			fputc(*p++, out);
-			continue;
+	for (int i = 0; i < BILLING_N_IDENTS; i++)
+		ids[i] = (struct chime_kit_ident){ident_defs[i].placeholder, state->ident[i]};
+	for (int i = 0; i < n; i++) {
+		struct chime_kit_sqlbuf b = {0};
+		int r;
+
+		r = chime_kit_sql_template(&b, conn, tmpls[i], ids, BILLING_N_IDENTS, err,
+		                           sizeof(err));
+		if (r < 0) {
+			chime_kit_sqlbuf_done(&b);
+			chime_run_fail(run, "cannot build SQL: %s", err);
+			return r;
 		}
-		end = strchr(p, '}');
-		if (end == NULL) {
-			r = -EINVAL;
-			break;
-		}
-		n = (size_t)(end - p - 1);
-		for (i = 0; i < BILLING_N_IDENTS; i++)
-			if (strlen(ident_defs[i].placeholder) == n &&
-			    strncmp(ident_defs[i].placeholder, p + 1, n) == 0)
-				break;
-		if (i == BILLING_N_IDENTS || state->ident[i] == NULL) {
-			r = -EINVAL;
-			break;
-		}
-		q = quote_ident(conn, state->ident[i]);
-		if (q == NULL) {
-			r = -ENOMEM;
-			break;
-		}
-		fputs(q, out);
-		PQfreemem(q);
-		p = end + 1;
+		ret_sql[i] = b.data;
 	}
-	if (fclose(out) != 0 && r == 0)
-		r = -ENOMEM;
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	*ret = buf;
 	return 0;
 }
 
@@ -835,6 +794,7 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        .needs_database = true,
 };
 
 void

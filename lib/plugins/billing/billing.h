@@ -81,11 +81,15 @@ struct billing_state {
 extern const char *const billing_field_names[BILLING_F_COUNT];
 
 /*
- * Expand the SQL text `tmpl`, replacing each {name} by the quoted mapped
- * identifier (PQescapeIdentifier on `conn`). Returns 0 and a malloc'd
- * string, or -ENOMEM / -EINVAL (unknown placeholder: a bug). Never logs.
+ * Build the `n` statements `tmpls` over the table and column mapping:
+ * each {placeholder} ("s.plan", "payment_orders") becomes the mapped
+ * identifier, quoted once (chime_kit_sql_template()). Returns 0 with a
+ * malloc'd statement in each ret_sql[i], or a negative errno after
+ * chime_run_fail() ("cannot build SQL: unknown placeholder '{x}'", a bug);
+ * statements built before a failure are the caller's to free.
  */
-int billing_sql(const struct billing_state *state, PGconn *conn, const char *tmpl, char **ret);
+int billing_sql_build(const struct billing_state *state, struct chime_run *run, PGconn *conn,
+                      const char *const *tmpls, int n, char **ret_sql);
 
 /*
  * Expand a template with `fields` (values may be NULL: empty). Returns 0

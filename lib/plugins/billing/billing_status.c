@@ -585,13 +585,9 @@ billing_status_run(const struct billing_state *state, struct chime_run *run)
 	struct notice n;
 	int r = 0;
 
-	for (int i = 0; i < STMT_COUNT; i++) {
-		r = billing_sql(state, c.conn, stmt_templates[i], &c.sql[i]);
-		if (r < 0) {
-			chime_run_fail(run, "cannot build SQL: %s", strerror(-r));
-			goto out;
-		}
-	}
+	r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
+	if (r < 0)
+		goto out;
 	if (!chime_run_dry_run(run) && state->smtp_password_file != NULL) {
 		r = billing_read_secret(state->smtp_password_file, &c.password, errbuf,
 		                        sizeof(errbuf));

@@ -503,6 +503,8 @@ es_run(void *state, struct chime_run *run)
 		r = -ENOTCONN;
 		goto out;
 	}
+	for (size_t i = 0; i < N_NAMES; i++)
+		s.ids[i] = (struct chime_kit_ident){es_names[i].key, s.cfg->names[i]};
 	r = chime__email_db_prepare(&s, conn);
 	if (r < 0) {
 		chime_run_fail(run, "out of memory");
@@ -574,8 +576,6 @@ out:
 	}
 	free(s.kw);
 	free(s.val);
-	for (size_t i = 0; i < N_NAMES; i++)
-		free(s.q[i]);
 	pthread_mutex_destroy(&s.lock);
 	return r;
 }
@@ -588,4 +588,5 @@ const struct chime_plugin chime_plugin_email_sync = {
         .run = es_run,
         .release = es_release,
         .idempotent = true,
+        .needs_database = true,
 };

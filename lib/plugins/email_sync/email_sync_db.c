@@ -35,26 +35,34 @@ es_exec(PGconn *conn, const char *sql, char *err, size_t errsize)
 	return r;
 }
 
-/* SET search_path to `schema` (quoted), or back to the default. */
+/* SET search_path to `schema`, or back to the default. The name travels
+ * as a parameter and the server quotes it, so a schema name from the
+ * tenants table is never SQL text here. */
 static int
 es_search_path(PGconn *conn, const char *schema, char *err, size_t errsize)
 {
-	struct chime__sqlbuf b = {0};
-	char *q;
-	int r;
+	const char *params[1] = {schema};
+	PGresult *res;
+	int r = 0;
 
 	if (schema == NULL)
 		return es_exec(conn, "RESET search_path", err, errsize);
-	q = PQescapeIdentifier(conn, schema, strlen(schema));
-	if (q == NULL) {
-		snprintf(err, errsize, "invalid schema name");
-		return -EINVAL;
+	res = PQexecParams(conn, "SELECT set_config('search_path', quote_ident($1), false)", 1,
+	                   NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		chime__sql_error_text(res, conn, err, errsize);
+		r = -EIO;
 	}
-	chime__sqlbuf_printf(&b, "SET search_path TO %s", q);
-	PQfreemem(q);
-	r = b.oom ? -ENOMEM : es_exec(conn, b.data, err, errsize);
-	chime__sqlbuf_done(&b);
+	PQclear(res);
 	return r;
+}
+
+/* Expand template `tmpl` over the table and column options into `b`. */
+static int
+es_sql(const struct es_sync *s, PGconn *conn, struct chime_kit_sqlbuf *b, const char *tmpl,
+       char *err, size_t errsize)
+{
+	return chime_kit_sql_template(b, conn, tmpl, s->ids, N_NAMES, err, errsize);
 }
 
 static char *
@@ -81,28 +89,24 @@ int
 chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
                            struct es_unit **list, size_t *n)
 {
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	PGresult *res = NULL;
 	char err[256];
-	char *const *q = s->q;
 	int r;
 
 	r = es_search_path(conn, schema, err, sizeof(err));
 	if (r < 0)
 		goto fail;
-	chime__sqlbuf_printf(&b,
-	                     "SELECT %s::text, %s::text, %s::int, %s::text, %s::text, %s::text, "
-	                     "%s::text, %s::text, %s::bigint, %s::bigint FROM %s WHERE %s "
-	                     "ORDER BY %s",
-	                     q[N_CONNS_ID], q[N_CONNS_HOST], q[N_CONNS_PORT], q[N_CONNS_TLS],
-	                     q[N_CONNS_USER], q[N_CONNS_PASSWORD], q[N_CONNS_PASSWORD_REF],
-	                     q[N_CONNS_MAILBOX], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
-	                     q[N_CONNS], q[N_CONNS_ACTIVE], q[N_CONNS_ID]);
-	if (b.oom) {
-		r = -ENOMEM;
-		snprintf(err, sizeof(err), "out of memory");
+	r = es_sql(s, conn, &b,
+	           "SELECT {connections_id}::text, {connections_host}::text,"
+	           " {connections_port}::int, {connections_tls}::text,"
+	           " {connections_username}::text, {connections_password}::text,"
+	           " {connections_password_ref}::text, {connections_mailbox}::text,"
+	           " {connections_uidvalidity}::bigint, {connections_last_uid}::bigint"
+	           " FROM {connections_table} WHERE {connections_active} ORDER BY {connections_id}",
+	           err, sizeof(err));
+	if (r < 0)
 		goto fail;
-	}
 	res = PQexec(conn, b.data);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		chime__sql_error_text(res, conn, err, sizeof(err));
@@ -145,7 +149,7 @@ fail:
 	chime__email_note_failure(s, schema != NULL ? schema : "connections", err);
 out:
 	PQclear(res);
-	chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&b);
 	(void)es_search_path(conn, NULL, err, sizeof(err));
 	return r;
 }
@@ -155,8 +159,13 @@ int
 chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_t *ret_n)
 {
 	const struct es_config *cfg = s->cfg;
-	struct chime__sqlbuf b = {0};
-	char *qt = NULL, *qs = NULL, *qa = NULL, **list = NULL, err[256];
+	struct chime_kit_sqlbuf b = {0};
+	const struct chime_kit_ident ids[] = {
+	        {"tenants.table", cfg->tenants_table},
+	        {"tenants.schema_column", cfg->tenants_schema},
+	        {"tenants.active_column", cfg->tenants_active},
+	};
+	char **list = NULL, err[256];
 	const char *params[1] = {cfg->tenant};
 	PGresult *res = NULL;
 	size_t n = 0;
@@ -171,19 +180,17 @@ chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_
 		*ret_n = 1;
 		return 0;
 	}
-	qt = chime__sql_quote(conn, cfg->tenants_table);
-	qs = chime__sql_quote(conn, cfg->tenants_schema);
-	qa = chime__sql_quote(conn, cfg->tenants_active);
-	if (qt == NULL || qs == NULL || qa == NULL) {
-		r = -ENOMEM;
-		chime_run_fail(s->run, "out of memory");
+	r = chime_kit_sql_template(&b, conn,
+	                           "SELECT {tenants.schema_column}::text FROM {tenants.table}"
+	                           " WHERE {tenants.active_column} AND ($1::text IS NULL"
+	                           " OR {tenants.schema_column} = $1) ORDER BY 1",
+	                           ids, sizeof(ids) / sizeof(ids[0]), err, sizeof(err));
+	if (r < 0) {
+		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
+		               err);
 		goto out;
 	}
-	chime__sqlbuf_printf(&b,
-	                     "SELECT %s::text FROM %s WHERE %s AND ($1::text IS NULL OR %s = $1) "
-	                     "ORDER BY 1",
-	                     qs, qt, qa, qs);
-	res = b.oom ? NULL : PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(conn, b.data, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		chime__sql_error_text(res, conn, err, sizeof(err));
 		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
@@ -213,10 +220,7 @@ chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_
 out:
 	free(list);
 	PQclear(res);
-	chime__sqlbuf_done(&b);
-	free(qt);
-	free(qs);
-	free(qa);
+	chime_kit_sqlbuf_done(&b);
 	return r;
 }
 
@@ -225,7 +229,7 @@ void
 chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit *u,
                              const char *error)
 {
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	const char *params[2] = {u->id, error};
 	char err[256];
 	PGresult *res;
@@ -234,10 +238,10 @@ chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit
 		return;
 	if (es_search_path(db, u->schema, err, sizeof(err)) < 0)
 		return;
-	chime__sqlbuf_printf(&b, "UPDATE %s SET %s = $2, %s = now() WHERE %s::text = $1",
-	                     s->q[N_CONNS], s->q[N_CONNS_LAST_ERROR], s->q[N_CONNS_LAST_ERROR_AT],
-	                     s->q[N_CONNS_ID]);
-	if (!b.oom) {
+	if (es_sql(s, db, &b,
+	           "UPDATE {connections_table} SET {connections_last_error} = $2,"
+	           " {connections_last_error_at} = now() WHERE {connections_id}::text = $1",
+	           err, sizeof(err)) == 0) {
 		res = PQexecParams(db, b.data, 2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			chime__sql_error_text(res, db, err, sizeof(err));
@@ -246,7 +250,7 @@ chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit
 		}
 		PQclear(res);
 	}
-	chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&b);
 }
 
 /*
@@ -258,8 +262,7 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
                       const struct es_msg *msgs, size_t n, uint64_t last, const char *note,
                       int64_t *ret_inserted, char *err, size_t errsize)
 {
-	char *const *q = s->q;
-	struct chime__sqlbuf ins = {0}, upd = {0};
+	struct chime_kit_sqlbuf ins = {0}, upd = {0};
 	char v[24], last_s[24];
 	int64_t inserted = 0;
 	PGresult *res;
@@ -267,26 +270,28 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 
 	snprintf(v, sizeof(v), "%" PRIu64, uidvalidity);
 	snprintf(last_s, sizeof(last_s), "%" PRIu64, last);
-	chime__sqlbuf_printf(&ins,
-	                     "INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) VALUES ($1, "
-	                     "$2, $3, $4, $5, $6, $7, $8, $9%s, $10) ON CONFLICT (%s, %s, %s) DO "
-	                     "NOTHING",
-	                     q[N_EMAILS], q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY],
-	                     q[N_EMAILS_UID], q[N_EMAILS_MESSAGE_ID], q[N_EMAILS_FROM],
-	                     q[N_EMAILS_TO], q[N_EMAILS_SUBJECT], q[N_EMAILS_DATE], q[N_EMAILS_RAW],
-	                     q[N_EMAILS_SIZE], s->raw_bytea ? "::bytea" : "::text",
-	                     q[N_EMAILS_CONN], q[N_EMAILS_UIDVALIDITY], q[N_EMAILS_UID]);
-	chime__sqlbuf_printf(
-	        &upd,
-	        "UPDATE %s SET %s = CASE WHEN %s IS DISTINCT FROM $2::bigint THEN "
-	        "$3::bigint ELSE greatest(%s, $3::bigint) END, %s = $2::bigint, "
-	        "%s = now(), %s = $4::text, %s = CASE WHEN $4::text IS NULL THEN %s ELSE now() "
-	        "END WHERE %s::text = $1",
-	        q[N_CONNS], q[N_CONNS_LAST_UID], q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_UID],
-	        q[N_CONNS_UIDVALIDITY], q[N_CONNS_LAST_SYNC], q[N_CONNS_LAST_ERROR],
-	        q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_LAST_ERROR_AT], q[N_CONNS_ID]);
-	if (ins.oom || upd.oom) {
-		snprintf(err, errsize, "out of memory");
+	snprintf(err, errsize, "out of memory"); /* unless a template says otherwise */
+	(void)es_sql(s, db, &ins,
+	             "INSERT INTO {emails_table} ({emails_connection}, {emails_uidvalidity},"
+	             " {emails_uid}, {emails_message_id}, {emails_from}, {emails_to},"
+	             " {emails_subject}, {emails_date}, {emails_raw}, {emails_size})"
+	             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9",
+	             err, errsize);
+	chime_kit_sqlbuf_printf(&ins, "%s", s->raw_bytea ? "::bytea" : "::text");
+	(void)es_sql(s, db, &ins,
+	             ", $10) ON CONFLICT ({emails_connection}, {emails_uidvalidity}, {emails_uid})"
+	             " DO NOTHING",
+	             err, errsize);
+	(void)es_sql(s, db, &upd,
+	             "UPDATE {connections_table} SET {connections_last_uid} ="
+	             " CASE WHEN {connections_uidvalidity} IS DISTINCT FROM $2::bigint"
+	             " THEN $3::bigint ELSE greatest({connections_last_uid}, $3::bigint) END,"
+	             " {connections_uidvalidity} = $2::bigint, {connections_last_sync_at} = now(),"
+	             " {connections_last_error} = $4::text, {connections_last_error_at} ="
+	             " CASE WHEN $4::text IS NULL THEN {connections_last_error_at} ELSE now() END"
+	             " WHERE {connections_id}::text = $1",
+	             err, errsize);
+	if (ins.failed || upd.failed) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -375,8 +380,8 @@ rollback:
 		(void)es_exec(db, "ROLLBACK", e2, sizeof(e2));
 	}
 out:
-	chime__sqlbuf_done(&ins);
-	chime__sqlbuf_done(&upd);
+	chime_kit_sqlbuf_done(&ins);
+	chime_kit_sqlbuf_done(&upd);
 	return r;
 }
 
@@ -438,11 +443,6 @@ chime__email_db_prepare(struct es_sync *s, PGconn *conn)
 	                 ? PQgetvalue(res, 0, 0)
 	                 : "0");
 	PQclear(res);
-	for (size_t i = 0; i < N_NAMES; i++) {
-		s->q[i] = chime__sql_quote(conn, s->cfg->names[i]);
-		if (s->q[i] == NULL)
-			return -ENOMEM;
-	}
 	(void)err;
 	return 0;
 }

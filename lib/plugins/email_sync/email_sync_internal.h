@@ -16,6 +16,8 @@
 
 #include "chime/plugin.h"
 
+#include "sqltext.h"
+
 /* The table and column names, each an option with a default (es_names). */
 enum {
 	N_CONNS,
@@ -71,7 +73,7 @@ struct es_sync {
 	bool dry_run;
 	char **kw, **val; /* the run's conninfo, for the workers */
 	char statement_timeout[64];
-	char *q[N_NAMES];
+	struct chime_kit_ident ids[N_NAMES]; /* {option} -> its name (templates) */
 	bool raw_bytea;
 	struct es_unit *units;
 	size_t n_units, next;
@@ -117,8 +119,8 @@ int chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u
  * statement_timeout; NULL with the reason in err. */
 PGconn *chime__email_db_connect(struct es_sync *s, char *err, size_t errsize);
 
-/* Copy the run's conninfo and statement_timeout for the workers and quote
- * the table and column names. 0 or -ENOMEM. */
+/* Copy the run's conninfo and statement_timeout for the workers. 0 or
+ * -ENOMEM. */
 int chime__email_db_prepare(struct es_sync *s, PGconn *conn);
 
 /* Is the emails raw column bytea (in the first schema that has the table)? */

@@ -18,87 +18,6 @@
 #include "chime/plugin.h"
 
 void
-chime__sqlbuf_vprintf(struct chime__sqlbuf *b, const char *fmt, va_list ap)
-{
-	va_list aq;
-	int n;
-
-	if (b->oom)
-		return;
-	va_copy(aq, ap);
-	n = vsnprintf(b->data != NULL ? b->data + b->len : NULL,
-	              b->data != NULL ? b->size - b->len : 0, fmt, aq);
-	va_end(aq);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
-	if (b->data == NULL || b->len + (size_t)n + 1 > b->size) {
-		size_t size = b->size > 0 ? b->size : 256;
-		char *p;
-
-		while (size < b->len + (size_t)n + 1)
-			size *= 2;
-		p = realloc(b->data, size);
-		if (p == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->data = p;
-		b->size = size;
-		(void)vsnprintf(b->data + b->len, b->size - b->len, fmt, ap);
-	}
-	b->len += (size_t)n;
-}
-
-void
-chime__sqlbuf_printf(struct chime__sqlbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	chime__sqlbuf_vprintf(b, fmt, ap);
-	va_end(ap);
-}
-
-void
-chime__sqlbuf_done(struct chime__sqlbuf *b)
-{
-	free(b->data);
-	*b = (struct chime__sqlbuf){0};
-}
-
-static char *
-quote_one(PGconn *conn, const char *name, size_t len)
-{
-	char *q, *copy;
-
-	q = PQescapeIdentifier(conn, name, len);
-	if (q == NULL)
-		return NULL;
-	copy = strdup(q);
-	PQfreemem(q);
-	return copy;
-}
-
-char *
-chime__sql_quote(PGconn *conn, const char *name)
-{
-	const char *dot = strchr(name, '.');
-	char *schema = NULL, *rel = NULL, *out = NULL;
-
-	if (dot == NULL)
-		return quote_one(conn, name, strlen(name));
-	schema = quote_one(conn, name, (size_t)(dot - name));
-	rel = quote_one(conn, dot + 1, strlen(dot + 1));
-	if (schema != NULL && rel != NULL && asprintf(&out, "%s.%s", schema, rel) < 0)
-		out = NULL;
-	free(schema);
-	free(rel);
-	return out;
-}
-
-void
 chime__sql_error_text(const PGresult *res, PGconn *conn, char *buf, size_t size)
 {
 	const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -190,10 +109,10 @@ static void
 check_vreport(struct chime__sql_check *k, bool error, const char *option, const char *fmt,
               va_list ap)
 {
-	struct chime__sqlbuf b = {0};
+	struct chime_kit_sqlbuf b = {0};
 	const struct chime_node *node;
 
-	chime__sqlbuf_vprintf(&b, fmt, ap);
+	chime_kit_sqlbuf_vprintf(&b, fmt, ap);
 	if (error)
 		k->errors++;
 	if (k->run != NULL) {
@@ -211,7 +130,7 @@ check_vreport(struct chime__sql_check *k, bool error, const char *option, const 
 			(void)chime_node_warning(k->diags, node, "%s",
 			                         b.data != NULL ? b.data : "");
 	}
-	chime__sqlbuf_done(&b);
+	chime_kit_sqlbuf_done(&b);
 }
 
 void
@@ -260,7 +179,7 @@ chime__sql_check_table(struct chime__sql_check *k, const char *option, const cha
 		goto out;
 	}
 	t->name = strdup(name);
-	t->quoted = chime__sql_quote(conn, name);
+	t->quoted = chime_kit_quote_ident(conn, name);
 	if (t->name == NULL || t->quoted == NULL) {
 		r = -ENOMEM;
 		goto out;
@@ -455,7 +374,7 @@ chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
 }
 
 static int
-batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime__sqlbuf *s)
+batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime_kit_sqlbuf *s)
 {
 	const char *report = b->report != NULL ? b->report : "";
 	const char *comma = b->report != NULL ? ", " : "";
@@ -463,17 +382,17 @@ batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime__sqlbuf *s
 	int last = (b->dry_run ? b->n_where_params : b->n_params) + 1;
 
 	if (b->dry_run) {
-		chime__sqlbuf_printf(s, "SELECT r.%s::text%s%s FROM %s AS r %s WHERE (%s)", b->key,
+		chime_kit_sqlbuf_printf(s, "SELECT r.%s::text%s%s FROM %s AS r %s WHERE (%s)", b->key,
 		                     comma, report, b->table, join, b->where);
 		if (keyset)
-			chime__sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
-		chime__sqlbuf_printf(s, " ORDER BY r.%s LIMIT %" PRId64, b->key, b->batch_size);
+			chime_kit_sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
+		chime_kit_sqlbuf_printf(s, " ORDER BY r.%s LIMIT %" PRId64, b->key, b->batch_size);
 	} else {
-		chime__sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)",
+		chime_kit_sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)",
 		                     b->key, b->table, b->where);
 		if (keyset)
-			chime__sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
-		chime__sqlbuf_printf(
+			chime_kit_sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
+		chime_kit_sqlbuf_printf(
 		        s,
 		        " ORDER BY r.%s LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), "
 		        "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM b)) "
@@ -482,13 +401,13 @@ batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime__sqlbuf *s
 		        b->key, b->batch_size, b->table, b->set, b->key, b->key, comma, report,
 		        join, b->key);
 	}
-	return s->oom ? -ENOMEM : 0;
+	return s->failed ? -ENOMEM : 0;
 }
 
 int
 chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, int64_t *ret_rows)
 {
-	struct chime__sqlbuf first = {0}, next = {0};
+	struct chime_kit_sqlbuf first = {0}, next = {0};
 	PGconn *conn = chime_run_db(run);
 	const char **params = NULL;
 	Oid *types = NULL;
@@ -564,7 +483,7 @@ out:
 	free(last_key);
 	free(params);
 	free(types);
-	chime__sqlbuf_done(&first);
-	chime__sqlbuf_done(&next);
+	chime_kit_sqlbuf_done(&first);
+	chime_kit_sqlbuf_done(&next);
 	return r;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers shared by the built-in business plugins: a string builder
- * for SQL text, identifier quoting, a description of a table read from the
+ * Small helpers shared by the built-in business plugins (SQL text, quoting
+ * and templates are in sqltext.h): a description of a table read from the
  * catalog at run time (so a missing table or column is a clear error naming
  * the job, the table and the column), and the batched keyset update every
  * plugin that flips rows uses:
@@ -31,25 +31,7 @@
 
 #include "chime/plugin.h"
 #include "pgutil.h"
-
-/* A growing NUL-terminated string; `oom` sticks after a failed allocation. */
-struct chime__sqlbuf {
-	char *data;
-	size_t len, size;
-	bool oom;
-};
-
-void chime__sqlbuf_printf(struct chime__sqlbuf *b, const char *fmt, ...) CHIME_PRINTF(2, 3);
-void chime__sqlbuf_vprintf(struct chime__sqlbuf *b, const char *fmt, va_list ap) CHIME_PRINTF(2, 0);
-/* Frees the buffer's data and zeroes it; safe on a zeroed buffer. */
-void chime__sqlbuf_done(struct chime__sqlbuf *b);
-
-/*
- * Quote `name` ("name" or "schema.name") as an SQL identifier with
- * PQescapeIdentifier. Returns a malloc'd string the caller frees, or NULL
- * on failure (out of memory, or an encoding error).
- */
-char *chime__sql_quote(PGconn *conn, const char *name);
+#include "sqltext.h"
 
 /*
  * The first line of the server's error message for `res` (or, when `res`

@@ -223,8 +223,6 @@ payouts_job_done(struct payouts_job *job)
 		(void)chime__payouts_exec(job, "DEALLOCATE " SCAN_STMT, err, sizeof(err));
 		(void)chime__payouts_exec(job, "DEALLOCATE " PAY_STMT, err, sizeof(err));
 	}
-	for (size_t i = 0; i < P_N_NAMES; i++)
-		free(job->q[i]);
 	for (size_t i = 0; i < job->n_totals; i++)
 		free(job->totals[i].currency);
 	free(job->totals);
@@ -255,23 +253,13 @@ payouts_start(struct payouts_job *job)
 	snprintf(job->payout_date, sizeof(job->payout_date), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	for (size_t i = 0; i < P_N_NAMES; i++) {
-		if (cfg->names[i] == NULL)
-			continue;
-		job->q[i] = chime__sql_quote(job->conn, cfg->names[i]);
-		if (job->q[i] == NULL) {
-			chime_run_fail(job->run, "%s: cannot quote '%s'", payouts_names[i].key,
-			               cfg->names[i]);
-			return -EINVAL;
-		}
-	}
-	scan = chime__payouts_scan_sql(job);
-	pay = chime__payouts_pay_sql(job);
-	if (scan == NULL || pay == NULL) {
-		r = -ENOMEM;
-		chime_run_fail(job->run, "out of memory");
+	for (size_t i = 0; i < P_N_NAMES; i++)
+		job->ids[i] = (struct chime_kit_ident){payouts_names[i].key, cfg->names[i]};
+	r = chime__payouts_scan_sql(job, &scan);
+	if (r >= 0)
+		r = chime__payouts_pay_sql(job, &pay);
+	if (r < 0)
 		goto out;
-	}
 	job->prepared = true;
 	r = chime__payouts_prepare_one(job, SCAN_STMT, scan, S_N, scan_types);
 	if (r >= 0)
@@ -339,4 +327,5 @@ const struct chime_plugin chime_plugin_payouts = {
         .run = payouts_run,
         .release = payouts_release,
         .idempotent = true,
+        .needs_database = true,
 };

@@ -291,7 +291,7 @@ int
 chime__payouts_loop(struct payouts_job *job)
 {
 	char last[32] = "-9223372036854775808", err[256];
-	struct chime__sqlbuf ids = {0};
+	struct chime_kit_sqlbuf ids = {0};
 	PGresult *scan = NULL;
 	int r = 0;
 
@@ -310,12 +310,12 @@ chime__payouts_loop(struct payouts_job *job)
 		if (n == 0)
 			break;
 		ids.len = 0;
-		chime__sqlbuf_printf(&ids, "{");
+		chime_kit_sqlbuf_printf(&ids, "{");
 		for (int i = 0; i < n; i++)
-			chime__sqlbuf_printf(&ids, "%s%s", i > 0 ? "," : "",
-			                     PQgetvalue(scan, i, 0));
-		chime__sqlbuf_printf(&ids, "}");
-		if (ids.oom) {
+			chime_kit_sqlbuf_printf(&ids, "%s%s", i > 0 ? "," : "",
+			                        PQgetvalue(scan, i, 0));
+		chime_kit_sqlbuf_printf(&ids, "}");
+		if (ids.failed) {
 			r = -ENOMEM;
 			chime_run_fail(job->run, "out of memory");
 			break;
@@ -348,7 +348,7 @@ chime__payouts_loop(struct payouts_job *job)
 		               "pays the rest, never anyone twice",
 		               job->paid);
 	PQclear(scan);
-	chime__sqlbuf_done(&ids);
+	chime_kit_sqlbuf_done(&ids);
 	return r;
 }
 

@@ -16,6 +16,8 @@
 
 #include "chime/plugin.h"
 
+#include "sqltext.h"
+
 /* The table and column mapping (payouts_names in payouts.c). */
 enum {
 	P_USERS,
@@ -92,7 +94,8 @@ struct payouts_job {
 	bool prepared;
 	char payout_date[16];
 	char run_id[24];
-	char *q[P_N_NAMES]; /* quoted identifiers, NULL when turned off */
+	/* {option}: its identifier, NULL when turned off (the templates). */
+	struct chime_kit_ident ids[P_N_NAMES];
 	int64_t paid, skipped, invalid, failed;
 	struct payouts_total *totals;
 	size_t n_totals;
@@ -124,7 +127,7 @@ void chime__payouts_report(struct payouts_job *job);
  * It finds users who may be paid and users whose data is wrong (negative
  * balance, more than two decimals) so that those are reported.
  */
-char *chime__payouts_scan_sql(const struct payouts_job *job);
+int chime__payouts_scan_sql(const struct payouts_job *job, char **ret);
 
 /*
  * One batch: lock the users (in id order, so two runs never deadlock),
@@ -136,8 +139,11 @@ char *chime__payouts_scan_sql(const struct payouts_job *job);
  * invoice's amount differs from the balance locked (an invoices column
  * that rounds): either check failing rolls the batch back. A dry run
  * selects the same judgement without locks and changes nothing.
+ *
+ * Both return 0 and a malloc'd statement in *ret, or -ENOMEM with the
+ * run's failure reason set.
  */
-char *chime__payouts_pay_sql(const struct payouts_job *job);
+int chime__payouts_pay_sql(const struct payouts_job *job, char **ret);
 
 /* Prepare statement `name` (deallocating one left over on a pooled
  * connection); 0, -EIO or -EINVAL with the run's failure reason set. */

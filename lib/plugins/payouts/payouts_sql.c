@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The two statements of the payouts plugin (see payouts.c), built from the
- * quoted mapping and prepared once per run: the keyset scan of users worth
+ * The two statements of the payouts plugin (see payouts.c), templates over
+ * the option mapping (chime_kit_sql_template(): {users_id} is the users_id
+ * option's column, quoted once), prepared once per run: the keyset scan of users worth
  * a look, and the batch that locks, judges, invoices and debits them.
  * Reports through the run; never logs otherwise.
  */
@@ -23,137 +24,147 @@
  * It finds users who may be paid and users whose data is wrong (negative
  * balance, more than two decimals) so that those are reported.
  */
-char *
-chime__payouts_scan_sql(const struct payouts_job *job)
-{
-	char *const *q = job->q;
-	struct chime__sqlbuf b = {0};
+static const char scan_sql[] =
+        "SELECT u.{users_id}::text FROM {users_table} AS u"
+        " WHERE u.{users_id} > $1 AND u.{users_active} IS TRUE"
+        " AND (u.{users_balance} >= $2 OR u.{users_balance} < 0"
+        " OR u.{users_balance} <> round(u.{users_balance}, 2))"
+        " AND (SELECT true FROM {methods_table} AS m"
+        " WHERE m.{methods_user} = u.{users_id} AND m.{methods_approved} IS TRUE LIMIT 1)"
+        " AND (NOT $5 OR (SELECT true FROM {invoices_table} AS i"
+        " WHERE i.{invoices_user} = u.{users_id} AND i.{invoices_payout_date} < $3 LIMIT 1))";
 
-	chime__sqlbuf_printf(
-	        &b,
-	        "SELECT u.%s::text FROM %s AS u WHERE u.%s > $1 AND u.%s IS TRUE"
-	        " AND (u.%s >= $2 OR u.%s < 0 OR u.%s <> round(u.%s, 2))"
-	        " AND (SELECT true FROM %s AS m WHERE m.%s = u.%s AND m.%s IS TRUE LIMIT 1)"
-	        " AND (NOT $5 OR (SELECT true FROM %s AS i"
-	        " WHERE i.%s = u.%s AND i.%s < $3 LIMIT 1))",
-	        q[P_USERS_ID], q[P_USERS], q[P_USERS_ID], q[P_USERS_ACTIVE], q[P_USERS_BALANCE],
-	        q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_METHODS],
-	        q[P_METHODS_USER], q[P_USERS_ID], q[P_METHODS_APPROVED], q[P_INVOICES],
-	        q[P_INVOICES_USER], q[P_USERS_ID], q[P_INVOICES_DATE]);
-	if (q[P_USERS_CURRENCY] != NULL)
-		chime__sqlbuf_printf(
-		        &b, " AND ($4::text IS NULL OR u.%s IS NULL OR u.%s::text IN ($4, ''))",
-		        q[P_USERS_CURRENCY], q[P_USERS_CURRENCY]);
-	else
-		chime__sqlbuf_printf(&b, " AND ($4::text IS NULL OR true)");
-	chime__sqlbuf_printf(&b, " ORDER BY u.%s LIMIT $6", q[P_USERS_ID]);
-	if (b.oom) {
-		free(b.data);
-		return NULL;
-	}
-	return b.data;
+/* The currency filter ($4), on the users' column when they have one. */
+static const char scan_currency_sql[] = " AND ($4::text IS NULL OR u.{users_currency} IS NULL"
+                                        " OR u.{users_currency}::text IN ($4, ''))";
+
+/* The users, locked in id order (so two runs never deadlock). */
+static const char pay_locked_sql[] =
+        "WITH locked AS (SELECT u.{users_id} AS id, u.{users_email}::text AS email,"
+        " u.{users_active} AS active, u.{users_balance} AS balance, ";
+
+/* Each locked row judged: NULL outcome means "pay". */
+static const char pay_judged_sql[] =
+        " judged AS (SELECT l.*, pm.id AS method_id, pm.address, CASE"
+        " WHEN l.active IS NOT TRUE THEN 'skip:inactive'"
+        " WHEN l.balance < 0 THEN 'bad:negative balance'"
+        " WHEN l.balance <> round(l.balance, 2) THEN 'bad:more than two decimals'"
+        " WHEN l.cur IS NULL OR btrim(l.cur) = '' THEN 'bad:currency missing'"
+        " WHEN $4::text IS NOT NULL AND l.cur <> $4 THEN 'skip:other currency'"
+        " WHEN l.balance < $2 THEN 'skip:below minimum'"
+        " WHEN pm.id IS NULL AND (SELECT true FROM {methods_table} AS m"
+        " WHERE m.{methods_user} = l.id AND m.{methods_approved} IS TRUE LIMIT 1)"
+        " THEN 'bad:approved payment method has an empty address'"
+        " WHEN pm.id IS NULL THEN 'skip:no approved payment method'"
+        " WHEN $5 AND (SELECT true FROM {invoices_table} AS i"
+        " WHERE i.{invoices_user} = l.id AND i.{invoices_payout_date} < $3"
+        " LIMIT 1) IS NULL THEN 'skip:first-time user'"
+        " WHEN (SELECT true FROM {invoices_table} AS i"
+        " WHERE i.{invoices_user} = l.id AND i.{invoices_payout_date} = $3 LIMIT 1)"
+        " THEN 'skip:already invoiced' END AS outcome"
+        " FROM locked AS l LEFT JOIN LATERAL (SELECT m.{methods_id} AS id,"
+        " m.{methods_address}::text AS address"
+        " FROM {methods_table} AS m WHERE m.{methods_user} = l.id AND m.{methods_approved} IS TRUE"
+        " AND btrim(coalesce(m.{methods_address}::text, '')) <> ''"
+        " ORDER BY m.{methods_id} LIMIT 1) AS pm ON true)";
+
+/* The invoices of the users to pay, the balances debited by exactly the
+ * invoiced amounts, and the report rows. */
+static const char pay_tail_sql[] =
+        " FROM judged AS j WHERE j.outcome IS NULL ORDER BY j.id"
+        " ON CONFLICT ({invoices_user}, {invoices_payout_date}) DO NOTHING"
+        " RETURNING i.{invoices_user} AS id, i.{invoices_amount} AS amount),"
+        " zeroed AS (UPDATE {users_table} AS u SET {users_balance} = u.{users_balance} - n.amount"
+        " FROM inserted AS n WHERE u.{users_id} = n.id RETURNING u.{users_id})"
+        " SELECT j.id::text, j.email, j.balance::text,"
+        " round(coalesce(n.amount, j.balance), 2)::text, j.cur,"
+        " CASE WHEN n.id IS NOT NULL THEN 'paid'"
+        " ELSE coalesce(j.outcome, 'skip:already invoiced') END,"
+        " (SELECT count(*) FROM zeroed), coalesce(n.amount <> j.balance, false)"
+        " FROM judged AS j LEFT JOIN inserted AS n ON n.id = j.id ORDER BY j.id";
+
+/* Append template `tmpl` over the job's mapping. */
+static void
+add(const struct payouts_job *job, struct chime_kit_sqlbuf *b, const char *tmpl, char *err,
+    size_t errsize)
+{
+	(void)chime_kit_sql_template(b, job->conn, tmpl, job->ids, P_N_NAMES, err, errsize);
 }
 
-/*
- * One batch: lock the users (in id order, so two runs never deadlock),
- * judge each locked row, insert the invoices, take the invoiced amounts
- * off the balances of exactly the users whose invoice was inserted, and
- * return one row per user: id, email, balance as stored, the amount with
- * two decimals, currency, outcome ("paid", "bad:why", "skip:why"), how
- * many balances were changed (must equal the paid rows), and whether the
- * invoice's amount differs from the balance locked (an invoices column
- * that rounds): either check failing rolls the batch back. A dry run
- * selects the same judgement without locks and changes nothing.
- */
-char *
-chime__payouts_pay_sql(const struct payouts_job *job)
+/* Hand the statement over, or fail the run with the template's message. */
+static int
+finish(const struct payouts_job *job, struct chime_kit_sqlbuf *b, const char *err, char **ret)
 {
-	char *const *q = job->q;
-	struct chime__sqlbuf b = {0};
-	const char *cur = q[P_USERS_CURRENCY];
+	if (b->failed) {
+		chime_run_fail(job->run, "cannot build the payout statements: %s", err);
+		chime_kit_sqlbuf_done(b);
+		return -ENOMEM;
+	}
+	*ret = b->data;
+	return 0;
+}
+
+int
+chime__payouts_scan_sql(const struct payouts_job *job, char **ret)
+{
+	struct chime_kit_sqlbuf b = {0};
+	char err[256] = "out of memory";
+
+	add(job, &b, scan_sql, err, sizeof(err));
+	if (job->ids[P_USERS_CURRENCY].ident != NULL)
+		add(job, &b, scan_currency_sql, err, sizeof(err));
+	else
+		chime_kit_sqlbuf_printf(&b, " AND ($4::text IS NULL OR true)");
+	add(job, &b, " ORDER BY u.{users_id} LIMIT $6", err, sizeof(err));
+	return finish(job, &b, err, ret);
+}
+
+int
+chime__payouts_pay_sql(const struct payouts_job *job, char **ret)
+{
+	/* The invoices' optional columns, each when mapped. */
 	static const struct {
 		int name;
-		const char *value;
+		const char *column, *value;
 	} optional[] = {
-	        {P_INVOICES_CURRENCY, "j.cur"},
-	        {P_INVOICES_METHOD, "j.method_id"},
-	        {P_INVOICES_ADDRESS, "j.address"},
-	        {P_INVOICES_RUN, "$7"},
+	        {P_INVOICES_CURRENCY, ", {invoices_currency}", ", j.cur"},
+	        {P_INVOICES_METHOD, ", {invoices_method}", ", j.method_id"},
+	        {P_INVOICES_ADDRESS, ", {invoices_address}", ", j.address"},
+	        {P_INVOICES_RUN, ", {invoices_run_id}", ", $7"},
 	};
+	struct chime_kit_sqlbuf b = {0};
+	char err[256] = "out of memory";
 
-	chime__sqlbuf_printf(
-	        &b,
-	        "WITH locked AS (SELECT u.%s AS id, u.%s::text AS email, u.%s AS active,"
-	        " u.%s AS balance, ",
-	        q[P_USERS_ID], q[P_USERS_EMAIL], q[P_USERS_ACTIVE], q[P_USERS_BALANCE]);
-	if (cur != NULL)
-		chime__sqlbuf_printf(&b, "u.%s::text AS cur", cur);
+	add(job, &b, pay_locked_sql, err, sizeof(err));
+	if (job->ids[P_USERS_CURRENCY].ident != NULL)
+		add(job, &b, "u.{users_currency}::text AS cur", err, sizeof(err));
 	else
-		chime__sqlbuf_printf(&b, "$6::text AS cur");
-	chime__sqlbuf_printf(&b, " FROM %s AS u WHERE u.%s = ANY ($1) ORDER BY u.%s%s),",
-	                     q[P_USERS], q[P_USERS_ID], q[P_USERS_ID],
-	                     job->dry_run ? "" : " FOR UPDATE OF u");
-	chime__sqlbuf_printf(
-	        &b,
-	        " judged AS (SELECT l.*, pm.id AS method_id, pm.address, CASE"
-	        " WHEN l.active IS NOT TRUE THEN 'skip:inactive'"
-	        " WHEN l.balance < 0 THEN 'bad:negative balance'"
-	        " WHEN l.balance <> round(l.balance, 2) THEN 'bad:more than two decimals'"
-	        " WHEN l.cur IS NULL OR btrim(l.cur) = '' THEN 'bad:currency missing'"
-	        " WHEN $4::text IS NOT NULL AND l.cur <> $4 THEN 'skip:other currency'"
-	        " WHEN l.balance < $2 THEN 'skip:below minimum'"
-	        " WHEN pm.id IS NULL AND (SELECT true FROM %s AS m WHERE m.%s = l.id"
-	        " AND m.%s IS TRUE LIMIT 1) THEN 'bad:approved payment method has an empty address'"
-	        " WHEN pm.id IS NULL THEN 'skip:no approved payment method'"
-	        " WHEN $5 AND (SELECT true FROM %s AS i WHERE i.%s = l.id AND i.%s < $3"
-	        " LIMIT 1) IS NULL THEN 'skip:first-time user'"
-	        " WHEN (SELECT true FROM %s AS i WHERE i.%s = l.id AND i.%s = $3 LIMIT 1)"
-	        " THEN 'skip:already invoiced' END AS outcome"
-	        " FROM locked AS l LEFT JOIN LATERAL (SELECT m.%s AS id, m.%s::text AS address"
-	        " FROM %s AS m WHERE m.%s = l.id AND m.%s IS TRUE"
-	        " AND btrim(coalesce(m.%s::text, '')) <> '' ORDER BY m.%s LIMIT 1) AS pm ON true)",
-	        q[P_METHODS], q[P_METHODS_USER], q[P_METHODS_APPROVED], q[P_INVOICES],
-	        q[P_INVOICES_USER], q[P_INVOICES_DATE], q[P_INVOICES], q[P_INVOICES_USER],
-	        q[P_INVOICES_DATE], q[P_METHODS_ID], q[P_METHODS_ADDRESS], q[P_METHODS],
-	        q[P_METHODS_USER], q[P_METHODS_APPROVED], q[P_METHODS_ADDRESS], q[P_METHODS_ID]);
+		chime_kit_sqlbuf_printf(&b, "$6::text AS cur");
+	add(job, &b, " FROM {users_table} AS u WHERE u.{users_id} = ANY ($1) ORDER BY u.{users_id}",
+	    err, sizeof(err));
+	chime_kit_sqlbuf_printf(&b, "%s),", job->dry_run ? "" : " FOR UPDATE OF u");
+	add(job, &b, pay_judged_sql, err, sizeof(err));
 	if (job->dry_run) {
-		chime__sqlbuf_printf(
+		chime_kit_sqlbuf_printf(
 		        &b,
 		        " SELECT j.id::text, j.email, j.balance::text,"
 		        " round(j.balance, 2)::text, j.cur, coalesce(j.outcome, 'paid'), 0, false"
 		        " FROM judged AS j ORDER BY j.id");
-		goto out;
+		return finish(job, &b, err, ret);
 	}
-	chime__sqlbuf_printf(&b, ", inserted AS (INSERT INTO %s AS i (%s, %s, %s, %s",
-	                     q[P_INVOICES], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
-	                     q[P_INVOICES_STATUS], q[P_INVOICES_DATE]);
+	add(job, &b,
+	    ", inserted AS (INSERT INTO {invoices_table} AS i ({invoices_user}, {invoices_amount},"
+	    " {invoices_status}, {invoices_payout_date}",
+	    err, sizeof(err));
 	for (size_t k = 0; k < sizeof(optional) / sizeof(optional[0]); k++)
-		if (q[optional[k].name] != NULL)
-			chime__sqlbuf_printf(&b, ", %s", q[optional[k].name]);
-	chime__sqlbuf_printf(&b, ") SELECT j.id, j.balance, $8, $3");
+		if (job->ids[optional[k].name].ident != NULL)
+			add(job, &b, optional[k].column, err, sizeof(err));
+	chime_kit_sqlbuf_printf(&b, ") SELECT j.id, j.balance, $8, $3");
 	for (size_t k = 0; k < sizeof(optional) / sizeof(optional[0]); k++)
-		if (q[optional[k].name] != NULL)
-			chime__sqlbuf_printf(&b, ", %s", optional[k].value);
-	chime__sqlbuf_printf(&b, " FROM judged AS j WHERE j.outcome IS NULL ORDER BY j.id");
-	chime__sqlbuf_printf(
-	        &b,
-	        " ON CONFLICT (%s, %s) DO NOTHING RETURNING i.%s AS id, i.%s AS amount),"
-	        " zeroed AS (UPDATE %s AS u SET %s = u.%s - n.amount FROM inserted AS n"
-	        " WHERE u.%s = n.id RETURNING u.%s)"
-	        " SELECT j.id::text, j.email, j.balance::text,"
-	        " round(coalesce(n.amount, j.balance), 2)::text, j.cur, CASE WHEN n.id IS "
-	        "NOT NULL THEN 'paid'"
-	        " ELSE coalesce(j.outcome, 'skip:already invoiced') END,"
-	        " (SELECT count(*) FROM zeroed), coalesce(n.amount <> j.balance, false)"
-	        " FROM judged AS j LEFT JOIN inserted AS n ON n.id = j.id ORDER BY j.id",
-	        q[P_INVOICES_USER], q[P_INVOICES_DATE], q[P_INVOICES_USER], q[P_INVOICES_AMOUNT],
-	        q[P_USERS], q[P_USERS_BALANCE], q[P_USERS_BALANCE], q[P_USERS_ID], q[P_USERS_ID]);
-out:
-	if (b.oom) {
-		free(b.data);
-		return NULL;
-	}
-	return b.data;
+		if (job->ids[optional[k].name].ident != NULL)
+			chime_kit_sqlbuf_printf(&b, "%s", optional[k].value);
+	add(job, &b, pay_tail_sql, err, sizeof(err));
+	return finish(job, &b, err, ret);
 }
 
 int
