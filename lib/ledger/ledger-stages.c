@@ -24,7 +24,6 @@
 #include "ledger-internal.h"
 #include "log.h"
 #include "run.h"
-#include "timespan.h"
 
 #define WAIT_POLL_USEC   (INT64_C(500) * 1000)
 #define RECORD_POLL_USEC (INT64_C(1000) * 1000)

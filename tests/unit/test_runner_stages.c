@@ -5,7 +5,8 @@
  * occurrence, attempt), and a fake clock, so the runner reads no real
  * time. Claim won and lost, a slot skipped or missed by the stage, a
  * waiting claim cancelled when another node took the job over, a working
- * run cancelled when another node recovered its claim, a lost claim
+ * run cancelled when another node recovered its claim, heartbeats on
+ * time and one late past the lease, a lost claim
  * recovered here (dispatch_claimed), retries never past the next slot,
  * and catch-up across the America/New_York fall-back night where 01:30
  * happens twice. No PostgreSQL, no sleeps: the loop runs until a
@@ -43,6 +44,8 @@ struct row {
 	int64_t local_usec;
 	int occurrence, attempt;
 	int64_t id;
+	int64_t heartbeat_usec; /* the fake clock's wall time */
+	bool lost;              /* recovered by another node */
 	bool recorded;
 	enum chime_run_status status;
 	char error[128];
@@ -99,6 +102,7 @@ fake_insert(struct fixture *f, struct chime_runner_run *rr)
 	r->occurrence = s->occurrence;
 	r->attempt = attempt;
 	r->id = (int64_t)f->n_rows;
+	r->heartbeat_usec = chime_clock_wall(&f->clock);
 	chime_runner_run_set_id(rr, r->id);
 	return 0;
 }
@@ -159,6 +163,11 @@ fake_record(struct chime_runner_run *rr, chime_runner_stage_done_fn done, void *
 	f->records++;
 	assert_non_null(r);
 	assert_false(r->recorded);
+	if (r->lost) {
+		/* -ESTALE: the row is not ours any more; nothing recorded. */
+		done(rr, 0);
+		return 0;
+	}
 	r->recorded = true;
 	assert_true(chime_runner_run_status(rr, &r->status));
 	snprintf(r->error, sizeof(r->error), "%s", reason != NULL ? reason : "");
@@ -189,6 +198,45 @@ finished_cb(const struct chime_runner_run *rr, void *userdata)
 	assert_true(chime_runner_run_status(rr, &f->last_finished));
 	f->last_slot_usec = chime_runner_run_slot(rr)->instant_usec;
 	f->last_duration_usec = chime_runner_run_duration_usec(rr);
+}
+
+/* The service's heartbeat: renew the live rows; a row another node
+ * recovered meanwhile tells its run to stop. */
+static void
+heartbeat_run(struct chime_runner_run *rr, void *userdata)
+{
+	struct fixture *f = userdata;
+	struct row *r = row_by_id(f, chime_runner_run_id(rr));
+
+	if (r == NULL || !chime_runner_run_live(rr))
+		return;
+	if (r->lost)
+		chime_runner_run_cancel(rr, "cancelled through the ledger");
+	else
+		r->heartbeat_usec = chime_clock_wall(&f->clock);
+}
+
+static void
+fake_heartbeat(struct fixture *f)
+{
+	chime_runner_foreach(f->runner, heartbeat_run, f);
+}
+
+/* Another node's lost-claim scan: rows whose heartbeat is older than
+ * `lease_usec`; returns how many it recovered. */
+static int
+other_node_scan(struct fixture *f, int64_t lease_usec)
+{
+	int64_t now = chime_clock_wall(&f->clock);
+	int n = 0;
+
+	for (size_t i = 0; i < f->n_rows; i++)
+		if (!f->rows[i].recorded && !f->rows[i].lost &&
+		    now - f->rows[i].heartbeat_usec > lease_usec) {
+			f->rows[i].lost = true;
+			n++;
+		}
+	return n;
 }
 
 /* ---- Fixture ------------------------------------------------------------ */
@@ -411,6 +459,36 @@ test_recovered_by_another_node(void **state)
 	teardown(&f);
 }
 
+/* Heartbeats within the lease keep a long run's claim; one late past the
+ * lease lets another node recover it, and the next heartbeat stops the
+ * run here (its outcome is not recorded over the recovery). */
+static void
+test_heartbeat_late(void **state)
+{
+	struct fixture f;
+	const int64_t lease = 2 * INT64_C(1000000);
+
+	setup(&f, "jobs:\n" JOB("s", "    options: {sleep: 60s}\n    lease: 2s\n"));
+	assert_int_equal(job(&f, "s")->lease_usec, lease);
+	dispatch_at(&f, "s", 0);
+	assert_true(run_until(&f, working));
+	for (int i = 0; i < 3; i++) {
+		chime_fake_clock_advance(&f.fake, lease / 2);
+		fake_heartbeat(&f);
+		assert_int_equal(other_node_scan(&f, lease), 0);
+	}
+	assert_true(working(&f));
+	chime_fake_clock_advance(&f.fake, lease + 1);
+	assert_int_equal(other_node_scan(&f, lease), 1);
+	fake_heartbeat(&f);
+	assert_int_equal(f.cancels, 1);
+	assert_true(run_until(&f, idle));
+	assert_int_equal(stats(&f).cancelled, 1);
+	assert_true(f.rows[0].lost);
+	assert_false(f.rows[0].recorded);
+	teardown(&f);
+}
+
 /* A lost claim of another node recovered here: attempt 2 with the row the
  * recovery inserted, started without a new claim; a live run is found by
  * its id until it is over (the lost scan never recovers it here). */
@@ -541,6 +619,7 @@ main(void)
 	        cmocka_unit_test(test_claim_lost),
 	        cmocka_unit_test(test_waiting_claim_cancelled),
 	        cmocka_unit_test(test_recovered_by_another_node),
+	        cmocka_unit_test(test_heartbeat_late),
 	        cmocka_unit_test(test_recovery_here),
 	        cmocka_unit_test(test_retry_not_past_next_slot),
 	        cmocka_unit_test(test_trigger_reads_the_clock),
