@@ -20,10 +20,10 @@
 #
 # DIR/owner (written first by start) holds the pid of the process that
 # started the cluster: start and stop touch only a DIR that has it (never
-# a directory or a server someone else made), start refuses while that
-# process still lives (a second ctest run in the same build tree), and
-# clears away a server its dead owner left running; resume refuses a
-# server that is already up.
+# a directory or a server someone else made), both refuse a running
+# server while that process still lives and is not their caller (a second
+# ctest run in the same build tree), start clears away a server its dead
+# owner left running, and resume refuses a server that is already up.
 set -euo pipefail
 
 cmd=${1:?usage: pgcluster.sh start|halt|resume|stop DIR}
@@ -70,6 +70,15 @@ postmaster_pid() {
 # ours: DIR was made by this script (a tree of an older version has env).
 ours() { [ -e "$dir/owner" ] || [ -e "$dir/env" ]; }
 
+# other_owner: the pid of a live process other than our caller that
+# started the cluster in DIR, if there is one.
+other_owner() {
+	local owner
+	owner=$(cat "$dir/owner" 2>/dev/null) || return 1
+	[ -n "$owner" ] && [ "$owner" != "$PPID" ] && kill -0 "$owner" 2>/dev/null || return 1
+	echo "$owner"
+}
+
 # Clear DIR for a new cluster, or exit 1 saying why it cannot be.
 start_guard() {
 	local pid owner
@@ -79,8 +88,7 @@ start_guard() {
 		exit 1
 	fi
 	pid=$(postmaster_pid) || return 0
-	owner=$(cat "$dir/owner" 2>/dev/null || true)
-	if [ -n "$owner" ] && [ "$owner" != "$PPID" ] && kill -0 "$owner" 2>/dev/null; then
+	if owner=$(other_owner); then
 		echo "pgcluster.sh: the cluster in $dir (postmaster $pid) belongs to the" \
 			"running process $owner (another test run?); not starting a second one" >&2
 		exit 1
@@ -140,6 +148,11 @@ stop)
 	[ -e "$dir" ] || exit 0
 	if ! ours; then
 		echo "pgcluster.sh: $dir was not made by pgcluster.sh; not removing it" >&2
+		exit 1
+	fi
+	if owner=$(other_owner) && postmaster_pid >/dev/null; then
+		echo "pgcluster.sh: the cluster in $dir belongs to the running process" \
+			"$owner (another test run?); not stopping it" >&2
 		exit 1
 	fi
 	if [ -d "$dir/data" ]; then
