@@ -278,4 +278,5 @@ const struct chime_plugin chime_plugin_sql = {
         /* A statement that records its slot is safe to repeat only if it says
          * so (ON CONFLICT); a lost run is marked failed unless on_lost: rerun. */
         .idempotent = false,
+        .needs_database = true,
 };

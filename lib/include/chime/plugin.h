@@ -79,6 +79,11 @@ struct chime_plugin {
 	 * Optional (NULL: nothing to check). */
 	int (*check)(void *state, PGconn *conn, const char *job, const char *timezone,
 	             const struct chime_node *options, struct chime_diag_list *diags);
+	/* Since ABI 1 (read only when struct_size covers it): true when run()
+	 * needs the database connection (chime_run_db()); `chimectl check`
+	 * then rejects the job in a configuration without a `database:`
+	 * section. False (or an older plugin): no such check. */
+	bool needs_database;
 };
 
 /* The one symbol a plugin .so exports. */

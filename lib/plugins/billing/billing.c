@@ -794,6 +794,7 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        .needs_database = true,
 };
 
 void

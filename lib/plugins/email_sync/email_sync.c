@@ -588,4 +588,5 @@ const struct chime_plugin chime_plugin_email_sync = {
         .run = es_run,
         .release = es_release,
         .idempotent = true,
+        .needs_database = true,
 };

@@ -327,4 +327,5 @@ const struct chime_plugin chime_plugin_payouts = {
         .run = payouts_run,
         .release = payouts_release,
         .idempotent = true,
+        .needs_database = true,
 };
