@@ -6,7 +6,7 @@
 # reported). Never boots systemd.
 set -eu
 
-: "${CHIME_SOURCE_DIR:?}" "${CHIMED:?}" "${CHIMECTL:?}"
+: "${CHIME_SOURCE_DIR:?}" "${CHIME_BUILD_DIR:?}" "${CHIMED:?}" "${CHIMECTL:?}"
 . "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 if ! command -v systemd-analyze >/dev/null; then
@@ -15,8 +15,9 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-unit=$CHIME_SOURCE_DIR/systemd/chimed.service
-[ -f "$unit" ] || unit=$CHIME_BUILD_DIR/systemd/chimed.service
+# The unit as `cmake --install --prefix /usr` writes it (systemd/chimed.service.in).
+DESTDIR=$tmp/root cmake --install "$CHIME_BUILD_DIR" --prefix /usr >"$tmp/install.log"
+unit=$(find "$tmp/root" -name chimed.service | head -1)
 sed -e "s|^ExecStartPre=[^ ]*chimed|ExecStartPre=$CHIMED|" -e "s|^ExecStart=[^ ]*chimed|ExecStart=$CHIMED|" \
 	-e "s|^ExecReload=[^ ]*chimectl|ExecReload=$CHIMECTL|" "$unit" >"$tmp/chimed.service"
 
