@@ -196,14 +196,38 @@ changed_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
 	return 0;
 }
 
-/* Quote or fail the whole build: `ok` goes false on OOM. */
-static const char *
-qi(PGconn *conn, const char *name, char **slot, bool *ok)
+/*
+ * Append template `tmpl` over the options' names, {table}, {key},
+ * {stamp}, {label} and each section's as its option path:
+ * {activate.scheduled}, {deactivate.valid_until}, {windows.zone}... Each
+ * is quoted once by the kit; a failure (a name invalid in the database's
+ * encoding, out of memory) marks `b` failed.
+ */
+static void
+add_sql(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation *a, const char *tmpl)
 {
-	*slot = chime_kit_quote_ident(conn, name);
-	if (*slot == NULL)
-		*ok = false;
-	return *slot != NULL ? *slot : "";
+	const struct chime_kit_ident ids[] = {
+	        {"table", a->table},
+	        {"key", a->key},
+	        {"stamp", a->stamp},
+	        {"label", a->label},
+	        {"activate.scheduled", a->act.scheduled},
+	        {"activate.auto", a->act.auto_},
+	        {"activate.active", a->act.active},
+	        {"activate.at", a->act.at},
+	        {"activate.date", a->act.date},
+	        {"activate.time", a->act.time},
+	        {"deactivate.auto", a->deact.auto_},
+	        {"deactivate.active", a->deact.active},
+	        {"deactivate.valid_until", a->deact.valid_until},
+	        {"windows.enabled", a->win.enabled},
+	        {"windows.start", a->win.start},
+	        {"windows.end", a->win.end},
+	        {"windows.zone", a->win.zone},
+	        {"windows.active", a->win.active},
+	};
+
+	(void)chime_kit_sql_template(b, conn, tmpl, ids, sizeof(ids) / sizeof(ids[0]), NULL, 0);
 }
 
 struct built {
@@ -218,16 +242,19 @@ built_done(struct built *b)
 	chime_kit_sqlbuf_done(&b->report);
 }
 
+static int
+built_status(const struct built *b)
+{
+	return b->where.failed || b->set.failed || b->report.failed ? -ENOMEM : 0;
+}
+
 static void
 add_stamp(PGconn *conn, const struct activation *a, const struct chime__sql_column *stamp,
-          struct chime_kit_sqlbuf *set, bool *ok)
+          struct chime_kit_sqlbuf *set)
 {
-	char *q;
-
 	if (stamp == NULL)
 		return;
-	chime_kit_sqlbuf_printf(set, ", %s = ", qi(conn, a->stamp, &q, ok));
-	free(q);
+	add_sql(set, conn, a, ", {stamp} = ");
 	if (stamp->kind == CHIME_SQL_TIMESTAMPTZ)
 		chime_kit_sqlbuf_printf(set, "$1::timestamptz");
 	else if (stamp->kind == CHIME_SQL_TIMESTAMP)
@@ -237,27 +264,25 @@ add_stamp(PGconn *conn, const struct activation *a, const struct chime__sql_colu
 }
 
 static void
-add_label(PGconn *conn, const struct activation *a, struct chime_kit_sqlbuf *report, bool *ok)
+add_label(PGconn *conn, const struct activation *a, struct chime_kit_sqlbuf *report)
 {
-	char *q;
-
-	if (a->label == NULL)
-		return;
-	chime_kit_sqlbuf_printf(report, "r.%s::text", qi(conn, a->label, &q, ok));
-	free(q);
+	if (a->label != NULL)
+		add_sql(report, conn, a, "r.{label}::text");
 }
 
-/* "is due" for a start column `c` of kind date/timestamp/timestamptz. */
+/* "is due" for the start column `col` (a template: "r.{activate.at}") of
+ * kind date/timestamp/timestamptz. */
 static void
-add_when(struct chime_kit_sqlbuf *b, const char *col, const struct chime__sql_column *c,
-         const char *op)
+add_when(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation *a, const char *col,
+         const struct chime__sql_column *c, const char *op)
 {
+	add_sql(b, conn, a, col);
 	if (c->kind == CHIME_SQL_TIMESTAMPTZ)
-		chime_kit_sqlbuf_printf(b, "r.%s %s $1::timestamptz", col, op);
+		chime_kit_sqlbuf_printf(b, " %s $1::timestamptz", op);
 	else if (c->kind == CHIME_SQL_TIMESTAMP)
-		chime_kit_sqlbuf_printf(b, "r.%s %s %s", col, op, LOCAL_NOW);
+		chime_kit_sqlbuf_printf(b, " %s %s", op, LOCAL_NOW);
 	else
-		chime_kit_sqlbuf_printf(b, "r.%s %s %s::date", col, op, LOCAL_NOW);
+		chime_kit_sqlbuf_printf(b, " %s %s::date", op, LOCAL_NOW);
 }
 
 static const unsigned when_kinds =
@@ -270,27 +295,21 @@ build_activate(struct chime__sql_check *k, const struct activation *a,
                struct built *b)
 {
 	PGconn *conn = k->conn;
-	char *q1 = NULL, *q2 = NULL, *q3 = NULL;
-	bool ok = true;
 
 	if (chime__sql_check_column(k, t, "activate.scheduled", a->act.scheduled, bool_kind) ==
 	            NULL ||
 	    chime__sql_check_column(k, t, "activate.auto", a->act.auto_, bool_kind) == NULL ||
 	    chime__sql_check_column(k, t, "activate.active", a->act.active, bool_kind) == NULL)
 		return -EINVAL;
-	chime_kit_sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
-	                     qi(conn, a->act.scheduled, &q1, &ok),
-	                     qi(conn, a->act.auto_, &q2, &ok));
-	free(q1);
-	free(q2);
+	add_sql(&b->where, conn, a,
+	        "r.{activate.scheduled} IS TRUE AND r.{activate.auto} IS TRUE AND ");
 	if (a->act.at != NULL) {
 		const struct chime__sql_column *c =
 		        chime__sql_check_column(k, t, "activate.at", a->act.at, when_kinds);
 
 		if (c == NULL)
 			return -EINVAL;
-		add_when(&b->where, qi(conn, a->act.at, &q1, &ok), c, "<=");
-		free(q1);
+		add_when(&b->where, conn, a, "r.{activate.at}", c, "<=");
 	} else {
 		const struct chime__sql_column *time;
 
@@ -302,19 +321,14 @@ build_activate(struct chime__sql_check *k, const struct activation *a,
 		if (time == NULL)
 			return -EINVAL;
 		/* A missing time means the start of the day. */
-		chime_kit_sqlbuf_printf(&b->where, "r.%s + COALESCE(r.%s::time, '00:00') <= %s",
-		                     qi(conn, a->act.date, &q1, &ok),
-		                     qi(conn, a->act.time, &q2, &ok), LOCAL_NOW);
-		free(q1);
-		free(q2);
+		add_sql(&b->where, conn, a,
+		        "r.{activate.date} + COALESCE(r.{activate.time}::time, '00:00') <= ");
+		chime_kit_sqlbuf_printf(&b->where, "%s", LOCAL_NOW);
 	}
-	chime_kit_sqlbuf_printf(&b->set, "%s = true, %s = false", qi(conn, a->act.active, &q1, &ok),
-	                     qi(conn, a->act.scheduled, &q3, &ok));
-	free(q1);
-	free(q3);
-	add_stamp(conn, a, stamp, &b->set, &ok);
-	add_label(conn, a, &b->report, &ok);
-	return ok ? 0 : -ENOMEM;
+	add_sql(&b->set, conn, a, "{activate.active} = true, {activate.scheduled} = false");
+	add_stamp(conn, a, stamp, &b->set);
+	add_label(conn, a, &b->report);
+	return built_status(b);
 }
 
 static int
@@ -324,8 +338,6 @@ build_deactivate(struct chime__sql_check *k, const struct activation *a,
 {
 	PGconn *conn = k->conn;
 	const struct chime__sql_column *until;
-	char *q1 = NULL, *q2 = NULL;
-	bool ok = true;
 
 	if (chime__sql_check_column(k, t, "deactivate.auto", a->deact.auto_, bool_kind) == NULL ||
 	    chime__sql_check_column(k, t, "deactivate.active", a->deact.active, bool_kind) == NULL)
@@ -337,75 +349,63 @@ build_deactivate(struct chime__sql_check *k, const struct activation *a,
 	/* A dry run changed nothing in the activate phase: a row it would
 	 * have activated (into the same column) counts as active here, so
 	 * the dry run lists what the real run changes. */
-	if (activating != NULL)
-		chime_kit_sqlbuf_printf(&b->where, "(r.%s IS TRUE OR (%s)) AND r.%s IS TRUE AND ",
-		                     qi(conn, a->deact.active, &q1, &ok), activating,
-		                     qi(conn, a->deact.auto_, &q2, &ok));
-	else
-		chime_kit_sqlbuf_printf(&b->where, "r.%s IS TRUE AND r.%s IS TRUE AND ",
-		                     qi(conn, a->deact.active, &q1, &ok),
-		                     qi(conn, a->deact.auto_, &q2, &ok));
-	free(q1);
-	free(q2);
+	if (activating != NULL) {
+		add_sql(&b->where, conn, a, "(r.{deactivate.active} IS TRUE OR (");
+		chime_kit_sqlbuf_printf(&b->where, "%s", activating);
+		add_sql(&b->where, conn, a, ")) AND r.{deactivate.auto} IS TRUE AND ");
+	} else {
+		add_sql(&b->where, conn, a,
+		        "r.{deactivate.active} IS TRUE AND r.{deactivate.auto} IS TRUE AND ");
+	}
 	/* Past the end: a date lasts through the end of its day. */
-	add_when(&b->where, qi(conn, a->deact.valid_until, &q1, &ok), until, "<");
-	free(q1);
-	chime_kit_sqlbuf_printf(&b->set, "%s = false", qi(conn, a->deact.active, &q1, &ok));
-	free(q1);
-	add_stamp(conn, a, stamp, &b->set, &ok);
-	add_label(conn, a, &b->report, &ok);
-	return ok ? 0 : -ENOMEM;
+	add_when(&b->where, conn, a, "r.{deactivate.valid_until}", until, "<");
+	add_sql(&b->set, conn, a, "{deactivate.active} = false");
+	add_stamp(conn, a, stamp, &b->set);
+	add_label(conn, a, &b->report);
+	return built_status(b);
 }
 
 /* A text time column must look like HH:MM[:SS] before it is cast. */
 #define TIME_PATTERN "'^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]+)?)?$'"
 
+/* The windows' start and end columns, for their kinds. */
+struct window_cols {
+	const struct chime__sql_column *cs, *ce;
+};
+
 /* The predicate "this row's window settings can be evaluated": its zone is
  * known ($3, lower-cased names) and text times parse. */
 static void
-window_valid(struct chime_kit_sqlbuf *b, const char *zone, const char *start,
-             const struct chime__sql_column *cs, const char *end,
-             const struct chime__sql_column *ce)
+window_valid(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation *a,
+             const struct window_cols *w)
 {
-	chime_kit_sqlbuf_printf(b, "(lower(COALESCE(r.%s, $2::text)) = ANY($3::text[])", zone);
-	if (cs->kind == CHIME_SQL_TEXT)
-		chime_kit_sqlbuf_printf(b, " AND r.%s ~ %s", start, TIME_PATTERN);
-	if (ce->kind == CHIME_SQL_TEXT)
-		chime_kit_sqlbuf_printf(b, " AND r.%s ~ %s", end, TIME_PATTERN);
+	add_sql(b, conn, a, "(lower(COALESCE(r.{windows.zone}, $2::text)) = ANY($3::text[])");
+	if (w->cs->kind == CHIME_SQL_TEXT) {
+		add_sql(b, conn, a, " AND r.{windows.start} ~ ");
+		chime_kit_sqlbuf_printf(b, "%s", TIME_PATTERN);
+	}
+	if (w->ce->kind == CHIME_SQL_TEXT) {
+		add_sql(b, conn, a, " AND r.{windows.end} ~ ");
+		chime_kit_sqlbuf_printf(b, "%s", TIME_PATTERN);
+	}
 	chime_kit_sqlbuf_printf(b, ")");
 }
 
 /* Local time of day in the row's zone inside [start, end), crossing
  * midnight when start > end; start = end is an empty window. */
 static void
-window_inside(struct chime_kit_sqlbuf *b, const char *zone, const char *start, const char *end)
+window_inside(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation *a)
 {
-	chime_kit_sqlbuf_printf(b,
-	                     "(CASE WHEN r.%s::time <= r.%s::time"
-	                     " THEN (($1::timestamptz AT TIME ZONE COALESCE(r.%s, $2::text))::time"
-	                     " >= r.%s::time AND"
-	                     " ($1::timestamptz AT TIME ZONE COALESCE(r.%s, $2::text))::time"
-	                     " < r.%s::time)"
-	                     " ELSE (($1::timestamptz AT TIME ZONE COALESCE(r.%s, $2::text))::time"
-	                     " >= r.%s::time OR"
-	                     " ($1::timestamptz AT TIME ZONE COALESCE(r.%s, $2::text))::time"
-	                     " < r.%s::time) END)",
-	                     start, end, zone, start, zone, end, zone, start, zone, end);
-}
-
-struct window_cols {
-	char *enabled, *start, *end, *zone, *active;
-	const struct chime__sql_column *cs, *ce;
-};
-
-static void
-window_cols_done(struct window_cols *w)
-{
-	free(w->enabled);
-	free(w->start);
-	free(w->end);
-	free(w->zone);
-	free(w->active);
+	add_sql(b, conn, a,
+	        "(CASE WHEN r.{windows.start}::time <= r.{windows.end}::time"
+	        " THEN (($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
+	        " >= r.{windows.start}::time AND"
+	        " ($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
+	        " < r.{windows.end}::time)"
+	        " ELSE (($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
+	        " >= r.{windows.start}::time OR"
+	        " ($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
+	        " < r.{windows.end}::time) END)");
 }
 
 static int
@@ -413,8 +413,6 @@ window_cols_get(struct chime__sql_check *k, const struct activation *a,
                 const struct chime__sql_table *t, struct window_cols *w)
 {
 	const unsigned time_kinds = 1u << CHIME_SQL_TIME | 1u << CHIME_SQL_TEXT;
-	PGconn *conn = k->conn;
-	bool ok = true;
 
 	if (chime__sql_check_column(k, t, "windows.enabled", a->win.enabled, bool_kind) == NULL ||
 	    chime__sql_check_column(k, t, "windows.zone", a->win.zone, 1u << CHIME_SQL_TEXT) ==
@@ -427,12 +425,7 @@ window_cols_get(struct chime__sql_check *k, const struct activation *a,
 	w->ce = chime__sql_check_column(k, t, "windows.end", a->win.end, time_kinds);
 	if (w->ce == NULL)
 		return -EINVAL;
-	(void)qi(conn, a->win.enabled, &w->enabled, &ok);
-	(void)qi(conn, a->win.start, &w->start, &ok);
-	(void)qi(conn, a->win.end, &w->end, &ok);
-	(void)qi(conn, a->win.zone, &w->zone, &ok);
-	(void)qi(conn, a->win.active, &w->active, &ok);
-	return ok ? 0 : -ENOMEM;
+	return 0;
 }
 
 static int
@@ -440,26 +433,25 @@ build_windows(struct chime_run *run, const struct activation *a, const struct wi
               const struct chime__sql_column *stamp, struct built *b)
 {
 	PGconn *conn = chime_run_db(run);
-	bool ok = true;
 
-	chime_kit_sqlbuf_printf(&b->where, "r.%s IS TRUE AND ", w->enabled);
-	window_valid(&b->where, w->zone, w->start, w->cs, w->end, w->ce);
-	chime_kit_sqlbuf_printf(&b->where, " AND r.%s IS DISTINCT FROM ", w->active);
-	window_inside(&b->where, w->zone, w->start, w->end);
-	chime_kit_sqlbuf_printf(&b->set, "%s = ", w->active);
-	window_inside(&b->set, w->zone, w->start, w->end);
-	add_stamp(conn, a, stamp, &b->set, &ok);
-	add_label(conn, a, &b->report, &ok);
+	add_sql(&b->where, conn, a, "r.{windows.enabled} IS TRUE AND ");
+	window_valid(&b->where, conn, a, w);
+	add_sql(&b->where, conn, a, " AND r.{windows.active} IS DISTINCT FROM ");
+	window_inside(&b->where, conn, a);
+	add_sql(&b->set, conn, a, "{windows.active} = ");
+	window_inside(&b->set, conn, a);
+	add_stamp(conn, a, stamp, &b->set);
+	add_label(conn, a, &b->report);
 	chime_kit_sqlbuf_printf(&b->report, "%s", a->label != NULL ? ", " : "");
-	window_inside(&b->report, w->zone, w->start, w->end);
-	return ok ? 0 : -ENOMEM;
+	window_inside(&b->report, conn, a);
+	return built_status(b);
 }
 
 /* Report the rows whose window cannot be evaluated (unknown zone, bad
  * time text); returns their number in *ret_bad. */
 static int
 windows_report_bad(struct chime_run *run, const struct activation *a,
-                   const struct chime__sql_table *t, const struct window_cols *w, const char *key,
+                   const struct chime__sql_table *t, const struct window_cols *w,
                    const char *const *params, const Oid *types, int64_t *ret_bad)
 {
 	PGconn *conn = chime_run_db(run);
@@ -467,13 +459,13 @@ windows_report_bad(struct chime_run *run, const struct activation *a,
 	PGresult *res;
 	int r = 0, n;
 
-	chime_kit_sqlbuf_printf(&sql,
-	                     "SELECT r.%s::text, COALESCE(r.%s, $2::text),"
-	                     " lower(COALESCE(r.%s, $2::text)) = ANY($3::text[]),"
-	                     " r.%s::text, r.%s::text FROM %s AS r WHERE r.%s IS TRUE AND NOT ",
-	                     key, w->zone, w->zone, w->start, w->end, t->quoted, w->enabled);
-	window_valid(&sql, w->zone, w->start, w->cs, w->end, w->ce);
-	chime_kit_sqlbuf_printf(&sql, " ORDER BY r.%s LIMIT 1000", key);
+	add_sql(&sql, conn, a,
+	        "SELECT r.{key}::text, COALESCE(r.{windows.zone}, $2::text),"
+	        " lower(COALESCE(r.{windows.zone}, $2::text)) = ANY($3::text[]),"
+	        " r.{windows.start}::text, r.{windows.end}::text FROM {table} AS r"
+	        " WHERE r.{windows.enabled} IS TRUE AND NOT ");
+	window_valid(&sql, conn, a, w);
+	add_sql(&sql, conn, a, " ORDER BY r.{key} LIMIT 1000");
 	if (sql.failed) {
 		chime_kit_sqlbuf_done(&sql);
 		return -ENOMEM;
@@ -673,7 +665,7 @@ activation_run(void *state, struct chime_run *run)
 			r = run_phase(run, a, t, key, &b, &window, true, params, types, 3);
 		built_done(&b);
 		if (r >= 0)
-			r = windows_report_bad(run, a, t, &w, key, params, types, &bad);
+			r = windows_report_bad(run, a, t, &w, params, types, &bad);
 		if (r < 0)
 			goto out;
 		if (bad > 0) {
@@ -691,7 +683,6 @@ activation_run(void *state, struct chime_run *run)
 out:
 	if (r == -ENOMEM)
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
-	window_cols_done(&w);
 	free(activating);
 	free(zones);
 	free(key);
@@ -732,7 +723,6 @@ activation_check(void *state, PGconn *conn, const char *job, const char *timezon
 		(void)build_deactivate(&k, a, t, stamp, NULL, &b);
 		built_done(&b);
 	}
-	window_cols_done(&w);
 	chime__sql_table_free(t);
 	return k.errors > 0 ? -EINVAL : 0;
 }

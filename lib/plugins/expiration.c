@@ -266,7 +266,8 @@ expire_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
 			if (!s->column)
 				chime_kit_sqlbuf_printf(b, "%s", s->text);
 			else
-				chime_kit_sqlbuf_printf(b, "%s", PQgetvalue(res, row, col + (int)i));
+				chime_kit_sqlbuf_printf(b, "%s",
+				                        PQgetvalue(res, row, col + (int)i));
 		}
 		chime_kit_sqlbuf_printf(b, ")");
 	}
@@ -274,6 +275,35 @@ expire_row(struct chime_run *run, const PGresult *res, int row, void *userdata)
 		return -ENOMEM;
 	chime_run_item(run, "%s", b->data);
 	return 0;
+}
+
+/*
+ * Append template `tmpl` over the options' names: {table}, {key},
+ * {status}, {expires_at}, {uses}, {max}, {guard}, {stamp}, {label_join},
+ * {label_on}, {label_key}, and {column} for `column` (a label segment's).
+ * Each is quoted once by the kit; a failure (a name invalid in the
+ * database's encoding, out of memory) marks `b` failed.
+ */
+static void
+add_sql(struct chime_kit_sqlbuf *b, PGconn *conn, const struct expiration *e, const char *tmpl,
+        const char *column)
+{
+	const struct chime_kit_ident ids[] = {
+	        {"table", e->table},
+	        {"key", e->key},
+	        {"status", e->status},
+	        {"expires_at", e->expires_at},
+	        {"uses", e->uses},
+	        {"max", e->max},
+	        {"guard", e->guard},
+	        {"stamp", e->stamp},
+	        {"label_join", e->label_join},
+	        {"label_on", e->label_on},
+	        {"label_key", e->label_key},
+	        {"column", column},
+	};
+
+	(void)chime_kit_sql_template(b, conn, tmpl, ids, sizeof(ids) / sizeof(ids[0]), NULL, 0);
 }
 
 /* The SQL for "expired at instant X": X is `now` ("$1::timestamptz" in a
@@ -284,51 +314,37 @@ build_predicate(struct chime_kit_sqlbuf *b, PGconn *conn, const struct expiratio
                 const struct chime__sql_column *exp, const char *row, const char *now,
                 const char *zone, const char *active)
 {
-	bool first = true, failed = false;
-	char *q;
-
-	q = chime_kit_quote_ident(conn, e->status);
-	failed |= q == NULL;
-	chime_kit_sqlbuf_printf(b, "%s.%s = %s AND (", row, q ? q : "", active);
-	free(q);
+	chime_kit_sqlbuf_printf(b, "%s.", row);
+	add_sql(b, conn, e, "{status}", NULL);
+	chime_kit_sqlbuf_printf(b, " = %s AND (", active);
 	if (exp != NULL) {
-		q = chime_kit_quote_ident(conn, exp->name);
-		failed |= q == NULL;
+		chime_kit_sqlbuf_printf(b, "%s.", row);
+		add_sql(b, conn, e, "{expires_at}", NULL);
 		if (exp->kind == CHIME_SQL_TIMESTAMPTZ)
-			chime_kit_sqlbuf_printf(b, "%s.%s < %s", row, q ? q : "", now);
+			chime_kit_sqlbuf_printf(b, " < %s", now);
 		else if (exp->kind == CHIME_SQL_TIMESTAMP)
-			chime_kit_sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)", row, q ? q : "",
-			                     now, zone);
+			chime_kit_sqlbuf_printf(b, " < (%s AT TIME ZONE %s)", now, zone);
 		else
-			chime_kit_sqlbuf_printf(b, "%s.%s < (%s AT TIME ZONE %s)::date", row,
-			                     q ? q : "", now, zone);
-		free(q);
-		first = false;
+			chime_kit_sqlbuf_printf(b, " < (%s AT TIME ZONE %s)::date", now, zone);
 	}
 	if (e->uses != NULL) {
-		char *u = chime_kit_quote_ident(conn, e->uses), *m = chime_kit_quote_ident(conn, e->max);
-
-		failed |= u == NULL || m == NULL;
-		chime_kit_sqlbuf_printf(b, "%s(", first ? "" : " OR ");
+		chime_kit_sqlbuf_printf(b, "%s(", exp != NULL ? " OR " : "");
 		if (e->guard != NULL) {
-			q = chime_kit_quote_ident(conn, e->guard);
-			failed |= q == NULL;
-			chime_kit_sqlbuf_printf(b, "%s.%s IS TRUE AND ", row, q ? q : "");
-			free(q);
+			chime_kit_sqlbuf_printf(b, "%s.", row);
+			add_sql(b, conn, e, "{guard} IS TRUE AND ", NULL);
 		}
-		chime_kit_sqlbuf_printf(b, "%s.%s >= %s.%s)", row, u ? u : "", row, m ? m : "");
-		free(u);
-		free(m);
+		chime_kit_sqlbuf_printf(b, "%s.", row);
+		add_sql(b, conn, e, "{uses} >= ", NULL);
+		chime_kit_sqlbuf_printf(b, "%s.", row);
+		add_sql(b, conn, e, "{max})", NULL);
 	}
 	chime_kit_sqlbuf_printf(b, ")");
-	if (failed)
-		b->failed = true;
 }
 
 /* The value to stamp for instant `now`, by the stamp column's type. */
 static void
-build_stamp_value(struct chime_kit_sqlbuf *b, const struct chime__sql_column *stamp, const char *now,
-                  const char *zone)
+build_stamp_value(struct chime_kit_sqlbuf *b, const struct chime__sql_column *stamp,
+                  const char *now, const char *zone)
 {
 	if (stamp->kind == CHIME_SQL_TIMESTAMPTZ)
 		chime_kit_sqlbuf_printf(b, "%s", now);
@@ -356,7 +372,7 @@ check_schema(struct chime__sql_check *k, const struct expiration *e, struct chec
 	const char *params[2] = {e->active, e->expired};
 	struct chime_kit_sqlbuf sql = {0};
 	const struct chime__sql_column *status;
-	char err[256], *q;
+	char err[256];
 	int r;
 
 	r = chime__sql_check_table(k, "table", e->table, &c->table);
@@ -389,10 +405,8 @@ check_schema(struct chime__sql_check *k, const struct expiration *e, struct chec
 		return -EINVAL;
 
 	/* The status values must be values of the status column's type. */
-	q = chime_kit_quote_ident(k->conn, e->status);
-	chime_kit_sqlbuf_printf(&sql, "SELECT 1 FROM %s WHERE %s = $1 OR %s = $2 LIMIT 0",
-	                     c->table->quoted, q ? q : "", q ? q : "");
-	free(q);
+	add_sql(&sql, k->conn, e,
+	        "SELECT 1 FROM {table} WHERE {status} = $1 OR {status} = $2 LIMIT 0", NULL);
 	if (sql.failed) {
 		chime_kit_sqlbuf_done(&sql);
 		chime__sql_check_error(k, "status", "out of memory");
@@ -416,31 +430,28 @@ trigger_body(PGconn *conn, const struct expiration *e, const struct checked *c, 
              char **ret)
 {
 	struct chime_kit_sqlbuf b = {0}, pred = {0};
-	char *active, *expired, *zlit, *q;
+	char *active, *expired, *zlit;
 
 	active = PQescapeLiteral(conn, e->active, strlen(e->active));
 	expired = PQescapeLiteral(conn, e->expired, strlen(e->expired));
 	zlit = PQescapeLiteral(conn, zone, strlen(zone));
-	q = chime_kit_quote_ident(conn, e->status);
-	if (active == NULL || expired == NULL || zlit == NULL || q == NULL)
+	if (active == NULL || expired == NULL || zlit == NULL)
 		b.failed = true;
 	else
 		build_predicate(&pred, conn, e, c->expires_at, "NEW", "now()", zlit, active);
 	chime_kit_sqlbuf_printf(&b,
-	                     "\nBEGIN\n"
-	                     "\t-- Installed by chime (plugin expiration, option on_save):\n"
-	                     "\t-- a row saved already expired is expired at once.\n"
-	                     "\tIF %s THEN\n"
-	                     "\t\tNEW.%s := %s;\n",
-	                     pred.data != NULL ? pred.data : "", q ? q : "",
-	                     expired ? expired : "");
+	                        "\nBEGIN\n"
+	                        "\t-- Installed by chime (plugin expiration, option on_save):\n"
+	                        "\t-- a row saved already expired is expired at once.\n"
+	                        "\tIF %s THEN\n"
+	                        "\t\tNEW.",
+	                        pred.data != NULL ? pred.data : "");
+	add_sql(&b, conn, e, "{status}", NULL);
+	chime_kit_sqlbuf_printf(&b, " := %s;\n", expired ? expired : "");
 	if (c->stamp != NULL) {
-		char *s = chime_kit_quote_ident(conn, e->stamp);
-
-		chime_kit_sqlbuf_printf(&b, "\t\tNEW.%s := ", s ? s : "");
+		add_sql(&b, conn, e, "\t\tNEW.{stamp} := ", NULL);
 		build_stamp_value(&b, c->stamp, "now()", zlit ? zlit : "");
 		chime_kit_sqlbuf_printf(&b, ";\n");
-		free(s);
 	}
 	chime_kit_sqlbuf_printf(&b, "\tEND IF;\n\tRETURN NEW;\nEND\n");
 	if (pred.failed)
@@ -448,7 +459,6 @@ trigger_body(PGconn *conn, const struct expiration *e, const struct checked *c, 
 	PQfreemem(active);
 	PQfreemem(expired);
 	PQfreemem(zlit);
-	free(q);
 	chime_kit_sqlbuf_done(&pred);
 	if (b.failed) {
 		chime_kit_sqlbuf_done(&b);
@@ -508,7 +518,10 @@ trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct e
 {
 	PGconn *conn = chime_run_db(run);
 	struct chime_kit_sqlbuf sql = {0};
-	char name[64], *body = NULL, *lit = NULL, *qname = NULL, *qschema = NULL;
+	char name[64], *body = NULL, *lit = NULL;
+	/* The function lives in the table's schema, named after the trigger. */
+	const struct chime_kit_ident ids[] = {
+	        {"table", e->table}, {"schema", c->table->schema}, {"name", name}};
 	enum trigger_state state;
 	PGresult *res = NULL;
 	int r;
@@ -529,25 +542,27 @@ trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct e
 	chime_run_log(run, 5, "on_save trigger '%s' on table '%s' %s, installing it", name,
 	              e->table, state == TRIGGER_MISSING ? "is missing" : "is outdated");
 	lit = PQescapeLiteral(conn, body, strlen(body));
-	qname = chime_kit_quote_ident(conn, name);
-	qschema = chime_kit_quote_ident(conn, c->table->schema);
-	if (lit == NULL || qname == NULL || qschema == NULL) {
+	if (lit == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
 	/* One transaction; the advisory lock serialises nodes doing the same. */
 	chime_kit_sqlbuf_printf(&sql,
-	                     "BEGIN;\n"
-	                     "SET LOCAL client_min_messages = warning;\n"
-	                     "SELECT pg_advisory_xact_lock(%u, hashtext(%s));\n"
-	                     "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql "
-	                     "AS %s;\n"
-	                     "DROP TRIGGER IF EXISTS %s ON %s;\n"
-	                     "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
-	                     "EXECUTE FUNCTION %s.%s();\n"
-	                     "COMMIT;",
-	                     c->table->oid, "'chime_on_save'", qschema, qname, lit, qname,
-	                     c->table->quoted, qname, c->table->quoted, qschema, qname);
+	                        "BEGIN;\n"
+	                        "SET LOCAL client_min_messages = warning;\n"
+	                        "SELECT pg_advisory_xact_lock(%u, hashtext('chime_on_save'));\n",
+	                        c->table->oid);
+	(void)chime_kit_sql_template(&sql, conn,
+	                             "CREATE OR REPLACE FUNCTION {schema}.{name}()"
+	                             " RETURNS trigger LANGUAGE plpgsql AS ",
+	                             ids, 3, NULL, 0);
+	chime_kit_sqlbuf_printf(&sql, "%s;\n", lit);
+	(void)chime_kit_sql_template(&sql, conn,
+	                             "DROP TRIGGER IF EXISTS {name} ON {table};\n"
+	                             "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table}"
+	                             " FOR EACH ROW EXECUTE FUNCTION {schema}.{name}();\n"
+	                             "COMMIT;",
+	                             ids, 3, NULL, 0);
 	if (sql.failed) {
 		r = -ENOMEM;
 		goto out;
@@ -565,8 +580,6 @@ out:
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 	PQclear(res);
 	PQfreemem(lit);
-	free(qname);
-	free(qschema);
 	free(body);
 	chime_kit_sqlbuf_done(&sql);
 	return r;
@@ -594,66 +607,51 @@ out:
  */
 static int
 batch_statement(PGconn *conn, const struct expiration *e, const struct checked *c,
-                const char *where, const char *set, bool keyset, bool tail, struct chime_kit_sqlbuf *s)
+                const char *where, const char *set, bool keyset, bool tail,
+                struct chime_kit_sqlbuf *s)
 {
-	char *key = chime_kit_quote_ident(conn, e->key), *q;
-	bool failed = key == NULL;
-
-	chime_kit_sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)", key,
-	                     c->table->quoted, where);
+	add_sql(s, conn, e, "WITH b AS (SELECT r.{key} AS k FROM {table} AS r WHERE (", NULL);
+	chime_kit_sqlbuf_printf(s, "%s)", where);
 	if (keyset)
-		chime_kit_sqlbuf_printf(s, " AND r.%s > $6", key);
-	chime_kit_sqlbuf_printf(s,
-	                     " ORDER BY r.%s LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), "
-	                     "u AS (UPDATE %s AS r SET %s WHERE r.%s = ANY (ARRAY(SELECT k FROM "
-	                     "b)) RETURNING r.%s AS k",
-	                     key, e->batch_size, c->table->quoted, set, key, key);
+		add_sql(s, conn, e, " AND r.{key} > $6", NULL);
+	chime_kit_sqlbuf_printf(s, " ORDER BY r.");
+	add_sql(s, conn, e, "{key}", NULL);
+	chime_kit_sqlbuf_printf(s, " LIMIT %" PRId64 " FOR UPDATE OF r SKIP LOCKED), ",
+	                        e->batch_size);
+	add_sql(s, conn, e, "u AS (UPDATE {table} AS r SET ", NULL);
+	chime_kit_sqlbuf_printf(s, "%s", set);
+	add_sql(s, conn, e, " WHERE r.{key} = ANY (ARRAY(SELECT k FROM b)) RETURNING r.{key} AS k",
+	        NULL);
 	if (tail) {
-		chime_kit_sqlbuf_printf(s, ") SELECT count(*)::text, (SELECT k FROM u ORDER BY k DESC "
+		chime_kit_sqlbuf_printf(s,
+		                        ") SELECT count(*)::text, (SELECT k FROM u ORDER BY k DESC "
 		                        "LIMIT 1)::text FROM u");
-		goto out;
+		return s->failed ? -ENOMEM : 0;
 	}
 	if (c->join != NULL) {
-		q = chime_kit_quote_ident(conn, e->label_on);
-		failed |= q == NULL;
-		chime_kit_sqlbuf_printf(s, ", r.%s AS o", q ? q : "");
-		free(q);
+		add_sql(s, conn, e, ", r.{label_on} AS o", NULL);
 	} else {
 		for (size_t i = 0; i < e->n_label; i++) {
 			if (!e->label[i].column)
 				continue;
-			q = chime_kit_quote_ident(conn, e->label[i].text);
-			failed |= q == NULL;
-			chime_kit_sqlbuf_printf(s, ", r.%s::text AS c%zu", q ? q : "", i);
-			free(q);
+			add_sql(s, conn, e, ", r.{column}::text", e->label[i].text);
+			chime_kit_sqlbuf_printf(s, " AS c%zu", i);
 		}
 	}
 	chime_kit_sqlbuf_printf(s, ") SELECT u.k::text");
 	for (size_t i = 0; i < e->n_label; i++) {
-		if (!e->label[i].column) {
+		if (!e->label[i].column)
 			chime_kit_sqlbuf_printf(s, ", NULL");
-		} else if (c->join == NULL) {
+		else if (c->join == NULL)
 			chime_kit_sqlbuf_printf(s, ", u.c%zu", i);
-		} else {
-			char *lk = chime_kit_quote_ident(conn, e->label_key);
-
-			q = chime_kit_quote_ident(conn, e->label[i].text);
-			failed |= q == NULL || lk == NULL;
-			chime_kit_sqlbuf_printf(
-			        s,
-			        ", CASE WHEN row_number() OVER (ORDER BY u.k) <= $5 "
-			        "THEN (SELECT l.%s::text FROM %s AS l WHERE l.%s = u.o) "
-			        "END",
-			        q ? q : "", c->join->quoted, lk ? lk : "");
-			free(q);
-			free(lk);
-		}
+		else
+			add_sql(s, conn, e,
+			        ", CASE WHEN row_number() OVER (ORDER BY u.k) <= $5"
+			        " THEN (SELECT l.{column}::text FROM {label_join} AS l"
+			        " WHERE l.{label_key} = u.o) END",
+			        e->label[i].text);
 	}
 	chime_kit_sqlbuf_printf(s, " FROM u ORDER BY u.k");
-out:
-	free(key);
-	if (failed)
-		s->failed = true;
 	return s->failed ? -ENOMEM : 0;
 }
 
@@ -778,7 +776,7 @@ expiration_run(void *state, struct chime_run *run)
 	struct expire_ctx x = {.e = e};
 	struct chime__sql_check k;
 	struct chime__sql_batch batch;
-	char now[48], *qstatus = NULL, *qkey = NULL;
+	char now[48], *qkey = NULL;
 	/* timestamptz, text; the status values take the column's type. */
 	static const Oid types[4] = {1184, 25, 0, 0};
 	const char *params[4];
@@ -807,43 +805,28 @@ expiration_run(void *state, struct chime_run *run)
 	params[2] = e->active;
 	params[3] = e->expired;
 	build_predicate(&where, conn, e, c.expires_at, "r", "$1::timestamptz", "$2::text", "$3");
-	qstatus = chime_kit_quote_ident(conn, e->status);
 	qkey = chime_kit_quote_ident(conn, e->key);
-	chime_kit_sqlbuf_printf(&set, "%s = $4", qstatus ? qstatus : "");
+	add_sql(&set, conn, e, "{status} = $4", NULL);
 	if (c.stamp != NULL) {
-		char *q = chime_kit_quote_ident(conn, e->stamp);
-
-		chime_kit_sqlbuf_printf(&set, ", %s = ", q ? q : "");
+		add_sql(&set, conn, e, ", {stamp} = ", NULL);
 		build_stamp_value(&set, c.stamp, "$1::timestamptz", "$2::text");
-		free(q);
 	}
 	/* One report column per label segment (NULL for literal text), so
 	 * expire_row() indexes the result by segment. */
 	for (size_t i = 0; i < e->n_label; i++) {
-		char *q = NULL;
-
-		if (e->label[i].column) {
-			q = chime_kit_quote_ident(conn, e->label[i].text);
-			report.failed |= q == NULL;
-			chime_kit_sqlbuf_printf(&report, "%s%s.%s::text", i > 0 ? ", " : "",
-			                     c.join != NULL ? "l" : "r", q ? q : "");
-		} else {
-			chime_kit_sqlbuf_printf(&report, "%sNULL", i > 0 ? ", " : "");
-		}
-		free(q);
+		chime_kit_sqlbuf_printf(&report, "%s", i > 0 ? ", " : "");
+		if (!e->label[i].column)
+			chime_kit_sqlbuf_printf(&report, "NULL");
+		else if (c.join != NULL)
+			add_sql(&report, conn, e, "l.{column}::text", e->label[i].text);
+		else
+			add_sql(&report, conn, e, "r.{column}::text", e->label[i].text);
 	}
-	if (c.join != NULL) {
-		char *lk = chime_kit_quote_ident(conn, e->label_key),
-		     *on = chime_kit_quote_ident(conn, e->label_on);
-
-		/* label.key is unique (checked), so this is at most one row. */
-		chime_kit_sqlbuf_printf(&join, "LEFT JOIN %s AS l ON l.%s = r.%s", c.join->quoted,
-		                     lk ? lk : "", on ? on : "");
-		join.failed |= lk == NULL || on == NULL;
-		free(lk);
-		free(on);
-	}
-	if (where.failed || set.failed || report.failed || join.failed || qstatus == NULL || qkey == NULL) {
+	/* label.key is unique (checked), so this is at most one row. */
+	if (c.join != NULL)
+		add_sql(&join, conn, e,
+		        "LEFT JOIN {label_join} AS l ON l.{label_key} = r.{label_on}", NULL);
+	if (where.failed || set.failed || report.failed || join.failed || qkey == NULL) {
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
 		r = -ENOMEM;
 		goto out;
@@ -871,7 +854,6 @@ expiration_run(void *state, struct chime_run *run)
 		r = expire_batches(run, e, &c, where.data, set.data, params, &rows);
 	chime_run_count(run, "expired", rows);
 out:
-	free(qstatus);
 	free(qkey);
 	chime_kit_sqlbuf_done(&where);
 	chime_kit_sqlbuf_done(&set);

@@ -3,11 +3,15 @@
 #
 # A throwaway PostgreSQL 15 cluster for the tests and the demo.
 #
-#   pgcluster.sh start DIR    initdb DIR/data (trust auth, fsync off), start it
+#   pgcluster.sh start DIR [shared]
+#                             initdb DIR/data (trust auth, fsync off), start it
 #                             on a free loopback port with its socket in DIR,
 #                             and write DIR/env (PGHOST, PGPORT, PGUSER) for
-#                             sourcing
-#   pgcluster.sh halt DIR     stop the server, keep the data (outage tests)
+#                             sourcing; `shared` marks the cluster every pg-
+#                             test uses (the ctest fixture), which halt and
+#                             resume then refuse
+#   pgcluster.sh halt DIR     stop the server, keep the data (outage tests,
+#                             on a cluster of their own)
 #   pgcluster.sh resume DIR   start it again on the same port
 #   pgcluster.sh stop DIR     stop the server and remove DIR
 #
@@ -48,10 +52,21 @@ server_start() {
 		start >/dev/null
 }
 
+# Halting the shared cluster would fail every pg- test running beside the
+# one that halts it (see tests/CMakeLists.txt): outage tests start their own.
+refuse_shared() {
+	if [ -e "$dir/shared" ]; then
+		echo "pgcluster.sh: $dir is the cluster shared by the pg- tests; $cmd it" \
+			"only on a cluster of your own (pgcluster.sh start TMPDIR)" >&2
+		exit 1
+	fi
+}
+
 case "$cmd" in
 start)
 	rm -rf "$dir"
 	mkdir -p "$dir"
+	[ "${3:-}" = shared ] && : >"$dir/shared"
 	[ "$(id -u)" = 0 ] && chown postgres: "$dir"
 	as_owner "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
 		--locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
@@ -69,9 +84,11 @@ ENV
 	echo "PostgreSQL on port $port, socket in $dir"
 	;;
 halt)
+	refuse_shared
 	as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
 	;;
 resume)
+	refuse_shared
 	# shellcheck disable=SC1091
 	. "$dir/env"
 	server_start "$PGPORT"

@@ -10,14 +10,12 @@
 set -eu
 
 : "${CHIME_SOURCE_DIR:?}" "${CHIME_BUILD_DIR:?}" "${CHIMED:?}" "${CHIMECTL:?}"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 fail=0
 ok() { echo "ok - $*"; }
 notok() { echo "not ok - $*"; fail=1; }
 
-if ! command -v systemd-analyze >/dev/null; then
-	echo "SKIP: systemd-analyze is not installed"
-	exit 77
-fi
+command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 DESTDIR=$tmp/root cmake --install "$CHIME_BUILD_DIR" --prefix /usr >"$tmp/install.log"
