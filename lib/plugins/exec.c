@@ -782,12 +782,7 @@ out:
 }
 
 const struct chime_plugin chime_plugin_exec = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "exec",
-        .configure = exec_configure,
-        .run = exec_run,
-        .release = exec_release,
+        CHIME_PLUGIN_INIT("exec", exec_configure, exec_run, exec_release),
         /* An arbitrary command may not be safe to repeat after a lost run. */
         .idempotent = false,
 };
