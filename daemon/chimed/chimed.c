@@ -89,6 +89,39 @@ parse_argv(int argc, char **argv)
 	return -1;
 }
 
+#define CLOCK_STEP_NOTICE_USEC    INT64_C(1000000)  /* smaller steps are NTP's slewing */
+#define CLOCK_NOTICE_INTERVAL_USEC INT64_C(60000000) /* at most one notice a minute */
+
+/* Say that the wall clock was set, when it moved more than a second
+ * against the monotonic clock, at most once a minute (with the count of
+ * the steps not said since). Every step re-arms the jobs either way. */
+static void
+clock_step_notice(struct chimed *d, size_t n_jobs)
+{
+	int64_t mono = (int64_t)(uv_hrtime() / 1000);
+	int64_t offset = chime_clock_now_wall_usec(NULL) - mono;
+	int64_t step = offset - d->clock_offset_usec;
+
+	d->clock_offset_usec = offset;
+	if ((step < 0 ? -step : step) <= CLOCK_STEP_NOTICE_USEC ||
+	    (d->clock_notice_mono_usec != 0 &&
+	     mono - d->clock_notice_mono_usec < CLOCK_NOTICE_INTERVAL_USEC)) {
+		d->clock_steps_quiet++;
+		chime_log_debug("the system clock was set (%+.3f s); %zu job%s re-armed",
+		                (double)step / 1e6, n_jobs, n_jobs == 1 ? "" : "s");
+		return;
+	}
+	chime_log_notice("the system clock was set %s by %.3f s; %zu job%s re-armed from the new "
+	                 "time%s",
+	                 step > 0 ? "forward" : "back", (double)(step < 0 ? -step : step) / 1e6,
+	                 n_jobs, n_jobs == 1 ? "" : "s",
+	                 d->clock_steps_quiet > 0 ? " (smaller or frequent steps since the last "
+	                                            "notice were not logged)"
+	                                          : "");
+	d->clock_notice_mono_usec = mono;
+	d->clock_steps_quiet = 0;
+}
+
 static void
 timer_cb(struct chimed_wall_timer *timer, bool clock_set)
 {
@@ -97,8 +130,7 @@ timer_cb(struct chimed_wall_timer *timer, bool clock_set)
 
 	if (clock_set) {
 		n = chime_schedule_clock_changed(d->schedule);
-		chime_log_notice("the system clock was set; %zu job%s re-armed from the new time",
-		                 n, n == 1 ? "" : "s");
+		clock_step_notice(d, n);
 	}
 	chimed_tick(d);
 }
@@ -252,6 +284,7 @@ main(int argc, char **argv)
 	d.loop = &loop;
 	d.started_wall_usec = chime_clock_now_wall_usec(NULL);
 	d.started_mono_usec = (int64_t)(uv_hrtime() / 1000);
+	d.clock_offset_usec = d.started_wall_usec - d.started_mono_usec;
 	r = setup(&d);
 	if (r < 0) {
 		chime_log_error("cannot start: %s", strerror(-r));
