@@ -14,25 +14,24 @@
  *                 A retry waiting for its backoff is abandoned when the
  *                 job's next slot arrives (retries never pass it).
  *   claim         OPTIONAL STAGE, on the loop: stages.claim(rr, done).
- *                 This is where the ledger claims the slot (INSERT ... ON
- *                 CONFLICT DO NOTHING RETURNING id) and applies the
- *                 cross-node overlap; it sets the run id with
- *                 chime_runner_run_set_id() and reports with done(rr, r):
- *                 0 to run, -EEXIST when another node has the slot (the
- *                 run ends quietly), another negative errno on failure
- *                 (logged as failed). Without the hook a local sequence
- *                 number is the run id. The stage may wait (a queue
- *                 across nodes) with chime_runner_run_defer().
+ *                 This is where a ledger (lib/ledger, ledger-service.h)
+ *                 claims the slot and applies the cross-node overlap; it
+ *                 sets the run id with chime_runner_run_set_id() and
+ *                 reports with done(rr, r) (the codes are below). Without
+ *                 the hook a local sequence number is the run id. The
+ *                 stage may wait (a queue across nodes) with
+ *                 chime_runner_run_defer().
  *   worker        a thread of the runner's own pool (not libuv's: runs
  *                 may block for hours and would starve fs work), idle
  *                 threads kept, grown while all are busy up to
- *                 max(16, database.pool), a dedicated thread per run past
- *                 that: plugin->run(state, run) with a chime_run context;
- *                 "run started" is logged there. The
- *                 job timeout is a loop timer calling chime_run_cancel().
+ *                 max(16, options.workers_cap), a dedicated thread per run
+ *                 past that: plugin->run(state, run) with a chime_run
+ *                 context and the connection of stages.acquire_conn;
+ *                 "run started" is logged there. The job timeout is a
+ *                 loop timer calling chime_run_cancel() and stages.cancel.
  *   complete      back on the loop through a uv_async: the status
- *                 ("succeeded", "failed", "timed_out", "cancelled") is
- *                 decided and logged with MESSAGE_ID run finished/failed.
+ *                 (SUCCEEDED, FAILED, TIMED_OUT, CANCELLED) is decided
+ *                 and logged with MESSAGE_ID run finished/failed.
  *   record        OPTIONAL STAGE, on the loop: stages.record(rr, done)
  *                 stores the outcome (chime_runner_run_status(), the
  *                 report JSON, the error) and calls done(rr, r) once.
@@ -44,8 +43,9 @@
  * loop thread (a hook doing blocking work on a thread of its own posts
  * back with a uv_async of its own).
  *
- * Logs: run started/finished/failed/skipped lines with the run's journal
- * fields (chime/log.h).
+ * Time: only the injected clock (options.clock): the trigger's slot and
+ * the worker's duration. Logs: run started/finished/failed/skipped lines
+ * with the run's journal fields (log.h).
  */
 #ifndef CHIME_RUNNER_H
 #define CHIME_RUNNER_H

@@ -102,7 +102,6 @@ struct chime_ledger_service {
 	int64_t next_heartbeat_mono, next_lost_mono, next_expect_mono, next_prune_mono,
 	        next_jobs_mono;
 	int64_t started_wall_usec;
-	uint64_t recovered;
 
 	struct ledger_alarm *alarms;
 	size_t n_alarms;

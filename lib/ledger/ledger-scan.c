@@ -125,7 +125,6 @@ lost_after(struct ledger_work *w)
 		const struct chime_job_config *job = op->config->jobs[it->job_index];
 		char when[64];
 
-		svc->recovered++;
 		if (chime_time_format(it->slot.instant_usec, job->tz, when, sizeof(when)) < 0)
 			snprintf(when, sizeof(when), "?");
 		chime_log_run(CHIME_LOG_WARNING,

@@ -617,18 +617,6 @@ chime_ledger_service_database_up(const struct chime_ledger_service *svc)
 	return svc->health.state == CHIME_DB_UP;
 }
 
-const char *
-chime_ledger_service_database_reason(const struct chime_ledger_service *svc)
-{
-	return svc->health.state == CHIME_DB_UP ? "" : svc->health.reason;
-}
-
-uint64_t
-chime_ledger_service_recovered(const struct chime_ledger_service *svc)
-{
-	return svc->recovered;
-}
-
 static void
 service_handle_closed(uv_handle_t *handle)
 {

@@ -75,8 +75,6 @@ void chime_ledger_service_database_status(const struct chime_ledger_service *ser
                                           size_t size);
 /* True when the ledger's database is up. */
 bool chime_ledger_service_database_up(const struct chime_ledger_service *service);
-/* The reason of the last failure while down ("" when up). Borrowed. */
-const char *chime_ledger_service_database_reason(const struct chime_ledger_service *service);
 
 /* The ledger's view of one job, as last read. */
 struct chime_ledger_job_state {
@@ -104,9 +102,6 @@ int chime_ledger_service_job_state(const struct chime_ledger_service *service, c
 int chime_ledger_service_refresh_jobs(struct chime_ledger_service *service,
                                       void (*done_cb)(int r, const char *error, void *userdata),
                                       void *userdata);
-
-/* Lost claims of any node this node recovered since it started. */
-uint64_t chime_ledger_service_recovered(const struct chime_ledger_service *service);
 
 /*
  * Stop the periodic work and free the service once its handles closed
