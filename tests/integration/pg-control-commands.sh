@@ -64,9 +64,37 @@ expect_eq "$(ctl status --json | json 'sorted(n["job"] for n in j["next"])')" "[
 
 # list
 ctl list >"$TMP/list.txt"
-grep -Eq '^alpha +noop +\* \* \* \* \* \*' "$TMP/list.txt" || fail "list text: $(cat "$TMP/list.txt")"
-grep -Eq '^manual +noop +0 0 1 1 \*' "$TMP/list.txt" || fail "list text lacks manual"
-ok "list (text)"
+head -1 "$TMP/list.txt" | grep -Eq '^NEXT +LEFT +LAST +PASSED +STATUS +JOB +PLUGIN +SCHEDULE$' ||
+	fail "list header: $(head -1 "$TMP/list.txt")"
+# Soonest first; times in the job's zone with the offset, as list-timers does.
+sed -n 2p "$TMP/list.txt" | grep -Eq '^[0-9-]{10} [0-9:]{8} \+00:00 +[0-9a-z ]+ .* alpha +noop +\* \* \* \* \* \*$' ||
+	fail "list text: $(cat "$TMP/list.txt")"
+sed -n 3p "$TMP/list.txt" | grep -Eq '^[0-9]{4}-01-01 00:00:00 \+00:00 .* manual +noop +0 0 1 1 \*$' ||
+	fail "list text lacks manual, second: $(cat "$TMP/list.txt")"
+ok "list (text): NEXT LEFT LAST PASSED STATUS, soonest first"
+
+# Where the socket is: $CHIME_SOCKET, or control_socket of --config FILE.
+CHIME_SOCKET=$SOCK "$CHIMECTL" list >/dev/null || fail "CHIME_SOCKET"
+ok "CHIME_SOCKET names the socket"
+"$CHIMECTL" list --config "$CONFIG" >/dev/null || fail "--config FILE"
+ok "control_socket read from --config FILE"
+rc=0
+"$CHIMECTL" status --socket "$TMP/none.sock" 2>"$TMP/err.txt" || rc=$?
+expect_eq "$rc" 1 "no socket: exit 1"
+grep -q "no such socket: is chimed running?" "$TMP/err.txt" || fail "no socket hint: $(cat "$TMP/err.txt")"
+ok "no socket: says so"
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+	chmod 0711 "$TMP"
+	rc=0
+	runuser -u nobody -- "$CHIMECTL" status --socket "$SOCK" 2>"$TMP/err.txt" || rc=$?
+	chmod 0700 "$TMP"
+	expect_eq "$rc" 1 "permission denied: exit 1"
+	grep -q "Permission denied: only root and members of group '$(stat -c %G "$SOCK")' may ask chimed" "$TMP/err.txt" ||
+		fail "permission hint: $(cat "$TMP/err.txt")"
+	ok "permission denied names the socket's group"
+else
+	echo "ok - # SKIP permission hint: needs root to run chimectl as another user"
+fi
 expect_eq "$(ctl list --json | json '[(x["name"], x["plugin"], x["paused"], x["next"][:4]) for x in j["jobs"]]')" \
 	"[('alpha', 'noop', False, '$(date -u +%Y)'), ('manual', 'noop', False, '$(($(date -u +%Y) + 1))')]" \
 	"list --json"
@@ -84,9 +112,17 @@ ok "trigger of an unknown job: exit 1 with a message"
 expect_eq "$(ctl history manual --json | json '[(r["status"], r["manual"], r["node"]) for r in j["runs"]]')" \
 	"[('succeeded', True, 'ctl-node')]" "history --json"
 ctl history manual >"$TMP/history.txt"
-grep -Eq '^[0-9]+ +[0-9T:.-]+Z +succeeded +1 +ctl-node +yes' "$TMP/history.txt" ||
+grep -Eq '^[0-9]+ +[0-9-]{10} [0-9:]{8} \+00:00 +succeeded +1 +ctl-node +yes' "$TMP/history.txt" ||
 	fail "history text: $(cat "$TMP/history.txt")"
-ok "history (text)"
+grep -Eq '^    counts: noop 1$' "$TMP/history.txt" || fail "history shows the report: $(cat "$TMP/history.txt")"
+ok "history (text), with each run's report"
+expect_eq "$(ctl history manual --json | json 'j["timezone"], j["runs"][0]["summary"]["counts"]')" \
+	"UTC {'noop': 1}" "history --json: the job's zone and each run's report"
+rc=0
+ctl history nosuch >/dev/null 2>"$TMP/err.txt" || rc=$?
+expect_eq "$rc" 1 "history of an unknown job: exit 1"
+grep -q "no job 'nosuch' in the configuration or the ledger" "$TMP/err.txt" ||
+	fail "history unknown job message: $(cat "$TMP/err.txt")"
 wait_q "SELECT count(*) >= 4 FROM chime.runs WHERE job = 'alpha'" t 10
 expect_eq "$(ctl history alpha 3 --json | json 'len(j["runs"])')" 3 "history JOB LIMIT"
 
