@@ -161,58 +161,91 @@ ledger_version(PGconn *conn, int *ret_version, char *errbuf, size_t errsize)
 	return 0;
 }
 
-int
-chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
+static int
+ledger_newer(int version, char *errbuf, size_t errsize)
+{
+	if (errbuf != NULL)
+		snprintf(errbuf, errsize,
+		         "schema chime is at version %d, newer than this chime (%d): upgrade chime",
+		         version, CHIME_SQL_LEDGER_N_MIGRATIONS);
+	return -EPROTO;
+}
+
+/* The migrations after the current version, in the caller's transaction:
+ * the lock, the version table, then each missing one. */
+static int
+ledger_migrate_steps(PGconn *conn, char *errbuf, size_t errsize)
 {
 	const int latest = CHIME_SQL_LEDGER_N_MIGRATIONS;
 	struct params p = {0};
 	int version, r;
 
-	r = ledger_version(conn, &version, errbuf, errsize);
-	if (r < 0)
-		return r;
-	if (version == latest)
-		return 0;
-	if (version > latest)
-		goto newer;
-
-	r = ledger_exec(conn, "BEGIN", NULL, NULL, errbuf, errsize);
-	if (r < 0)
-		return r;
 	r = ledger_exec(conn, chime_sql_migrate_lock, NULL, NULL, errbuf, errsize);
 	if (r < 0)
-		goto rollback;
+		return r;
 	/* Another node may have migrated while we waited for the lock. */
 	r = ledger_version(conn, &version, errbuf, errsize);
 	if (r < 0)
-		goto rollback;
-	if (version > latest) {
-		r = -EPROTO;
-		goto rollback;
-	}
+		return r;
+	if (version > latest)
+		return ledger_newer(version, errbuf, errsize);
 	for (int v = version + 1; v <= latest; v++) {
 		r = ledger_exec(conn, chime_sql_ledger_migrations[v - 1], NULL, NULL, errbuf,
 		                errsize);
 		if (r < 0)
-			goto rollback;
+			return r;
 		p.n = 0;
 		p_i64(&p, v);
 		r = ledger_exec(conn, chime_sql_schema_version_insert, &p, NULL, errbuf, errsize);
 		if (r < 0)
-			goto rollback;
+			return r;
+	}
+	return 0;
+}
+
+/* 1 when a migration is due, 0 when the schema is current, or a negative
+ * errno (-EPROTO: newer than this binary). */
+static int
+ledger_migration_due(PGconn *conn, char *errbuf, size_t errsize)
+{
+	int version, r;
+
+	r = ledger_version(conn, &version, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (version > CHIME_SQL_LEDGER_N_MIGRATIONS)
+		return ledger_newer(version, errbuf, errsize);
+	return version < CHIME_SQL_LEDGER_N_MIGRATIONS;
+}
+
+int
+chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize)
+{
+	int r;
+
+	r = ledger_migration_due(conn, errbuf, errsize);
+	if (r <= 0)
+		return r;
+	r = ledger_exec(conn, "BEGIN", NULL, NULL, errbuf, errsize);
+	if (r < 0)
+		return r;
+	r = ledger_migrate_steps(conn, errbuf, errsize);
+	if (r < 0) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return r;
 	}
 	return ledger_exec(conn, "COMMIT", NULL, NULL, errbuf, errsize);
+}
 
-rollback:
-	PQclear(PQexec(conn, "ROLLBACK"));
-	if (r != -EPROTO)
+int
+chime_ledger_migrate_try(PGconn *conn, char *errbuf, size_t errsize)
+{
+	int r;
+
+	r = ledger_migration_due(conn, errbuf, errsize);
+	if (r <= 0)
 		return r;
-newer:
-	if (errbuf != NULL)
-		snprintf(errbuf, errsize,
-		         "schema chime is at version %d, newer than this chime (%d): upgrade chime",
-		         version, latest);
-	return -EPROTO;
+	return ledger_migrate_steps(conn, errbuf, errsize);
 }
 
 /* ---- Runs ----------------------------------------------------------- */

@@ -53,6 +53,14 @@
  * Returns -EPROTO when the database has a newer schema than this binary.
  */
 int chime_ledger_migrate(PGconn *conn, char *errbuf, size_t errsize);
+/*
+ * What chime_ledger_migrate() would do, inside the caller's open
+ * transaction (no BEGIN, no COMMIT): `chimectl check` rolls it back to learn
+ * whether the role may create or upgrade the schema. Returns 0 when the
+ * schema is current or every statement succeeded, else the first error
+ * (the transaction is then aborted) with PostgreSQL's message in errbuf.
+ */
+int chime_ledger_migrate_try(PGconn *conn, char *errbuf, size_t errsize);
 
 /* One slot of a job as the ledger keys it. Strings are borrowed. */
 struct chime_ledger_slot {

@@ -728,12 +728,8 @@ activation_check(void *state, PGconn *conn, const char *job, const char *timezon
 }
 
 const struct chime_plugin chime_plugin_activation = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "activation",
-        .configure = activation_configure,
-        .run = activation_run,
-        .release = activation_release,
+        CHIME_PLUGIN_INIT("activation", activation_configure, activation_run, activation_release),
         .idempotent = true,
         .check = activation_check,
+        .needs_database = true,
 };

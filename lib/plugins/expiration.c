@@ -909,12 +909,8 @@ out:
 }
 
 const struct chime_plugin chime_plugin_expiration = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "expiration",
-        .configure = expiration_configure,
-        .run = expiration_run,
-        .release = expiration_release,
+        CHIME_PLUGIN_INIT("expiration", expiration_configure, expiration_run, expiration_release),
         .idempotent = true,
         .check = expiration_check,
+        .needs_database = true,
 };

@@ -97,11 +97,6 @@ noop_release(void *state)
 }
 
 const struct chime_plugin chime_plugin_noop = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "noop",
-        .configure = noop_configure,
-        .run = noop_run,
-        .release = noop_release,
+        CHIME_PLUGIN_INIT("noop", noop_configure, noop_run, noop_release),
         .idempotent = true,
 };

@@ -269,13 +269,9 @@ sql_release(void *state)
 }
 
 const struct chime_plugin chime_plugin_sql = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "sql",
-        .configure = sql_configure,
-        .run = sql_run,
-        .release = sql_release,
+        CHIME_PLUGIN_INIT("sql", sql_configure, sql_run, sql_release),
         /* A statement that records its slot is safe to repeat only if it says
          * so (ON CONFLICT); a lost run is marked failed unless on_lost: rerun. */
         .idempotent = false,
+        .needs_database = true,
 };

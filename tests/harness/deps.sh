@@ -5,8 +5,9 @@
 # when any is missing. Uses sudo when not root. Safe to run again.
 set -euo pipefail
 
+# libclang-rt-14-dev is clang's ASan/UBSan runtime, for `make test-asan`.
 packages=(
-	build-essential cmake pkg-config clang
+	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libyaml-dev libpq-dev libsystemd-dev libcurl4-openssl-dev
 	libjansson-dev libmicrohttpd-dev libcmocka-dev
 	postgresql-15 postgresql-client-15

@@ -11,22 +11,21 @@
 # Skipped, with a message, where unshare or journald is not available.
 set -eu
 
-: "${CHIMED:?}"
+: "${CHIMED:?}" "${CHIME_SOURCE_DIR:?}"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 journald=/lib/systemd/systemd-journald
 
 if [ "${1:-}" != --inside ]; then
 	if [ ! -x "$journald" ] || ! command -v journalctl >/dev/null; then
-		echo "SKIP: $journald or journalctl is not installed"
-		exit 0
+		skip "$journald or journalctl is not installed"
 	fi
 	if [ "$(id -u)" != 0 ] || ! unshare --mount true 2>/dev/null; then
-		echo "SKIP: unshare --mount is not permitted here (needs root or user namespaces)"
-		exit 0
+		skip "unshare --mount is not permitted here (needs root or user namespaces)"
 	fi
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	unshare --mount bash "$0" --inside "$tmp"
-	exit $?
+	exit $? # 77 when the inside skipped
 fi
 
 # ---- inside the private mount namespace --------------------------------
@@ -52,8 +51,7 @@ CONF
 if [ -e /etc/systemd/journald.conf ]; then
 	mount --bind "$tmp/journald.conf" /etc/systemd/journald.conf
 else
-	echo "SKIP: no /etc/systemd/journald.conf to bind our settings over"
-	exit 0
+	skip "no /etc/systemd/journald.conf to bind our settings over"
 fi
 
 "$journald" >"$tmp/journald.log" 2>&1 &
@@ -65,12 +63,11 @@ for _ in $(seq 100); do
 done
 if [ ! -S /run/systemd/journal/socket ]; then
 	cat "$tmp/journald.log"
-	echo "SKIP: the private journald did not create its socket"
-	exit 0
+	skip "the private journald did not create its socket"
 fi
 machine=$(cat /etc/machine-id 2>/dev/null || true)
 dir=/run/log/journal/$machine
-[ -n "$machine" ] || { echo "SKIP: no /etc/machine-id"; exit 0; }
+[ -n "$machine" ] || skip "no /etc/machine-id"
 
 cat >"$tmp/chime.yaml" <<'YAML'
 timezone: UTC

@@ -15,10 +15,7 @@ set -eu
 : "${CHIME_BUILD_DIR:?}" "${CHIME_SOURCE_DIR:?}"
 . "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 for tool in dpkg-deb dpkg cpack dpkg-buildflags; do
-	command -v "$tool" >/dev/null || {
-		echo "SKIP: $tool is not installed"
-		exit 77
-	}
+	command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

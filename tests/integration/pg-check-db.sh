@@ -8,13 +8,35 @@
 # missing trigger and one changed by CREATE OR REPLACE FUNCTION: warnings,
 # exit 0. An unreachable database: one note, exit 0. --no-db: no database
 # checks at all. Nothing in the database changes.
+#
+# Connecting as chimed would: a wrong password (a role of this test that
+# must use scram-sha-256 on loopback TCP, by a line of its own at the top of
+# the cluster's pg_hba.conf, removed at exit), a missing password_file, a
+# role without CREATE on a database with no ledger yet, a role without
+# INSERT on chime.runs, and database plugins without a `database:` section:
+# each exit 1 with the reason. The right password, and a role with exactly
+# the grants docs/operations.md lists: exit 0.
 set -euo pipefail
 . "$CHIME_PG_ENV"
 
 db=t_check_db_$$
+fresh=t_check_fresh_$$
+pw_role=chime_check_pw_$$
+roles="$pw_role chime_check_nocreate_$$ chime_check_readonly_$$ chime_check_granted_$$"
 tmp=$(mktemp -d)
 createdb "$db"
-trap 'dropdb --if-exists "$db" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+hba=$(psql -X -A -t -q -d postgres -c "SHOW hba_file")
+cleanup() {
+	if grep -q "$pw_role" "$hba" 2>/dev/null; then
+		grep -v "$pw_role" "$hba" >"$tmp/hba" && cat "$tmp/hba" >"$hba"
+		psql -X -q -d postgres -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+	fi
+	dropdb --if-exists "$db" >/dev/null 2>&1
+	dropdb --if-exists "$fresh" >/dev/null 2>&1
+	for r in $roles; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 fail() { echo "not ok - $*" >&2; exit 1; }
 q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
@@ -126,3 +148,98 @@ has "): skipped the database checks" "unreachable"
 has "configuration OK" "unreachable"
 [ $(($(date +%s) - start)) -le 5 ] || fail "unreachable database took more than 5 s"
 ok "unreachable database: note, exit 0"
+
+# ---- Connecting as chimed would -------------------------------------------
+
+# $1: the database: line (flow style, or empty); one sql job.
+write_sql_config() {
+	cat >"$tmp/chime.yaml" <<EOF
+timezone: UTC
+$1
+jobs:
+  vacuum:
+    schedule: "0 3 * * *"
+    plugin: sql
+    options: {statement: "SELECT 1"}
+EOF
+}
+
+# A wrong password. The role may only log in with scram-sha-256 over TCP
+# (a line of this test first in pg_hba.conf): wait until the server uses it.
+createdb "$fresh"
+q "CREATE ROLE $pw_role LOGIN PASSWORD 'right-pw'; GRANT CREATE ON DATABASE $fresh TO $pw_role"
+{ echo "host all $pw_role 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$tmp/hba.new"
+cat "$tmp/hba.new" >"$hba"
+q "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 100); do
+	PGPASSWORD=wrong-pw psql -X -q -h 127.0.0.1 -U "$pw_role" -d "$fresh" -c "SELECT 1" \
+		>/dev/null 2>"$tmp/psql.err" && : >"$tmp/psql.err"
+	grep -q "password authentication failed" "$tmp/psql.err" && break
+	sleep 0.1
+done
+grep -q "password authentication failed" "$tmp/psql.err" ||
+	fail "the pg_hba.conf line for $pw_role is not in effect"
+echo wrong-pw >"$tmp/pw"
+write_sql_config "database: {conninfo: \"host=127.0.0.1 port=$PGPORT dbname=$fresh user=$pw_role\", password_file: $tmp/pw}"
+check "$tmp/chime.yaml" && { cat "$tmp/out"; fail "wrong password accepted"; }
+has "$tmp/chime.yaml:2:" "wrong password: placed at database.conninfo"
+has "error: database.conninfo: cannot connect as chimed would: " "wrong password"
+has "password authentication failed for user \"$pw_role\"" "wrong password"
+hasnt "configuration OK" "wrong password"
+hasnt "skipped the database checks" "wrong password"
+ok "wrong password: error with libpq's reason, exit 1"
+
+echo right-pw >"$tmp/pw"
+check "$tmp/chime.yaml" || { cat "$tmp/out"; fail "right password rejected"; }
+has "configuration OK" "right password"
+ok "right password, CREATE on the database: exit 0"
+
+# A password_file that is not there.
+write_sql_config "database: {conninfo: \"host=127.0.0.1 port=$PGPORT dbname=$fresh user=$pw_role\", password_file: $tmp/nope}"
+check "$tmp/chime.yaml" && { cat "$tmp/out"; fail "missing password_file accepted"; }
+has "error: database.password_file: cannot read password_file '$tmp/nope': No such file or directory" \
+	"missing password_file"
+hasnt "configuration OK" "missing password_file"
+ok "missing password_file: error at database.password_file, exit 1"
+
+# A role without CREATE on a database that has no ledger yet: chimed could
+# not create schema chime.
+q "CREATE ROLE chime_check_nocreate_$$ LOGIN"
+write_sql_config "database: {conninfo: \"dbname=$fresh user=chime_check_nocreate_$$\"}"
+check "$tmp/chime.yaml" && { cat "$tmp/out"; fail "role without CREATE accepted"; }
+has "error: database: ledger: role 'chime_check_nocreate_$$' cannot set up schema chime (read its version, create or upgrade it): permission denied for database $fresh" \
+	"role without CREATE"
+ok "role without CREATE: error naming the role and the privilege, exit 1"
+[ "$(psql -X -A -t -q -d "$fresh" -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'chime'")" = 0 ] ||
+	fail "check created schema chime"
+
+# $db has its ledger (the run above migrated it). A role that may read it
+# but not INSERT: chimed could claim nothing.
+q "CREATE ROLE chime_check_readonly_$$ LOGIN;
+   GRANT USAGE ON SCHEMA chime TO chime_check_readonly_$$;
+   GRANT SELECT ON ALL TABLES IN SCHEMA chime TO chime_check_readonly_$$"
+write_sql_config "database: {conninfo: \"dbname=$db user=chime_check_readonly_$$\"}"
+check "$tmp/chime.yaml" && { cat "$tmp/out"; fail "role without INSERT accepted"; }
+has "error: database: ledger: role 'chime_check_readonly_$$' cannot claim a run (INSERT INTO chime.runs): permission denied for table runs" \
+	"role without INSERT"
+ok "role without INSERT on chime.runs: error, exit 1"
+
+# The grants docs/operations.md lists for a ledger an administrator made.
+q "CREATE ROLE chime_check_granted_$$ LOGIN;
+   GRANT USAGE ON SCHEMA chime TO chime_check_granted_$$;
+   GRANT SELECT ON chime.schema_version TO chime_check_granted_$$;
+   GRANT SELECT, INSERT, UPDATE, DELETE ON chime.runs, chime.paused TO chime_check_granted_$$;
+   GRANT USAGE ON ALL SEQUENCES IN SCHEMA chime TO chime_check_granted_$$"
+write_sql_config "database: {conninfo: \"dbname=$db user=chime_check_granted_$$\"}"
+check "$tmp/chime.yaml" || { cat "$tmp/out"; fail "the documented grants are not enough"; }
+has "configuration OK" "documented grants"
+[ "$(q "SELECT count(*) FROM chime.runs WHERE job = 'chimectl check'")" = 0 ] ||
+	fail "check left a row in chime.runs"
+ok "the documented ledger grants: exit 0, no row left"
+
+# Database plugins and no database: section.
+write_sql_config ""
+check "$tmp/chime.yaml" && { cat "$tmp/out"; fail "sql job without a database accepted"; }
+has "$tmp/chime.yaml:4:3: error: jobs.vacuum.plugin: plugin 'sql' needs a database, and the configuration has no 'database:' section" \
+	"no database section"
+ok "database plugin without a database: section: error at the job, exit 1"

@@ -6,19 +6,18 @@
 # reported). Never boots systemd.
 set -eu
 
-: "${CHIME_SOURCE_DIR:?}" "${CHIMED:?}" "${CHIMECTL:?}"
+: "${CHIME_SOURCE_DIR:?}" "${CHIME_BUILD_DIR:?}" "${CHIMED:?}" "${CHIMECTL:?}"
 . "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
-if ! command -v systemd-analyze >/dev/null; then
-	echo "SKIP: systemd-analyze is not installed"
-	exit 77
-fi
+command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-unit=$CHIME_SOURCE_DIR/systemd/chimed.service
-[ -f "$unit" ] || unit=$CHIME_BUILD_DIR/systemd/chimed.service
-sed -e "s|^ExecStartPre=[^ ]*chimed|ExecStartPre=$CHIMED|" -e "s|^ExecStart=[^ ]*chimed|ExecStart=$CHIMED|" \
-	-e "s|^ExecReload=[^ ]*chimectl|ExecReload=$CHIMECTL|" "$unit" >"$tmp/chimed.service"
+# The unit as `cmake --install --prefix /usr` writes it, pointed at the
+# built binaries.
+DESTDIR=$tmp/root cmake --install "$CHIME_BUILD_DIR" --prefix /usr >"$tmp/install.log"
+unit=$(find "$tmp/root" -name chimed.service | head -1)
+[ -n "$unit" ] || { not_ok "cmake --install wrote chimed.service"; finish; }
+sed -e "s|/usr/sbin/chimed|$CHIMED|g" -e "s|/usr/bin/chimectl|$CHIMECTL|g" "$unit" >"$tmp/chimed.service"
 
 # The block after the marker, between its ```ini fence and the closing one.
 awk '/<!-- dropin:exec/ { m = 1; next } m && /^```ini/ { p = 1; next } p && /^```/ { exit } p' \

@@ -51,12 +51,7 @@ good_release(void *state)
 }
 
 static const struct chime_plugin good = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "good",
-        .configure = good_configure,
-        .run = good_run,
-        .release = good_release,
+        CHIME_PLUGIN_INIT("good", good_configure, good_run, good_release),
         .idempotent = true,
 };
 

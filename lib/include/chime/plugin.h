@@ -79,7 +79,27 @@ struct chime_plugin {
 	 * Optional (NULL: nothing to check). */
 	int (*check)(void *state, PGconn *conn, const char *job, const char *timezone,
 	             const struct chime_node *options, struct chime_diag_list *diags);
+	/* Since ABI 1 (read only when struct_size covers it): true when run()
+	 * needs the database connection (chime_run_db()); `chimectl check`
+	 * then rejects the job in a configuration without a `database:`
+	 * section. False (or an older plugin): no such check. */
+	bool needs_database;
 };
+
+/*
+ * The head of every descriptor: the ABI version and struct size this header
+ * defines, then the name and the three life-cycle functions. A plugin that
+ * starts its descriptor with it cannot forget struct_size or take it from
+ * another header; the optional fields follow as designated initializers:
+ *
+ *   static const struct chime_plugin plugin = {
+ *           CHIME_PLUGIN_INIT("sessions", sessions_configure, sessions_run, free),
+ *           .idempotent = true,
+ *   };
+ */
+#define CHIME_PLUGIN_INIT(plugin_name, configure_fn, run_fn, release_fn)                          \
+	.abi_version = CHIME_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct chime_plugin),       \
+	.name = (plugin_name), .configure = (configure_fn), .run = (run_fn), .release = (release_fn)
 
 /* The one symbol a plugin .so exports. */
 CHIME_EXPORT const struct chime_plugin *chime_plugin_entry(void);

@@ -784,16 +784,12 @@ billing_run(void *userdata, struct chime_run *run)
 }
 
 const struct chime_plugin chime_plugin_billing = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "billing",
-        .configure = billing_configure,
-        .run = billing_run,
-        .release = billing_release,
+        CHIME_PLUGIN_INIT("billing", billing_configure, billing_run, billing_release),
         /* Orders and notices are keyed in the database and gateway calls
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        .needs_database = true,
 };
 
 void

@@ -572,11 +572,7 @@ out:
 }
 
 const struct chime_plugin chime_plugin_email_sync = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "email_sync",
-        .configure = es_configure,
-        .run = es_run,
-        .release = es_release,
+        CHIME_PLUGIN_INIT("email_sync", es_configure, es_run, es_release),
         .idempotent = true,
+        .needs_database = true,
 };

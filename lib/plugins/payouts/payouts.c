@@ -294,11 +294,7 @@ out:
 }
 
 const struct chime_plugin chime_plugin_payouts = {
-        .abi_version = CHIME_PLUGIN_ABI_VERSION,
-        .struct_size = sizeof(struct chime_plugin),
-        .name = "payouts",
-        .configure = payouts_configure,
-        .run = payouts_run,
-        .release = payouts_release,
+        CHIME_PLUGIN_INIT("payouts", payouts_configure, payouts_run, payouts_release),
         .idempotent = true,
+        .needs_database = true,
 };
