@@ -21,6 +21,7 @@
 
 #include <libpq-fe.h>
 
+#include "chime-sql-ledger.h"
 #include "config.h"
 
 struct chime_db_pool {
@@ -476,9 +477,8 @@ chime_db_session_reset(PGconn *conn, char *errbuf, size_t errsize)
 		if (r < 0)
 			return r;
 	}
-	/* DISCARD ALL less DEALLOCATE ALL and DISCARD PLANS. */
-	res = PQexec(conn, "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;"
-	                   " SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES");
+	/* DISCARD ALL less DEALLOCATE ALL and DISCARD PLANS (sql/session.sql). */
+	res = PQexec(conn, chime_sql_session_reset);
 	r = chime__sql_result_errno(conn, res, errbuf, errsize);
 	PQclear(res);
 	return r;
