@@ -8,10 +8,14 @@
  * the new file was invalid, printing the diagnostics.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,7 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "config.h"
+#include "control-text.h"
 #include "control.h"
+#include "diag.h"
+#include "tz.h"
 
 #include "chimectl.h"
 
@@ -30,13 +39,105 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: chimectl status|list [--json] [--socket PATH]\n"
-	        "       chimectl history JOB [LIMIT] [--json] [--socket PATH]\n"
-	        "       chimectl trigger|pause|resume JOB [--socket PATH]\n"
-	        "       chimectl reload [--socket PATH]\n"
+	        "usage: chimectl status|list [--json] [SOCKET OPTIONS]\n"
+	        "       chimectl history JOB [LIMIT] [--items] [--json] [SOCKET OPTIONS]\n"
+	        "       chimectl trigger|pause|resume JOB [SOCKET OPTIONS]\n"
+	        "       chimectl reload [SOCKET OPTIONS]\n"
 	        "\n"
-	        "Ask the running chimed over its control socket (default %s).\n",
-	        CHIME_CONTROL_DEFAULT_SOCKET);
+	        "Ask the running chimed over its control socket. SOCKET OPTIONS:\n"
+	        "  --socket PATH   the socket (else $CHIME_SOCKET, else control_socket of\n"
+	        "  --config FILE   FILE or of %s, else %s)\n",
+	        CHIME_DEFAULT_CONFIG, CHIME_CONTROL_DEFAULT_SOCKET);
+}
+
+/*
+ * Where chimed listens: --socket, else $CHIME_SOCKET, else control_socket
+ * of --config FILE, else that of the default configuration when this user
+ * can read it, else the compiled-in default. A new string in *ret_path, or
+ * -EINVAL after saying why (FILE invalid, or its control socket is off).
+ */
+static int
+resolve_socket(const char *opt_socket, const char *opt_config, char **ret_path)
+{
+	const char *env = getenv("CHIME_SOCKET"), *path = opt_config;
+	struct chime_config *config = NULL;
+	struct chime_diag_list diags;
+	int r;
+
+	if (opt_socket != NULL || (env != NULL && env[0] != '\0')) {
+		*ret_path = strdup(opt_socket != NULL ? opt_socket : env);
+		return *ret_path != NULL ? 0 : -ENOMEM;
+	}
+	if (path == NULL && access(CHIME_DEFAULT_CONFIG, R_OK) == 0)
+		path = CHIME_DEFAULT_CONFIG;
+	if (path == NULL) {
+		*ret_path = strdup(CHIME_CONTROL_DEFAULT_SOCKET);
+		return *ret_path != NULL ? 0 : -ENOMEM;
+	}
+	chime_diag_list_init(&diags);
+	r = chime_config_load(path, NULL, &diags, &config);
+	if (r < 0 && opt_config == NULL) {
+		/* The default file is broken: chimed runs another; try the default. */
+		chime_diag_list_done(&diags);
+		*ret_path = strdup(CHIME_CONTROL_DEFAULT_SOCKET);
+		return *ret_path != NULL ? 0 : -ENOMEM;
+	}
+	if (r < 0) {
+		chime_diag_list_print(&diags, stderr);
+		if (diags.errors == 0)
+			fprintf(stderr, "%s: error: %s\n", path, strerror(-r));
+		chime_diag_list_done(&diags);
+		return -EINVAL;
+	}
+	chime_diag_list_done(&diags);
+	if (config->control_socket == NULL) {
+		fprintf(stderr,
+		        "chimectl: %s turns the control socket off (control_socket: \"\"): the "
+		        "daemon cannot be asked\n",
+		        path);
+		chime_config_unref(config);
+		return -EINVAL;
+	}
+	*ret_path = strdup(config->control_socket);
+	chime_config_unref(config);
+	return *ret_path != NULL ? 0 : -ENOMEM;
+}
+
+/* Why connect() failed, with what to do about it. */
+static void
+connect_hint(const char *path, int err)
+{
+	struct stat st;
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (err == EACCES || err == EPERM) {
+		struct group *gr = NULL;
+
+		/* The socket is 0660 in a 0750 directory: the group decides. */
+		if (stat(path, &st) == 0 || stat(dirname(dir), &st) == 0)
+			gr = getgrgid(st.st_gid);
+		if (gr != NULL)
+			fprintf(stderr,
+			        "chimectl: cannot connect to '%s': %s: only root and members of "
+			        "group '%s' may ask chimed (sudo, or: usermod -aG %s USER)\n",
+			        path, strerror(err), gr->gr_name, gr->gr_name);
+		else
+			fprintf(stderr, "chimectl: cannot connect to '%s': %s\n", path,
+			        strerror(err));
+	} else if (err == ENOENT) {
+		fprintf(stderr,
+		        "chimectl: cannot connect to '%s': no such socket: is chimed running? "
+		        "(--socket, $CHIME_SOCKET or --config name another)\n",
+		        path);
+	} else if (err == ECONNREFUSED) {
+		fprintf(stderr,
+		        "chimectl: cannot connect to '%s': nobody is listening: chimed is not "
+		        "running (the socket is left from a daemon that was killed)\n",
+		        path);
+	} else {
+		fprintf(stderr, "chimectl: cannot connect to '%s': %s\n", path, strerror(err));
+	}
 }
 
 static int
@@ -57,8 +158,7 @@ connect_socket(const char *path, bool wait_forever)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int r = -errno;
 
-		fprintf(stderr, "chimectl: cannot connect to '%s': %s (is chimed running?)\n", path,
-		        strerror(-r));
+		connect_hint(path, -r);
 		close(fd);
 		return r;
 	}
@@ -143,91 +243,6 @@ str(json_t *obj, const char *key)
 }
 
 static void
-print_status(json_t *reply)
-{
-	json_t *db = json_object_get(reply, "database");
-	json_t *runs = json_object_get(reply, "runs");
-	json_t *next = json_object_get(reply, "next");
-	json_t *v;
-	size_t i;
-
-	printf("state:     %s (pid %lld, up %lld s, version %s)%s\n", str(reply, "state"),
-	       (long long)json_integer_value(json_object_get(reply, "pid")),
-	       (long long)json_integer_value(json_object_get(reply, "uptime_seconds")),
-	       str(reply, "version"),
-	       json_is_true(json_object_get(reply, "reload_failed")) ? ", last reload failed" : "");
-	printf("node:      %s\n", str(reply, "node"));
-	printf("config:    %s\n", str(reply, "config"));
-	printf("database:  %s\n",
-	       strcmp(str(db, "state"), "none") == 0 ? "none (no ledger)" : str(db, "detail"));
-	printf("jobs:      %lld, %lld run%s in flight\n",
-	       (long long)json_integer_value(json_object_get(reply, "jobs")),
-	       (long long)json_integer_value(json_object_get(reply, "runs_in_flight")),
-	       json_integer_value(json_object_get(reply, "runs_in_flight")) == 1 ? "" : "s");
-	printf("runs:      %lld started, %lld succeeded, %lld failed, %lld timed out, "
-	       "%lld cancelled, %lld skipped\n",
-	       (long long)json_integer_value(json_object_get(runs, "started")),
-	       (long long)json_integer_value(json_object_get(runs, "succeeded")),
-	       (long long)json_integer_value(json_object_get(runs, "failed")),
-	       (long long)json_integer_value(json_object_get(runs, "timed_out")),
-	       (long long)json_integer_value(json_object_get(runs, "cancelled")),
-	       (long long)json_integer_value(json_object_get(runs, "skipped")));
-	if (json_array_size(next) == 0)
-		return;
-	printf("\n%-32s %s\n", "NEXT", "JOB");
-	json_array_foreach(next, i, v)
-	{
-		printf("%-32s %s\n", str(v, "slot"), str(v, "job"));
-	}
-}
-
-static void
-print_list(json_t *reply)
-{
-	json_t *jobs = json_object_get(reply, "jobs"), *v;
-	size_t i;
-
-	printf("%-20s %-10s %-20s %-16s %-26s %-6s %s\n", "NAME", "PLUGIN", "SCHEDULE", "ZONE",
-	       "NEXT", "PAUSED", "LAST");
-	json_array_foreach(jobs, i, v)
-	{
-		json_t *paused = json_object_get(v, "paused");
-
-		printf("%-20s %-10s %-20s %-16s %-26s %-6s %s\n", str(v, "name"), str(v, "plugin"),
-		       str(v, "schedule"), str(v, "timezone"), str(v, "next"),
-		       json_is_boolean(paused) ? (json_is_true(paused) ? "yes" : "no") : "?",
-		       str(v, "last_status"));
-	}
-	if (json_is_string(json_object_get(reply, "ledger_error")))
-		fprintf(stderr, "chimectl: note: ledger not read: %s\n",
-		        str(reply, "ledger_error"));
-}
-
-static void
-print_history(json_t *reply)
-{
-	json_t *runs = json_object_get(reply, "runs"), *v;
-	size_t i;
-
-	printf("%-8s %-28s %-10s %-3s %-12s %-6s %-10s %s\n", "ID", "SCHEDULED", "STATUS", "TRY",
-	       "NODE", "MANUAL", "DURATION", "ERROR");
-	json_array_foreach(runs, i, v)
-	{
-		json_t *d = json_object_get(v, "duration_seconds");
-		char dur[32] = "-";
-
-		if (json_is_number(d))
-			snprintf(dur, sizeof(dur), "%.3fs", json_number_value(d));
-		printf("%-8lld %-28s %-10s %-3lld %-12s %-6s %-10s %s\n",
-		       (long long)json_integer_value(json_object_get(v, "id")),
-		       str(v, "scheduled_for"), str(v, "status"),
-		       (long long)json_integer_value(json_object_get(v, "attempt")), str(v, "node"),
-		       json_is_true(json_object_get(v, "manual")) ? "yes" : "no", dur,
-		       json_is_string(json_object_get(v, "error")) ? str(v, "error") : "");
-	}
-}
-
-static void
 print_diagnostics(json_t *reply)
 {
 	json_t *v;
@@ -245,12 +260,16 @@ chimectl_control_main(int argc, char **argv)
 {
 	static const struct option options[] = {
 	        {"socket", required_argument, NULL, 's'},
+	        {"config", required_argument, NULL, 'c'},
 	        {"json", no_argument, NULL, 'j'},
+	        {"items", no_argument, NULL, 'i'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct chime_control_request rq = {.limit = 0};
-	const char *socket_path = CHIME_CONTROL_DEFAULT_SOCKET;
+	struct chime_control_text text = {.out = stdout};
+	const char *opt_socket = NULL, *opt_config = NULL;
+	char *socket_path = NULL;
 	bool json = false;
 	char *request = NULL, *line = NULL, err[512];
 	json_t *reply = NULL;
@@ -262,10 +281,16 @@ chimectl_control_main(int argc, char **argv)
 		return CHIMECTL_EXIT_USAGE;
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:jh", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:jih", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			socket_path = optarg;
+			opt_socket = optarg;
+			break;
+		case 'c':
+			opt_config = optarg;
+			break;
+		case 'i':
+			text.all_items = true;
 			break;
 		case 'j':
 			json = true;
@@ -312,6 +337,8 @@ chimectl_control_main(int argc, char **argv)
 		fprintf(stderr, "chimectl: out of memory\n");
 		goto out;
 	}
+	if (resolve_socket(opt_socket, opt_config, &socket_path) < 0)
+		goto out;
 	fd = connect_socket(socket_path, rq.cmd == CHIME_CONTROL_RELOAD);
 	if (fd < 0)
 		goto out;
@@ -337,15 +364,20 @@ chimectl_control_main(int argc, char **argv)
 		print_diagnostics(reply);
 		goto out;
 	}
+	text.now_usec = chime_clock_wall_usec();
+	text.zones = chime_tz_cache_new(); /* NULL: times in UTC */
 	switch (rq.cmd) {
 	case CHIME_CONTROL_STATUS:
-		print_status(reply);
+		chime_control_text_status(&text, reply);
 		break;
 	case CHIME_CONTROL_LIST:
-		print_list(reply);
+		chime_control_text_list(&text, reply);
+		if (json_is_string(json_object_get(reply, "ledger_error")))
+			fprintf(stderr, "chimectl: note: ledger not read: %s\n",
+			        str(reply, "ledger_error"));
 		break;
 	case CHIME_CONTROL_HISTORY:
-		print_history(reply);
+		chime_control_text_history(&text, reply);
 		break;
 	case CHIME_CONTROL_TRIGGER:
 		printf("triggered '%s'\n", rq.job);
@@ -364,6 +396,8 @@ chimectl_control_main(int argc, char **argv)
 	}
 	r = CHIMECTL_EXIT_OK;
 out:
+	chime_tz_cache_free(text.zones);
+	free(socket_path);
 	json_decref(reply);
 	free(line);
 	free(request);

@@ -2,110 +2,77 @@
 /*
  * chimectl run JOB [--config FILE] [--dry-run] [--at TIME] [--json]
  *
- * Run one job once in this process, as the daemon would: load the config
- * (plugins configured through the plugin host), connect, migrate the
- * ledger, claim the slot, run the plugin, record the outcome, print the
- * report. The slot is --at (default now); when it is a slot of the job's
- * schedule its ledger key is the schedule's (so it collides with the
- * daemon's claim of the same slot), and the previous slot is the
- * schedule's one before it. A slot that already has a run is refused
- * (never twice), unless its latest attempt failed, timed out, was
- * cancelled or lost: then this is a new attempt. A dry run touches no
- * ledger row: the plugin runs in dry-run mode and its report says what
- * would change.
+ * Run one slot of a job in this process through the same runner and
+ * ledger stages as chimed (runner.h, ledger-service.h), on a small libuv
+ * loop: the claim in chime.runs, heartbeats while it runs (so a run that
+ * outlives its lease is not taken for lost), the job's timeout and
+ * retries, the record of the outcome, then the report. The slot is --at
+ * (default now); when it is a slot of the job's schedule its ledger key
+ * is the schedule's (so it collides with the daemon's claim of the same
+ * slot: whoever claims first runs it, once), and the previous slot is the
+ * schedule's one before it.
  *
- * The job's timeout applies (statement_timeout and a cancel from a
- * watchdog thread); SIGINT/SIGTERM cancel the run, which is recorded as
- * cancelled. Exit 0 when the run succeeded, 1 otherwise, 2 on usage.
+ * A slot that already has a run is refused (never twice), unless its
+ * latest attempt failed, timed out, was cancelled or lost, or is a claim
+ * whose holder stopped heartbeating past its lease (a killed chimectl or
+ * node): that claim is recovered as failed, and this is a new attempt. A
+ * dry run touches no ledger row: the plugin runs in dry-run mode with a
+ * connection of its own and its report says what would change.
+ *
+ * SIGINT, SIGTERM and SIGHUP (an ssh session dropped) cancel the run,
+ * which is recorded as cancelled and reported. Exit 0 when the run
+ * succeeded, 1 otherwise, 2 on usage.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
+#include <uv.h>
 
+#include "builtin.h"
+#include "chimectl.h"
+#include "clock.h"
 #include "config.h"
 #include "cron.h"
 #include "db.h"
 #include "diag.h"
+#include "ledger-service.h"
 #include "ledger.h"
 #include "log.h"
 #include "plugin_host.h"
-#include "builtin.h"
 #include "run.h"
+#include "runner.h"
 #include "timespan.h"
 #include "tz.h"
 
-#include "chimectl.h"
+#define CTL_LOST_BATCH 1000
 
-struct watchdog {
-	pthread_t thread;
-	struct chime_run *run;
-	PGcancel *cancel;
-	int64_t deadline_usec; /* CLOCK_MONOTONIC; 0: none */
-	atomic_bool done;
-	atomic_bool timed_out;
-	atomic_int signal;
+struct ctl_run {
+	uv_loop_t loop;
+	struct chime_config *cfg;
+	const struct chime_job_config *job;
+	const char *job_name;
+	struct chime_ledger_slot lslot; /* the ledger key and the report's slot */
+	struct chime_slot slot;
+	char when[64];
+	bool dry, json;
+	int attempt;
+	struct chime_ledger_service *ledger; /* NULL for a dry run */
+	struct chime_runner *runner;
+	PGconn *conn;     /* a dry run's connection */
+	PGcancel *cancel; /* of `conn` */
+	uv_signal_t sigint, sigterm, sighup;
+	uv_timer_t finish;
+	bool reported, closing;
+	const char *signal_reason; /* the signal that cancelled the run, or NULL */
+	int ret;
 };
-
-static int64_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Cancels the run at its deadline or on SIGINT/SIGTERM (blocked in every
- * thread, taken here with sigtimedwait). */
-static void *
-watchdog_main(void *userdata)
-{
-	struct watchdog *w = userdata;
-	const struct timespec step = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
-	sigset_t set;
-	bool fired = false;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	while (!atomic_load(&w->done)) {
-		int sig = sigtimedwait(&set, NULL, &step);
-
-		if (fired)
-			continue;
-		if (sig > 0) {
-			atomic_store(&w->signal, sig);
-			fired = true;
-		} else if (w->deadline_usec > 0 && mono_now() >= w->deadline_usec) {
-			atomic_store(&w->timed_out, true);
-			fired = true;
-		}
-		if (fired) {
-			chime_run_cancel(w->run);
-			if (w->cancel != NULL)
-				(void)chime_db_cancel(w->cancel, NULL, 0);
-		}
-	}
-	return NULL;
-}
 
 static void
 usage(FILE *f)
@@ -142,22 +109,6 @@ run_slot(const struct chime_job_config *job, int64_t at_usec, struct chime_ledge
 	}
 	if (job->expr != NULL && chime_expr_prev(job->expr, job->tz, at_usec - 1, &s) == 0)
 		slot->previous_usec = s.instant_usec;
-}
-
-static enum chime_run_status
-run_outcome(int r, const struct watchdog *w)
-{
-	if (r == 0)
-		return CHIME_RUN_SUCCEEDED;
-	if (atomic_load(&w->timed_out))
-		return CHIME_RUN_TIMED_OUT;
-	if (atomic_load(&w->signal) != 0)
-		return CHIME_RUN_CANCELLED;
-	/* Nothing else cancels a run here: statement_timeout beat the
-	 * watchdog to it. */
-	if (r == -ECANCELED)
-		return CHIME_RUN_TIMED_OUT;
-	return CHIME_RUN_FAILED;
 }
 
 static void
@@ -208,49 +159,337 @@ print_report(const struct chime_job_config *job, const struct chime_ledger_slot 
 	chime_run_report_print(run, stdout);
 }
 
-/* Make sure the connection can record: out of any transaction, no
- * timeout, reconnected if the run broke it. */
-static int
-conn_for_ledger(const struct chime_config *cfg, PGconn **conn, char *err, size_t errsize)
+/* The error line of the report: what failed, why the run stopped. */
+static const char *
+ctl_error(const struct chime_runner_run *rr, enum chime_run_status status, char *buf, size_t size)
 {
-	if (PQstatus(*conn) == CONNECTION_OK && PQtransactionStatus(*conn) != PQTRANS_IDLE)
-		PQclear(PQexec(*conn, "ROLLBACK"));
-	if (PQstatus(*conn) != CONNECTION_OK || PQtransactionStatus(*conn) != PQTRANS_IDLE) {
-		PQfinish(*conn);
-		*conn = NULL;
-		if (chime_db_connect(&cfg->database, conn, err, errsize) < 0)
-			return -ENOTCONN;
+	struct chime_run *run = chime_runner_run_context(rr);
+	const char *error = run != NULL ? chime_run_error(run) : NULL;
+	const char *reason = chime_runner_run_cancel_reason(rr);
+
+	if (status == CHIME_RUN_TIMED_OUT) {
+		snprintf(buf, size, "timed out after %" PRId64 " ms%s%s",
+		         chime_runner_run_job(rr)->timeout_usec / 1000, error != NULL ? ": " : "",
+		         error != NULL ? error : "");
+		return buf;
 	}
-	return chime_db_set_statement_timeout(*conn, 0, err, errsize);
+	if (status == CHIME_RUN_CANCELLED && reason != NULL) {
+		snprintf(buf, size, "cancelled: %s", reason);
+		return buf;
+	}
+	if (status != CHIME_RUN_SUCCEEDED && error == NULL)
+		return "failed";
+	return error;
+}
+
+static void
+ctl_close_cb(uv_handle_t *handle)
+{
+	(void)handle;
+}
+
+/* Everything is over: close the handles; uv_run() then returns. */
+static void
+ctl_close(struct ctl_run *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	uv_close((uv_handle_t *)&c->sigint, ctl_close_cb);
+	uv_close((uv_handle_t *)&c->sigterm, ctl_close_cb);
+	uv_close((uv_handle_t *)&c->sighup, ctl_close_cb);
+	uv_close((uv_handle_t *)&c->finish, ctl_close_cb);
+	/* The service first: it heartbeats through the runner. */
+	chime_ledger_service_close(c->ledger);
+	c->ledger = NULL;
+	chime_runner_close(c->runner);
+	c->runner = NULL;
+}
+
+static void
+count_run(struct chime_runner_run *rr, void *userdata)
+{
+	size_t *n = userdata;
+
+	(*n)++;
+}
+
+/* Close once the runner holds no run (a retry waiting is one). */
+static void
+ctl_finish_cb(uv_timer_t *timer)
+{
+	struct ctl_run *c = timer->data;
+	size_t n = 0;
+
+	chime_runner_foreach(c->runner, count_run, &n);
+	if (n > 0 || chime_runner_running(c->runner) > 0)
+		return;
+	if (!c->reported)
+		fprintf(stderr, "chimectl run: job '%s': %s before the run ended\n", c->job_name,
+		        c->signal_reason != NULL ? c->signal_reason : "stopped");
+	ctl_close(c);
+}
+
+static void
+ctl_finished_cb(const struct chime_runner_run *rr, void *userdata)
+{
+	struct ctl_run *c = userdata;
+	struct chime_run *run = chime_runner_run_context(rr);
+	enum chime_run_status status = CHIME_RUN_FAILED;
+	char buf[600];
+
+	(void)chime_runner_run_status(rr, &status);
+	if (chime_runner_run_will_retry(rr))
+		return; /* the next attempt reports */
+	c->reported = true;
+	c->ret = status == CHIME_RUN_SUCCEEDED ? CHIMECTL_EXIT_OK : CHIMECTL_EXIT_FAILURE;
+	if (run != NULL) {
+		c->lslot.previous_usec = chime_runner_run_previous_usec(rr);
+		print_report(c->job, &c->lslot, chime_runner_run_id(rr),
+		             chime_runner_run_attempt(rr), c->dry, status,
+		             ctl_error(rr, status, buf, sizeof(buf)), run, c->json);
+	} else if (status == CHIME_RUN_SKIPPED) {
+		fprintf(stderr,
+		        "chimectl run: job '%s': slot %s was just claimed by another run; "
+		        "not running it twice\n",
+		        c->job_name, c->when);
+	} else {
+		fprintf(stderr, "chimectl run: job '%s': cannot claim the slot (see above)\n",
+		        c->job_name);
+	}
+	uv_timer_start(&c->finish, ctl_finish_cb, 0, 100);
+}
+
+static void
+cancel_live(struct chime_runner_run *rr, void *userdata)
+{
+	struct ctl_run *c = userdata;
+
+	if (chime_runner_run_live(rr))
+		chime_runner_run_cancel(rr, c->signal_reason);
+}
+
+/* SIGINT, SIGTERM, SIGHUP: cancel the run (recorded, reported); a second
+ * signal exits at once. */
+static void
+ctl_signal_cb(uv_signal_t *handle, int signum)
+{
+	struct ctl_run *c = handle->data;
+
+	if (c->signal_reason != NULL)
+		_exit(CHIMECTL_EXIT_FAILURE);
+	c->signal_reason = signum == SIGHUP    ? "hangup (SIGHUP)"
+	                   : signum == SIGTERM ? "terminated (SIGTERM)"
+	                                       : "interrupted (SIGINT)";
+	chime_runner_foreach(c->runner, cancel_live, c);
+	/* A retry waiting for its backoff is dropped. */
+	(void)chime_runner_drain(c->runner, CHIME_RUNNER_CANCEL_GRACE_USEC, NULL, NULL);
+	uv_timer_start(&c->finish, ctl_finish_cb, 0, 100);
+}
+
+/* ---- A dry run's connection (no ledger) -------------------------------- */
+
+static int
+dry_acquire_conn(struct chime_runner_run *rr, PGconn **ret_conn, char *errbuf, size_t errsize,
+                 void *userdata)
+{
+	struct ctl_run *c = userdata;
+
+	*ret_conn = c->conn;
+	return 0;
+}
+
+static void
+dry_cancel(struct chime_runner_run *rr, void *userdata)
+{
+	struct ctl_run *c = userdata;
+
+	if (c->cancel != NULL)
+		(void)chime_db_cancel(c->cancel, NULL, 0);
+}
+
+/* ---- The slot's ledger history -------------------------------------------- */
+
+/* The slot's latest attempt is a claim whose holder stopped heartbeating
+ * past its lease: recover it as failed so a new attempt may run. 0 when
+ * recovered (or gone meanwhile), -ENOENT when it is not lost. */
+static int
+recover_lost(struct ctl_run *c, PGconn *conn, const struct chime_ledger_row *latest)
+{
+	struct chime_ledger_lost *lost = NULL;
+	size_t n = 0;
+	int64_t new_id = 0;
+	char err[512];
+	int r = -ENOENT;
+
+	if (chime_ledger_find_lost(conn, CTL_LOST_BATCH, &lost, &n, err, sizeof(err)) < 0)
+		return -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		if (lost[i].id != latest->id)
+			continue;
+		r = chime_ledger_recover(conn, &lost[i], false, c->cfg->node, c->job->lease_usec,
+		                         &new_id, err, sizeof(err));
+		if (r == 0)
+			fprintf(stderr,
+			        "chimectl run: job '%s': slot %s: attempt %d on node '%s' stopped "
+			        "heartbeating past its lease; marked failed, running attempt %d\n",
+			        c->job_name, c->when, latest->attempt, latest->node,
+			        latest->attempt + 1);
+		else if (r == -ESTALE)
+			r = -ENOENT; /* recovered by a node first, or alive again */
+		break;
+	}
+	free(lost);
+	return r;
+}
+
+static bool
+status_retryable(enum chime_run_status s)
+{
+	return s == CHIME_RUN_FAILED || s == CHIME_RUN_TIMED_OUT || s == CHIME_RUN_CANCELLED ||
+	       s == CHIME_RUN_LOST;
+}
+
+/* Prepare the schema and pick the attempt: 0, or 1 after a message. */
+static int
+ctl_check_slot(struct ctl_run *c, PGconn *conn)
+{
+	struct chime_ledger_row latest;
+	char err[512];
+	int r;
+
+	r = chime_ledger_migrate(conn, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "chimectl run: cannot prepare schema chime: %s\n", err);
+		return 1;
+	}
+	r = chime_ledger_slot_latest(conn, c->job->name, c->lslot.local_usec, c->lslot.occurrence,
+	                             &latest, err, sizeof(err));
+	if (r < 0 && r != -ENOENT) {
+		fprintf(stderr, "chimectl run: job '%s': ledger: %s\n", c->job_name, err);
+		return 1;
+	}
+	c->attempt = r == 0 ? latest.attempt + 1 : 1;
+	if (r < 0 || status_retryable(latest.status))
+		return 0;
+	if ((latest.status == CHIME_RUN_CLAIMED || latest.status == CHIME_RUN_RUNNING) &&
+	    recover_lost(c, conn, &latest) == 0)
+		return 0;
+	fprintf(stderr,
+	        "chimectl run: job '%s': slot %s already has a run (id %" PRId64
+	        ", attempt %d, %s on node '%s'); not running it twice\n",
+	        c->job_name, c->when, latest.id, latest.attempt,
+	        chime_run_status_name(latest.status), latest.node);
+	return 1;
+}
+
+/* ---- The loop ------------------------------------------------------------- */
+
+static int
+ctl_start_signal(struct ctl_run *c, uv_signal_t *handle, int signum)
+{
+	int r = uv_signal_init(&c->loop, handle);
+
+	if (r < 0)
+		return r;
+	handle->data = c;
+	return uv_signal_start(handle, ctl_signal_cb, signum);
+}
+
+/* Set up the service (or the dry run's connection), the runner and the
+ * signals, and start the run. 0, or a negative errno (logged). */
+static int
+ctl_start(struct ctl_run *c)
+{
+	struct chime_runner_options ropts = {
+	        .loop = &c->loop,
+	        .node = c->cfg->node,
+	        .dry_run = c->dry,
+	        .finished_cb = ctl_finished_cb,
+	        .userdata = c,
+	};
+	int r;
+
+	if (c->dry) {
+		c->cancel = PQgetCancel(c->conn);
+		ropts.stages = (struct chime_runner_stages){
+		        .acquire_conn = dry_acquire_conn,
+		        .cancel = dry_cancel,
+		        .userdata = c,
+		};
+	} else {
+		struct chime_ledger_service_options lopts = {
+		        .loop = &c->loop,
+		        .database = &c->cfg->database,
+		        .node = c->cfg->node,
+		        .stages_only = true,
+		};
+
+		r = chime_ledger_service_new(&lopts, &c->ledger);
+		if (r < 0)
+			return r;
+		chime_ledger_service_set_config(c->ledger, c->cfg);
+		chime_ledger_service_stages(c->ledger, &ropts.stages);
+	}
+	r = chime_runner_new(&ropts, &c->runner);
+	if (r < 0)
+		return r;
+	if (c->ledger != NULL)
+		chime_ledger_service_attach(c->ledger, c->runner);
+	uv_timer_init(&c->loop, &c->finish);
+	c->finish.data = c;
+	if ((r = ctl_start_signal(c, &c->sigint, SIGINT)) < 0 ||
+	    (r = ctl_start_signal(c, &c->sigterm, SIGTERM)) < 0 ||
+	    (r = ctl_start_signal(c, &c->sighup, SIGHUP)) < 0)
+		return r;
+	return chime_runner_run_now(c->runner, c->cfg, c->job, &c->slot, c->lslot.previous_usec,
+	                            c->attempt);
+}
+
+/* Run the slot on a loop of its own; the exit code. */
+static int
+ctl_run_slot(struct ctl_run *c)
+{
+	int r;
+
+	r = uv_loop_init(&c->loop);
+	if (r < 0) {
+		fprintf(stderr, "chimectl run: cannot create the event loop: %s\n", uv_strerror(r));
+		return CHIMECTL_EXIT_FAILURE;
+	}
+	c->ret = CHIMECTL_EXIT_FAILURE;
+	r = ctl_start(c);
+	if (r < 0) {
+		fprintf(stderr, "chimectl run: job '%s': cannot start the run: %s\n", c->job_name,
+		        strerror(-r));
+		if (c->runner != NULL && chime_runner_running(c->runner) == 0)
+			ctl_close(c);
+	}
+	if (c->closing || r == 0)
+		uv_run(&c->loop, UV_RUN_DEFAULT);
+	if (c->closing && uv_loop_close(&c->loop) < 0)
+		fprintf(stderr, "chimectl run: event loop closed with handles left\n");
+	return c->ret;
 }
 
 int
 chimectl_run_main(int argc, char **argv)
 {
-	const char *config_path = CHIME_DEFAULT_CONFIG, *job_name = NULL, *at_text = NULL;
-	bool dry = false, json = false, watchdog_started = false;
+	const char *config_path = CHIME_DEFAULT_CONFIG, *at_text = NULL;
 	struct chime_plugin_host *host = NULL;
 	struct chime_config_hooks hooks;
-	struct chime_config *cfg = NULL;
-	const struct chime_job_config *job;
 	struct chime_diag_list diags;
-	struct chime_ledger_slot slot;
-	struct chime_ledger_row latest;
-	struct watchdog w = {0};
-	struct chime_run *run = NULL;
-	enum chime_run_status status = CHIME_RUN_FAILED;
-	const char *error = NULL;
-	char err[512], when[64];
+	struct ctl_run c = {0};
+	char err[512];
 	PGconn *conn = NULL;
-	int64_t id = 0, at_usec;
-	sigset_t sigs;
-	int attempt = 1, r, ret = CHIMECTL_EXIT_FAILURE;
+	int64_t at_usec;
+	int r, ret = CHIMECTL_EXIT_FAILURE;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--dry-run") == 0)
-			dry = true;
+			c.dry = true;
 		else if (strcmp(argv[i], "--json") == 0)
-			json = true;
+			c.json = true;
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config_path = argv[++i];
 		else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc)
@@ -258,19 +497,20 @@ chimectl_run_main(int argc, char **argv)
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return CHIMECTL_EXIT_OK;
-		} else if (argv[i][0] != '-' && job_name == NULL)
-			job_name = argv[i];
+		} else if (argv[i][0] != '-' && c.job_name == NULL)
+			c.job_name = argv[i];
 		else {
 			fprintf(stderr, "chimectl run: unexpected argument '%s'\n", argv[i]);
 			usage(stderr);
 			return CHIMECTL_EXIT_USAGE;
 		}
 	}
-	if (job_name == NULL) {
+	if (c.job_name == NULL) {
 		usage(stderr);
 		return CHIMECTL_EXIT_USAGE;
 	}
 
+	/* The plugin's lines (an exec job's output) are info. */
 	chime_log_open(CHIME_LOG_INFO);
 	chime_diag_list_init(&diags);
 	if (chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host) < 0) {
@@ -278,162 +518,68 @@ chimectl_run_main(int argc, char **argv)
 		goto out;
 	}
 	chime_plugin_host_hooks(host, &hooks);
-	r = chime_config_load(config_path, &hooks, &diags, &cfg);
+	r = chime_config_load(config_path, &hooks, &diags, &c.cfg);
 	chime_diag_list_print(&diags, stderr);
 	if (r < 0)
 		goto out;
-	job = chime_config_find_job(cfg, job_name);
-	if (job == NULL) {
-		fprintf(stderr, "chimectl run: no job '%s' in '%s'\n", job_name, config_path);
+	c.job = chime_config_find_job(c.cfg, c.job_name);
+	if (c.job == NULL) {
+		fprintf(stderr, "chimectl run: no job '%s' in '%s'\n", c.job_name, config_path);
 		goto out;
 	}
-	if (job->plugin == NULL) {
-		fprintf(stderr, "chimectl run: job '%s': plugin '%s' is not available\n", job_name,
-		        job->plugin_name);
+	if (c.job->plugin == NULL) {
+		fprintf(stderr, "chimectl run: job '%s': plugin '%s' is not available\n",
+		        c.job_name, c.job->plugin_name);
 		goto out;
 	}
 	if (at_text != NULL) {
-		if (chime_time_parse(at_text, job->tz, &at_usec) < 0) {
+		if (chime_time_parse(at_text, c.job->tz, &at_usec) < 0) {
 			fprintf(stderr, "chimectl run: --at '%s': not an RFC 3339 time\n", at_text);
 			ret = CHIMECTL_EXIT_USAGE;
 			goto out;
 		}
 	} else {
-		at_usec = wall_now();
+		at_usec = chime_clock_wall_usec();
 	}
-	run_slot(job, at_usec, &slot);
-	if (chime_time_format(slot.instant_usec, job->tz, when, sizeof(when)) < 0)
-		snprintf(when, sizeof(when), "?");
+	run_slot(c.job, at_usec, &c.lslot);
+	c.slot = (struct chime_slot){
+	        .instant_usec = c.lslot.instant_usec,
+	        .local_usec = c.lslot.local_usec,
+	        .occurrence = c.lslot.occurrence,
+	};
+	if (chime_time_format(c.lslot.instant_usec, c.job->tz, c.when, sizeof(c.when)) < 0)
+		snprintf(c.when, sizeof(c.when), "?");
 
-	r = chime_db_connect(&cfg->database, &conn, err, sizeof(err));
+	r = chime_db_connect(&c.cfg->database, &conn, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "chimectl run: job '%s': cannot connect to the database: %s\n",
-		        job_name, err);
+		        c.job_name, err);
 		goto out;
 	}
-	if (!dry) {
-		struct chime_ledger_claim claim = {
-		        .slot = &slot,
-		        .node = cfg->node,
-		        .manual = true,
-		        .lease_usec = job->lease_usec,
-		        .start = true,
-		};
-
-		r = chime_ledger_migrate(conn, err, sizeof(err));
+	if (c.dry) {
+		c.attempt = 1;
+		c.conn = conn; /* the dry run's own */
+		conn = NULL;
+		r = chime_db_set_statement_timeout(c.conn, c.job->timeout_usec, err, sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "chimectl run: cannot prepare schema chime: %s\n", err);
+			fprintf(stderr, "chimectl run: job '%s': %s\n", c.job_name, err);
 			goto out;
 		}
-		r = chime_ledger_slot_latest(conn, job->name, slot.local_usec, slot.occurrence,
-		                             &latest, err, sizeof(err));
-		if (r == 0 && latest.status != CHIME_RUN_FAILED &&
-		    latest.status != CHIME_RUN_TIMED_OUT && latest.status != CHIME_RUN_CANCELLED &&
-		    latest.status != CHIME_RUN_LOST) {
-			fprintf(stderr,
-			        "chimectl run: job '%s': slot %s already has a run (id %" PRId64
-			        ", attempt %d, %s on node '%s'); not running it twice\n",
-			        job_name, when, latest.id, latest.attempt,
-			        chime_run_status_name(latest.status), latest.node);
-			goto out;
-		}
-		if (r < 0 && r != -ENOENT) {
-			fprintf(stderr, "chimectl run: job '%s': ledger: %s\n", job_name, err);
-			goto out;
-		}
-		attempt = r == 0 ? latest.attempt + 1 : 1;
-		claim.attempt = attempt;
-		r = chime_ledger_claim(conn, &claim, &id, NULL, err, sizeof(err));
-		if (r == -EEXIST) {
-			fprintf(stderr,
-			        "chimectl run: job '%s': slot %s was just claimed by another run; "
-			        "not running it twice\n",
-			        job_name, when);
-			goto out;
-		}
-		if (r < 0) {
-			fprintf(stderr, "chimectl run: job '%s': cannot claim the slot: %s\n",
-			        job_name, err);
-			goto out;
-		}
+	} else if (ctl_check_slot(&c, conn) != 0) {
+		goto out;
 	}
-	r = chime_db_set_statement_timeout(conn, job->timeout_usec, err, sizeof(err));
-	if (r < 0) {
-		error = err;
-		goto record;
-	}
-
-	run = chime_run_new(&(struct chime_run_params){
-	        .job = job->name,
-	        .plugin = job->plugin_name,
-	        .timezone = chime_tz_name(job->tz),
-	        .node = cfg->node,
-	        .nominal_usec = slot.instant_usec,
-	        .previous_usec = slot.previous_usec,
-	        .run_id = id,
-	        .attempt = attempt,
-	        .dry_run = dry,
-	        .conn = conn,
-	});
-	if (run == NULL) {
-		error = "out of memory";
-		goto record;
-	}
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	w.run = run;
-	w.cancel = PQgetCancel(conn);
-	w.deadline_usec = job->timeout_usec > 0 ? mono_now() + job->timeout_usec : 0;
-	watchdog_started = pthread_create(&w.thread, NULL, watchdog_main, &w) == 0;
-
-	r = job->plugin->run(job->plugin_state, run);
-	status = run_outcome(r, &w);
-	error = chime_run_error(run);
-	if (r < 0 && error == NULL)
-		error = strerror(-r);
-	if (status == CHIME_RUN_TIMED_OUT) {
-		snprintf(err, sizeof(err), "timed out after %" PRId64 " ms%s%s",
-		         job->timeout_usec / 1000, error != NULL ? ": " : "",
-		         error != NULL ? error : "");
-		error = err;
-	}
-
-record:
-	if (watchdog_started) {
-		atomic_store(&w.done, true);
-		pthread_join(w.thread, NULL);
-	}
-	if (!dry && id > 0) {
-		char *summary = run != NULL ? chime_run_report_json(run) : NULL;
-		char *error_copy = error != NULL ? strdup(error) : NULL;
-		char lerr[512];
-
-		r = conn_for_ledger(cfg, &conn, lerr, sizeof(lerr));
-		if (r == 0)
-			r = chime_ledger_finish(conn, id, status, summary, error_copy, lerr,
-			                        sizeof(lerr));
-		if (r < 0)
-			fprintf(stderr, "chimectl run: job '%s': cannot record the outcome: %s\n",
-			        job_name, lerr);
-		free(summary);
-		free(error_copy);
-		if (r < 0)
-			goto out;
-	}
-	if (run != NULL)
-		print_report(job, &slot, id, attempt, dry, status, error, run, json);
-	else if (error != NULL)
-		fprintf(stderr, "chimectl run: job '%s': %s\n", job_name, error);
-	ret = status == CHIME_RUN_SUCCEEDED ? CHIMECTL_EXIT_OK : CHIMECTL_EXIT_FAILURE;
+	if (conn != NULL)
+		PQfinish(conn); /* the run uses the service's pools */
+	conn = NULL;
+	ret = ctl_run_slot(&c);
 out:
-	if (w.cancel != NULL)
-		PQfreeCancel(w.cancel);
-	chime_run_free(run);
+	if (c.cancel != NULL)
+		PQfreeCancel(c.cancel);
+	if (c.conn != NULL)
+		PQfinish(c.conn);
 	if (conn != NULL)
 		PQfinish(conn);
-	chime_config_unref(cfg);
+	chime_config_unref(c.cfg);
 	chime_plugin_host_free(host);
 	chime_diag_list_done(&diags);
 	return ret;

@@ -246,6 +246,35 @@ out:
 
 static void queue_refresh(struct chimed_control *ctl);
 
+static const char *job_zone(const struct chime_job_config *job);
+
+/* A job that is neither configured nor in the ledger is a mistake (a
+ * typo), not an empty history; a removed job keeps its history. The
+ * job's zone goes with the runs, so chimectl writes their times in it. */
+static void
+reply_history(struct control_client *c, struct control_work *w)
+{
+	const struct chime_job_config *job =
+	        chime_config_find_job(c->ctl->d->config, w->rq.job);
+	json_t *body;
+
+	if (w->r < 0) {
+		client_send(c, chime_control_reply_error("history: %s", w->err), false);
+		return;
+	}
+	if (job == NULL && json_array_size(w->result) == 0) {
+		client_send(c,
+		            chime_control_reply_error(
+		                    "no job '%s' in the configuration or the ledger", w->rq.job),
+		            false);
+		return;
+	}
+	body = json_pack("{s:s, s:O}", "job", w->rq.job, "runs", w->result);
+	if (body != NULL && job != NULL)
+		json_object_set_new(body, "timezone", json_string(job_zone(job)));
+	reply_json(c, body);
+}
+
 static void
 after_work_cb(uv_work_t *req, int status)
 {
@@ -257,12 +286,7 @@ after_work_cb(uv_work_t *req, int status)
 	if (c != NULL && !c->closing) {
 		switch (w->kind) {
 		case CW_HISTORY:
-			if (w->r < 0)
-				client_send(c, chime_control_reply_error("history: %s", w->err),
-				            false);
-			else
-				reply_json(c, json_pack("{s:s, s:O}", "job", w->rq.job, "runs",
-				                        w->result));
+			reply_history(c, w);
 			break;
 		case CW_PAUSE:
 		case CW_RESUME:

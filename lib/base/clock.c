@@ -50,6 +50,42 @@ const struct chime_clock chime_clock_system = {
         .mono_usec = system_mono,
 };
 
+static int64_t
+fake_wall(void *userdata)
+{
+	struct chime_fake_clock *fake = userdata;
+
+	return atomic_load(&fake->wall_usec);
+}
+
+static int64_t
+fake_mono(void *userdata)
+{
+	struct chime_fake_clock *fake = userdata;
+
+	return atomic_load(&fake->mono_usec);
+}
+
+void
+chime_fake_clock_init(struct chime_fake_clock *fake, int64_t wall_usec,
+                      struct chime_clock *ret_clock)
+{
+	atomic_init(&fake->wall_usec, wall_usec);
+	atomic_init(&fake->mono_usec, 0);
+	*ret_clock = (struct chime_clock){
+	        .wall_usec = fake_wall,
+	        .mono_usec = fake_mono,
+	        .userdata = fake,
+	};
+}
+
+void
+chime_fake_clock_advance(struct chime_fake_clock *fake, int64_t usec)
+{
+	atomic_fetch_add(&fake->wall_usec, usec);
+	atomic_fetch_add(&fake->mono_usec, usec);
+}
+
 /*
  * The one RFC 3339 writer: the local time `offset_sec` east of UTC, the
  * fraction with its trailing zeros cut, then "Z" (`zulu`, offset 0) or the

@@ -11,6 +11,7 @@
 #ifndef CHIME_CLOCK_H
 #define CHIME_CLOCK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,21 @@ chime_clock_mono(const struct chime_clock *c)
 {
 	return c->mono_usec(c->userdata);
 }
+
+/*
+ * A clock for tests: both times stand still until the test moves them
+ * with chime_fake_clock_advance(). Readable from any thread.
+ */
+struct chime_fake_clock {
+	_Atomic int64_t wall_usec, mono_usec;
+};
+
+/* Start `fake` at `wall_usec` (monotonic 0) and fill *ret_clock with a
+ * clock reading it (`fake` must outlive every user of the clock). */
+void chime_fake_clock_init(struct chime_fake_clock *fake, int64_t wall_usec,
+                           struct chime_clock *ret_clock);
+/* Move both times forward by `usec`. */
+void chime_fake_clock_advance(struct chime_fake_clock *fake, int64_t usec);
 
 /*
  * `utc_usec` as RFC 3339 in UTC: "2026-11-21T10:03:30Z", with a fraction

@@ -459,6 +459,7 @@ chime__runner_worker(struct chime_runner_run *rr)
 	        .previous_usec = rr->previous_usec,
 	        .run_id = rr->id,
 	        .attempt = rr->attempt,
+	        .dry_run = runner->options.dry_run,
 	};
 	PGconn *conn = NULL;
 	struct chime_run *run;
@@ -862,7 +863,19 @@ chime_runner_trigger(struct chime_runner *runner, struct chime_config *config,
 	slot.local_usec = job->tz != NULL ? chime_tz_to_local(job->tz, now / 1000000) * 1000000 +
 	                                            now % 1000000
 	                                  : now;
-	rr = rr_new(runner, config, job, &slot, INT64_MIN, 1);
+	return chime_runner_run_now(runner, config, job, &slot, INT64_MIN, 1);
+}
+
+int
+chime_runner_run_now(struct chime_runner *runner, struct chime_config *config,
+                     const struct chime_job_config *job, const struct chime_slot *slot,
+                     int64_t previous_usec, int attempt)
+{
+	struct chime_runner_run *rr;
+
+	if (runner->draining)
+		return -ESHUTDOWN;
+	rr = rr_new(runner, config, job, slot, previous_usec, attempt);
 	if (rr == NULL)
 		return -ENOMEM;
 	rr->manual = true;
@@ -987,7 +1000,7 @@ chime_runner_run_node(const struct chime_runner_run *rr)
 }
 
 struct chime_run *
-chime_runner_run_context(struct chime_runner_run *rr)
+chime_runner_run_context(const struct chime_runner_run *rr)
 {
 	return rr->run;
 }
@@ -1023,6 +1036,12 @@ int64_t
 chime_runner_run_duration_usec(const struct chime_runner_run *rr)
 {
 	return rr->duration_usec;
+}
+
+bool
+chime_runner_run_will_retry(const struct chime_runner_run *rr)
+{
+	return rr->retry && !rr->runner->draining;
 }
 
 bool

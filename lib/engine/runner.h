@@ -120,6 +120,8 @@ struct chime_runner_options {
 	const struct chime_clock *clock;
 	/* Worker threads kept at most (CHIME_RUNNER_WORKERS_CAP when smaller). */
 	size_t workers_cap;
+	/* Runs are dry runs (chimectl run --dry-run): plugins change nothing. */
+	bool dry_run;
 	/* Called on the loop whenever the number of live runs changed, so
 	 * the daemon can refresh STATUS=. May be NULL. */
 	void (*changed_cb)(void *userdata);
@@ -155,6 +157,16 @@ int chime_runner_dispatch(struct chime_runner *runner, struct chime_config *conf
  */
 int chime_runner_trigger(struct chime_runner *runner, struct chime_config *config,
                          const struct chime_job_config *job);
+
+/*
+ * Run `slot` of `job` now as attempt `attempt`, outside the schedule and
+ * without the overlap policy (chimectl run): recorded manual, a pause
+ * does not hold it back, failures retried as the job says. Returns 0,
+ * -ESHUTDOWN while draining, -ENOMEM.
+ */
+int chime_runner_run_now(struct chime_runner *runner, struct chime_config *config,
+                         const struct chime_job_config *job, const struct chime_slot *slot,
+                         int64_t previous_usec, int attempt);
 
 /* Runs started and not yet completed (claim, worker, record stages). */
 size_t chime_runner_running(const struct chime_runner *runner);
@@ -220,7 +232,7 @@ int64_t chime_runner_run_previous_usec(const struct chime_runner_run *rr);
 int chime_runner_run_attempt(const struct chime_runner_run *rr);
 const char *chime_runner_run_node(const struct chime_runner_run *rr);
 /* The run context (NULL before the worker stage). Borrowed. */
-struct chime_run *chime_runner_run_context(struct chime_runner_run *rr);
+struct chime_run *chime_runner_run_context(const struct chime_runner_run *rr);
 int64_t chime_runner_run_id(const struct chime_runner_run *rr);
 void chime_runner_run_set_id(struct chime_runner_run *rr, int64_t id);
 /* False before the worker stage decided an outcome (and *ret_status is
@@ -229,6 +241,8 @@ void chime_runner_run_set_id(struct chime_runner_run *rr, int64_t id);
 bool chime_runner_run_status(const struct chime_runner_run *rr, enum chime_run_status *ret_status);
 /* True for a run started by chime_runner_trigger(). */
 bool chime_runner_run_manual(const struct chime_runner_run *rr);
+/* True when a retry of this failed run follows (finished_cb). */
+bool chime_runner_run_will_retry(const struct chime_runner_run *rr);
 /* True for a slot dispatched by catch-up (or queued behind it). */
 bool chime_runner_run_catchup(const struct chime_runner_run *rr);
 /* True for a run dispatched by chime_runner_dispatch_claimed(). */

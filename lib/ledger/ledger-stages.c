@@ -16,6 +16,7 @@
  * and the slot run again.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@
 #include "ledger-internal.h"
 #include "log.h"
 #include "run.h"
-#include "timespan.h"
 
 #define WAIT_POLL_USEC   (INT64_C(500) * 1000)
 #define RECORD_POLL_USEC (INT64_C(1000) * 1000)
@@ -370,10 +370,8 @@ record_error(struct chime_runner_run *rr, enum chime_run_status status)
 	char *text = NULL;
 
 	if (chime_runner_run_timed_out(rr)) {
-		char span[32];
-
-		chime_timespan_format(chime_runner_run_job(rr)->timeout_usec, span, sizeof(span));
-		if (asprintf(&text, "timed out after %s%s%s", span, error ? ": " : "",
+		if (asprintf(&text, "timed out after %" PRId64 " ms%s%s",
+		             chime_runner_run_job(rr)->timeout_usec / 1000, error ? ": " : "",
 		             error ? error : "") < 0)
 			text = NULL;
 	} else if (status == CHIME_RUN_CANCELLED) {

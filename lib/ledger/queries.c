@@ -44,6 +44,18 @@ col_epoch(const PGresult *res, int row, int col)
 	return json_real(strtod(PQgetvalue(res, row, col), NULL));
 }
 
+/* A jsonb column as JSON (null when NULL or unreadable). */
+static json_t *
+col_json(const PGresult *res, int row, int col)
+{
+	json_t *v;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	v = json_loads(PQgetvalue(res, row, col), 0, NULL);
+	return v != NULL ? v : json_null();
+}
+
 int
 chime_ledger_query_history(PGconn *conn, const char *job, int limit, json_t **ret_runs,
                            char *errbuf, size_t errsize)
@@ -83,6 +95,7 @@ chime_ledger_query_history(PGconn *conn, const char *job, int limit, json_t **re
 		json_object_set_new(o, "finished_at", col_time(res, i, 8));
 		json_object_set_new(o, "duration_seconds", col_epoch(res, i, 9));
 		json_object_set_new(o, "error", col_text(res, i, 10));
+		json_object_set_new(o, "summary", col_json(res, i, 11));
 	}
 	*ret_runs = runs;
 	runs = NULL;

@@ -492,12 +492,48 @@ struct exec_stream {
 	size_t len;
 };
 
+/* The last lines of output, kept for the run's report (value
+ * "output_tail", so `chimectl history` shows what a command said without
+ * the journal). Bounded: EXEC_TAIL_LINES lines of at most EXEC_TAIL_WIDTH
+ * bytes each. */
+#define EXEC_TAIL_LINES 10
+#define EXEC_TAIL_WIDTH 200
+
 struct exec_output {
 	struct chime_run *run;
 	int64_t max_lines;
 	int64_t logged, suppressed;
 	char last_err[256];
+	char tail[EXEC_TAIL_LINES][EXEC_TAIL_WIDTH + 1];
+	size_t n_tail; /* lines seen; the ring holds the last EXEC_TAIL_LINES */
 };
+
+static void
+tail_add(struct exec_output *o, const char *line, size_t len)
+{
+	char *slot = o->tail[o->n_tail++ % EXEC_TAIL_LINES];
+
+	if (len > EXEC_TAIL_WIDTH)
+		len = EXEC_TAIL_WIDTH;
+	memcpy(slot, line, len);
+	slot[len] = '\0';
+}
+
+/* The ring, oldest first, as one value with a line per output line. */
+static void
+tail_report(struct exec_output *o)
+{
+	size_t n = o->n_tail < EXEC_TAIL_LINES ? o->n_tail : EXEC_TAIL_LINES;
+	char text[EXEC_TAIL_LINES * (EXEC_TAIL_WIDTH + 1) + 1];
+	size_t len = 0;
+
+	if (n == 0)
+		return;
+	for (size_t i = o->n_tail - n; i < o->n_tail; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s", len > 0 ? "\n" : "",
+		                        o->tail[i % EXEC_TAIL_LINES]);
+	chime_run_value(o->run, "output_tail", text);
+}
 
 static void
 output_line(struct exec_output *o, struct exec_stream *s, const char *line, size_t len)
@@ -508,6 +544,7 @@ output_line(struct exec_output *o, struct exec_stream *s, const char *line, size
 		memcpy(o->last_err, line, n);
 		o->last_err[n] = '\0';
 	}
+	tail_add(o, line, len);
 	if (o->logged >= o->max_lines) {
 		o->suppressed++;
 		return;
@@ -700,6 +737,7 @@ exec_run(void *state, struct chime_run *run)
 		              "%" PRId64 " output lines suppressed (max_log_lines %" PRId64 ")",
 		              o.suppressed, o.max_lines);
 	chime_run_count(run, "output_lines", o.logged + o.suppressed);
+	tail_report(&o);
 
 	if (child_errno != 0) {
 		chime_run_fail(run, "cannot execute '%s': %s", st->argv[0], strerror(child_errno));

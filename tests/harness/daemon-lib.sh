@@ -2,7 +2,8 @@
 #
 # Helpers for the tests/integration/daemon-*.sh tests, sourced by them:
 # a temp dir removed on exit, a notify socket read by notify_listen.py,
-# the real $CHIMED started against a config in that dir, and polling waits.
+# the real $CHIMED started against a config in that dir, and polling waits
+# (testlib.sh's, which it sources, and wait_for below).
 #
 #   . "$CHIME_SOURCE_DIR/tests/harness/daemon-lib.sh"
 #   write_config <<'YAML' ... YAML
@@ -13,6 +14,7 @@ set -euo pipefail
 
 : "${CHIMED:?CHIMED must name the chimed binary}"
 : "${CHIME_SOURCE_DIR:?}"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 TMP=$(mktemp -d /tmp/chime-daemon-test.XXXXXX)
 CONFIG=$TMP/chime.yaml
@@ -44,10 +46,6 @@ fail() {
 	exit 1
 }
 
-ok() {
-	echo "ok - $*"
-}
-
 write_config() {
 	cat >"$CONFIG.tmp"
 	mv "$CONFIG.tmp" "$CONFIG"
@@ -71,14 +69,10 @@ start_chimed() {
 	CHIMED_PID=$!
 }
 
-# wait_for FILE REGEX [SECONDS]: until a line of FILE matches (grep -E).
+# wait_for FILE REGEX [SECONDS]: until a line of FILE matches (grep -E),
+# else the test fails.
 wait_for() {
-	local file=$1 re=$2 secs=${3:-10} i
-	for i in $(seq 1 $((secs * 20))); do
-		grep -Eq -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "no line matching '$re' in $file within ${secs}s"
+	wait_log "${3:-10}" "$1" "$2" 2>/dev/null || fail "no line matching '$2' in $1 within ${3:-10}s"
 }
 
 # count FILE REGEX: number of matching lines.

@@ -17,6 +17,13 @@
 #
 # initdb and postgres refuse to run as root: as root they run as the
 # unprivileged 'postgres' user (created by Debian's postgresql package).
+#
+# DIR/owner (written first by start) holds the pid of the process that
+# started the cluster: start and stop touch only a DIR that has it (never
+# a directory or a server someone else made), both refuse a running
+# server while that process still lives and is not their caller (a second
+# ctest run in the same build tree), start clears away a server its dead
+# owner left running, and resume refuses a server that is already up.
 set -euo pipefail
 
 cmd=${1:?usage: pgcluster.sh start|halt|resume|stop DIR}
@@ -52,6 +59,44 @@ server_start() {
 		start >/dev/null
 }
 
+# postmaster_pid: the pid of the live server in DIR/data, if there is one.
+postmaster_pid() {
+	local pid
+	pid=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	echo "$pid"
+}
+
+# ours: DIR was made by this script (a tree of an older version has env).
+ours() { [ -e "$dir/owner" ] || [ -e "$dir/env" ]; }
+
+# other_owner: the pid of a live process other than our caller that
+# started the cluster in DIR, if there is one.
+other_owner() {
+	local owner
+	owner=$(cat "$dir/owner" 2>/dev/null) || return 1
+	[ -n "$owner" ] && [ "$owner" != "$PPID" ] && kill -0 "$owner" 2>/dev/null || return 1
+	echo "$owner"
+}
+
+# Clear DIR for a new cluster, or exit 1 saying why it cannot be.
+start_guard() {
+	local pid owner
+	[ -e "$dir" ] || return 0
+	if ! ours && [ -n "$(ls -A "$dir")" ]; then
+		echo "pgcluster.sh: $dir exists and was not made by pgcluster.sh; not removing it" >&2
+		exit 1
+	fi
+	pid=$(postmaster_pid) || return 0
+	if owner=$(other_owner); then
+		echo "pgcluster.sh: the cluster in $dir (postmaster $pid) belongs to the" \
+			"running process $owner (another test run?); not starting a second one" >&2
+		exit 1
+	fi
+	echo "pgcluster.sh: stopping postmaster $pid left in $dir by an interrupted run" >&2
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+}
+
 # Halting the shared cluster would fail every pg- test running beside the
 # one that halts it (see tests/CMakeLists.txt): outage tests start their own.
 refuse_shared() {
@@ -64,8 +109,10 @@ refuse_shared() {
 
 case "$cmd" in
 start)
+	start_guard
 	rm -rf "$dir"
 	mkdir -p "$dir"
+	echo "$PPID" >"$dir/owner"
 	[ "${3:-}" = shared ] && : >"$dir/shared"
 	[ "$(id -u)" = 0 ] && chown postgres: "$dir"
 	as_owner "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
@@ -89,11 +136,25 @@ halt)
 	;;
 resume)
 	refuse_shared
+	if pid=$(postmaster_pid); then
+		echo "pgcluster.sh: the server in $dir is already running (postmaster $pid)" >&2
+		exit 1
+	fi
 	# shellcheck disable=SC1091
 	. "$dir/env"
 	server_start "$PGPORT"
 	;;
 stop)
+	[ -e "$dir" ] || exit 0
+	if ! ours; then
+		echo "pgcluster.sh: $dir was not made by pgcluster.sh; not removing it" >&2
+		exit 1
+	fi
+	if owner=$(other_owner) && postmaster_pid >/dev/null; then
+		echo "pgcluster.sh: the cluster in $dir belongs to the running process" \
+			"$owner (another test run?); not stopping it" >&2
+		exit 1
+	fi
 	if [ -d "$dir/data" ]; then
 		as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
 	fi

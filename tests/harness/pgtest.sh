@@ -10,7 +10,9 @@
 # $chimed_pid (set it when you start chimed), drops the database (first
 # letting connections in again, for tests that lock it out) and removes
 # $tmp. fail MESSAGE prints "not ok" with chimed's last log lines and exits;
-# q SQL runs one statement in $db and prints the bare result.
+# q SQL runs one statement in $db and prints the bare result. testlib.sh's
+# helpers (wait_eq TIMEOUT WANT q SQL...) come with it.
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 db=t_${1:?usage: . pgtest.sh NAME}_$$
 tmp=$(mktemp -d)
 createdb "$db"

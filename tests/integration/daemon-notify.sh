@@ -71,13 +71,12 @@ grep -Eq "chime\.yaml:[0-9]+:[0-9]+: error: jobs\.delta\.plugin: unknown plugin 
 ok "a broken file: every diagnostic logged with file:line:col"
 wait_for "$NOTIFY_LOG" 'STATUS=reload failed: see journal' 5
 ok "STATUS=reload failed: see journal"
-alpha=$(count "$CHIMED_LOG" "job 'alpha' \(noop\): run of .* finished")
-bravo=$(count "$CHIMED_LOG" "job 'bravo' \(noop\): run of .* finished")
-sleep 2.5
-[ "$(count "$CHIMED_LOG" "job 'alpha' \(noop\): run of .* finished")" -ge $((alpha + 2)) ] ||
-	fail "alpha stopped firing after a failed reload"
-[ "$(count "$CHIMED_LOG" "job 'bravo' \(noop\): run of .* finished")" -ge $((bravo + 2)) ] ||
-	fail "bravo stopped firing after a failed reload"
+finished() { count "$CHIMED_LOG" "job '$1' \(noop\): run of .* finished"; }
+fired_since() { [ "$(finished "$1")" -ge $(($2 + 2)) ]; } # JOB COUNT: two more runs
+alpha=$(finished alpha)
+bravo=$(finished bravo)
+wait_until 5 fired_since alpha "$alpha" || fail "alpha stopped firing after a failed reload"
+wait_until 5 fired_since bravo "$bravo" || fail "bravo stopped firing after a failed reload"
 ! grep -Eq "job '(charlie|delta)'" "$CHIMED_LOG" || fail "a job of the broken file was armed"
 ok "the old schedule keeps firing after a failed reload"
 

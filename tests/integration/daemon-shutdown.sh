@@ -80,8 +80,8 @@ YAML
 : >"$NOTIFY_LOG"
 WATCHDOG_USEC=400000 start_chimed
 wait_for "$CHIMED_LOG" "job 'tick' \(noop\): run of .* finished" 5
-sleep 1
-[ "$(count "$NOTIFY_LOG" '^WATCHDOG=1$')" -ge 3 ] || fail "fewer than 3 WATCHDOG=1 in 1 s"
+watchdogs() { [ "$(count "$NOTIFY_LOG" '^WATCHDOG=1$')" -ge "$1" ]; }
+wait_until 1 watchdogs 3 || fail "fewer than 3 WATCHDOG=1 in 1 s"
 ok "WATCHDOG=1 at half of WATCHDOG_USEC"
 kill -INT "$CHIMED_PID"
 wait_exit 5

@@ -52,6 +52,7 @@ expected_files() {
 		for f in "$CHIME_SOURCE_DIR"/lib/ledger/sql/*.sql; do
 			echo "$p/share/chime/sql/ledger/${f##*/}"
 		done
+		echo "$p/share/bash-completion/completions/chimectl"
 		echo "$p/share/man/man1/chimectl.1"
 		echo "$p/share/man/man3/chime-plugin.3"
 		echo "$p/share/man/man5/chime.yaml.5"

@@ -23,14 +23,8 @@ ctl() { "$CHIMECTL" "$1" --socket "$SOCK" "${@:2}"; }
 # json EXPR: evaluate a Python expression on the JSON read from stdin as `j`.
 json() { /usr/bin/python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; ok "$3"; }
-wait_sql() { # wait_sql SQL WANT [SECONDS]
-	local i
-	for i in $(seq 1 $((${3:-10} * 10))); do
-		[ "$(q "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	fail "'$1' is '$(q "$1")', want '$2'"
-}
+wait_q() { wait_eq "${3:-10}" "$2" q "$1" || fail "'$1' is not '$2' after ${3:-10} s"; } # SQL WANT [SECONDS]
+db_up() { [ "$(ctl status --json | json 'j["database"]["state"]')" = up ]; }
 
 config() { # config [EXTRA-JOB-YAML]
 	write_config <<EOF
@@ -62,10 +56,7 @@ ctl status >"$TMP/status.txt"
 grep -q '^state: *running' "$TMP/status.txt" || fail "status text: $(cat "$TMP/status.txt")"
 grep -q '^node: *ctl-node' "$TMP/status.txt" || fail "status text lacks the node"
 ok "status (text)"
-for _ in $(seq 1 50); do
-	[ "$(ctl status --json | json 'j["database"]["state"]')" = up ] && break
-	sleep 0.1
-done
+wait_until 5 db_up || true # the expect_eq below shows the state it is in
 expect_eq "$(ctl status --json | json '(j["ok"], j["state"], j["jobs"], j["node"], j["database"]["state"], j["config"])')" \
 	"(True, 'running', 2, 'ctl-node', 'up', '$CONFIG')" "status --json"
 expect_eq "$(ctl status --json | json 'sorted(n["job"] for n in j["next"])')" "['alpha', 'manual']" \
@@ -73,9 +64,37 @@ expect_eq "$(ctl status --json | json 'sorted(n["job"] for n in j["next"])')" "[
 
 # list
 ctl list >"$TMP/list.txt"
-grep -Eq '^alpha +noop +\* \* \* \* \* \*' "$TMP/list.txt" || fail "list text: $(cat "$TMP/list.txt")"
-grep -Eq '^manual +noop +0 0 1 1 \*' "$TMP/list.txt" || fail "list text lacks manual"
-ok "list (text)"
+head -1 "$TMP/list.txt" | grep -Eq '^NEXT +LEFT +LAST +PASSED +STATUS +JOB +PLUGIN +SCHEDULE$' ||
+	fail "list header: $(head -1 "$TMP/list.txt")"
+# Soonest first; times in the job's zone with the offset, as list-timers does.
+sed -n 2p "$TMP/list.txt" | grep -Eq '^[0-9-]{10} [0-9:]{8} \+00:00 +[0-9a-z ]+ .* alpha +noop +\* \* \* \* \* \*$' ||
+	fail "list text: $(cat "$TMP/list.txt")"
+sed -n 3p "$TMP/list.txt" | grep -Eq '^[0-9]{4}-01-01 00:00:00 \+00:00 .* manual +noop +0 0 1 1 \*$' ||
+	fail "list text lacks manual, second: $(cat "$TMP/list.txt")"
+ok "list (text): NEXT LEFT LAST PASSED STATUS, soonest first"
+
+# Where the socket is: $CHIME_SOCKET, or control_socket of --config FILE.
+CHIME_SOCKET=$SOCK "$CHIMECTL" list >/dev/null || fail "CHIME_SOCKET"
+ok "CHIME_SOCKET names the socket"
+"$CHIMECTL" list --config "$CONFIG" >/dev/null || fail "--config FILE"
+ok "control_socket read from --config FILE"
+rc=0
+"$CHIMECTL" status --socket "$TMP/none.sock" 2>"$TMP/err.txt" || rc=$?
+expect_eq "$rc" 1 "no socket: exit 1"
+grep -q "no such socket: is chimed running?" "$TMP/err.txt" || fail "no socket hint: $(cat "$TMP/err.txt")"
+ok "no socket: says so"
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+	chmod 0711 "$TMP"
+	rc=0
+	runuser -u nobody -- "$CHIMECTL" status --socket "$SOCK" 2>"$TMP/err.txt" || rc=$?
+	chmod 0700 "$TMP"
+	expect_eq "$rc" 1 "permission denied: exit 1"
+	grep -q "Permission denied: only root and members of group '$(stat -c %G "$SOCK")' may ask chimed" "$TMP/err.txt" ||
+		fail "permission hint: $(cat "$TMP/err.txt")"
+	ok "permission denied names the socket's group"
+else
+	echo "ok - # SKIP permission hint: needs root to run chimectl as another user"
+fi
 expect_eq "$(ctl list --json | json '[(x["name"], x["plugin"], x["paused"], x["next"][:4]) for x in j["jobs"]]')" \
 	"[('alpha', 'noop', False, '$(date -u +%Y)'), ('manual', 'noop', False, '$(($(date -u +%Y) + 1))')]" \
 	"list --json"
@@ -83,7 +102,7 @@ expect_eq "$(ctl list --json | json '[(x["name"], x["plugin"], x["paused"], x["n
 # trigger: a manual row
 ctl trigger manual >"$TMP/trigger.txt"
 expect_eq "$(cat "$TMP/trigger.txt")" "triggered 'manual'" "trigger (text)"
-wait_sql "SELECT count(*) FROM chime.runs WHERE job = 'manual' AND manual AND status = 'succeeded'" 1
+wait_q "SELECT count(*) FROM chime.runs WHERE job = 'manual' AND manual AND status = 'succeeded'" 1
 ok "trigger recorded as manual = true, succeeded"
 ctl trigger nosuch 2>"$TMP/err.txt" && fail "trigger of an unknown job succeeded"
 grep -q "no job 'nosuch'" "$TMP/err.txt" || fail "unknown job message: $(cat "$TMP/err.txt")"
@@ -93,10 +112,18 @@ ok "trigger of an unknown job: exit 1 with a message"
 expect_eq "$(ctl history manual --json | json '[(r["status"], r["manual"], r["node"]) for r in j["runs"]]')" \
 	"[('succeeded', True, 'ctl-node')]" "history --json"
 ctl history manual >"$TMP/history.txt"
-grep -Eq '^[0-9]+ +[0-9T:.-]+Z +succeeded +1 +ctl-node +yes' "$TMP/history.txt" ||
+grep -Eq '^[0-9]+ +[0-9-]{10} [0-9:]{8} \+00:00 +succeeded +1 +ctl-node +yes' "$TMP/history.txt" ||
 	fail "history text: $(cat "$TMP/history.txt")"
-ok "history (text)"
-wait_sql "SELECT count(*) >= 4 FROM chime.runs WHERE job = 'alpha'" t 10
+grep -Eq '^    counts: noop 1$' "$TMP/history.txt" || fail "history shows the report: $(cat "$TMP/history.txt")"
+ok "history (text), with each run's report"
+expect_eq "$(ctl history manual --json | json 'j["timezone"], j["runs"][0]["summary"]["counts"]')" \
+	"UTC {'noop': 1}" "history --json: the job's zone and each run's report"
+rc=0
+ctl history nosuch >/dev/null 2>"$TMP/err.txt" || rc=$?
+expect_eq "$rc" 1 "history of an unknown job: exit 1"
+grep -q "no job 'nosuch' in the configuration or the ledger" "$TMP/err.txt" ||
+	fail "history unknown job message: $(cat "$TMP/err.txt")"
+wait_q "SELECT count(*) >= 4 FROM chime.runs WHERE job = 'alpha'" t 10
 expect_eq "$(ctl history alpha 3 --json | json 'len(j["runs"])')" 3 "history JOB LIMIT"
 
 # pause: the following slots are recorded skipped ('paused'), none runs
@@ -104,9 +131,11 @@ ctl pause alpha >/dev/null
 expect_eq "$(q "SELECT count(*) FROM chime.paused WHERE job = 'alpha' AND node = 'ctl-node'")" 1 \
 	"pause stored in chime.paused"
 expect_eq "$(ctl list --json | json '[x["paused"] for x in j["jobs"]]')" "[True, False]" "list shows the pause"
+# Not a wait for a result: time for a slot claimed just before the pause
+# to end, so that every slot after `mark` must be skipped (a negative check).
 sleep 1.2
 mark=$(q "SELECT now()")
-wait_sql "SELECT count(*) >= 2 FROM chime.runs WHERE job = 'alpha' AND status = 'skipped' AND error = 'paused' AND scheduled_for > '$mark'" t 5
+wait_q "SELECT count(*) >= 2 FROM chime.runs WHERE job = 'alpha' AND status = 'skipped' AND error = 'paused' AND scheduled_for > '$mark'" t 5
 expect_eq "$(q "SELECT count(*) FROM chime.runs WHERE job = 'alpha' AND status <> 'skipped' AND scheduled_for > '$mark'")" 0 \
 	"a paused job's slots are recorded skipped and not run"
 
@@ -118,14 +147,14 @@ wait_for "$NOTIFY_LOG" '^READY=1' 10
 mark=$(q "SELECT now()")
 expect_eq "$(ctl list --json | json '[x["paused"] for x in j["jobs"]]')" "[True, False]" \
 	"the pause survives a restart"
-wait_sql "SELECT count(*) >= 2 FROM chime.runs WHERE job = 'alpha' AND error = 'paused' AND scheduled_for > '$mark'" t 5
+wait_q "SELECT count(*) >= 2 FROM chime.runs WHERE job = 'alpha' AND error = 'paused' AND scheduled_for > '$mark'" t 5
 expect_eq "$(q "SELECT count(*) FROM chime.runs WHERE job = 'alpha' AND status <> 'skipped' AND scheduled_for > '$mark'")" 0 \
 	"after the restart the paused job still does not run"
 
 # resume
 expect_eq "$(ctl resume alpha)" "resumed 'alpha'" "resume (text)"
 mark=$(q "SELECT now()")
-wait_sql "SELECT count(*) >= 1 FROM chime.runs WHERE job = 'alpha' AND status = 'succeeded' AND scheduled_for > '$mark'" t 5
+wait_q "SELECT count(*) >= 1 FROM chime.runs WHERE job = 'alpha' AND status = 'succeeded' AND scheduled_for > '$mark'" t 5
 ok "the resumed job runs again"
 
 # reload OK

@@ -32,7 +32,7 @@ expect_sql "first run: 3 stored under the first UIDVALIDITY" \
 	"SELECT count(*), min(uidvalidity), max(uidvalidity), max(uid) FROM emails" "3|$v1|$v1|3"
 
 doveadm -c "$DOVECOT_CONF" mailbox delete -u alice Support
-sleep 1
+sleep 1 # Dovecot's UIDVALIDITY is the creation second: a new second, a new value
 doveadm -c "$DOVECOT_CONF" mailbox create -u alice Support
 deliver alice 10 11 Support
 v2=$(uidv)

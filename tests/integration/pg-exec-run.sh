@@ -132,6 +132,8 @@ echo "ok - workdir"
 if run failing --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err"; then fail "failing job succeeded"; fi
 expect_eq "$(q "SELECT status, error FROM chime.runs WHERE job = 'failing'")" \
 	"failed|exited with status 3: boom" "exit status and last stderr line recorded"
+expect_eq "$(q "SELECT summary->'values'->>'output_tail' FROM chime.runs WHERE job = 'failing'" | tr '\n' '|')" \
+	"first|boom|" "the last output lines are kept in the report (output_tail)"
 
 start=$(date +%s%N)
 if run stubborn --at 2026-01-01T10:00:00Z >"$tmp/out" 2>"$tmp/err"; then fail "stubborn job succeeded"; fi

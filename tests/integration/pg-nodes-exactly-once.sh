@@ -43,7 +43,7 @@ for n in 1 2 3; do
 	"$CHIMED" --config "$tmp/n$n.yaml" >"$tmp/n$n.log" 2>&1 &
 	pids+=($!)
 done
-sleep "$duration"
+sleep "$duration" # the window checked: "exactly once" (none twice) needs time
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do wait "$p" || fail "a chimed exited with an error"; done
 pids=()

@@ -11,6 +11,7 @@
 #   PQcancel), recorded timed_out.
 set -euo pipefail
 . "$CHIME_PG_ENV"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 db=t_nodes_expect_$$
 tmp=$(mktemp -d)
@@ -51,7 +52,18 @@ jobs:
 EOF
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!
-sleep 11
+# Until a slot of 'broken' has its three attempts, its expect alarm is
+# logged and 'sleepy' timed out; by then 'healthy' has had as long as
+# 'broken' (over its 3 s expect) to raise an alarm it must not raise.
+three_attempts() {
+	[ -n "$(q "SELECT slot_local FROM chime.runs WHERE job = 'broken' AND finished_at IS NOT NULL
+		GROUP BY slot_local HAVING count(*) = 3")" ]
+}
+wait_until 30 three_attempts || fail "no slot of 'broken' reached three attempts in 30 s"
+wait_log 30 "$tmp/chimed.log" "job 'broken' \(sql\): expect: no successful run" ||
+	fail "no expect alarm for the failing job in 30 s"
+wait_eq 30 t q "SELECT count(*) > 0 FROM chime.runs WHERE job = 'sleepy' AND status = 'timed_out'" ||
+	fail "the long statement was not timed out in 30 s"
 kill -TERM "$chimed_pid"
 wait "$chimed_pid" || fail "chimed exited with an error"
 chimed_pid=

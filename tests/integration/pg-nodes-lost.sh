@@ -84,7 +84,8 @@ expect "SELECT string_agg(attempt || ':' || status, ',' ORDER BY attempt) FROM c
 expect "SELECT error LIKE 'lost: node ''n_'' stopped heartbeating, not re-run%' FROM chime.runs WHERE job = 'once'" \
 	"t" "the failure names the lost node"
 # The killed node's statement may still have committed on the server: the
-# rerun's statement is idempotent, so the slot is in the table once.
+# rerun's statement is idempotent, so the slot is in the table once. The
+# sleep gives a late commit time to land before these negative checks.
 sleep 1
 expect "SELECT count(*) FROM done_rerun" "1" "the re-run slot is in the table once"
 expect "SELECT count(*) <= 1 FROM done_fail" "t" "the non-idempotent slot ran at most once"

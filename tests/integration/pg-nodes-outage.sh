@@ -9,6 +9,7 @@
 #   skip      none runs, they are recorded skipped
 # The outage needs a cluster of its own (the shared one serves other tests).
 set -euo pipefail
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # the cluster runs as postgres when we are root
@@ -25,9 +26,14 @@ trap cleanup EXIT
 
 fail() { echo "not ok - $*" >&2; grep -v "finished in\|started$" "$tmp/chimed.log" | tail -40 >&2; exit 1; }
 q() { psql -X -A -t -v ON_ERROR_STOP=1 -d outage -c "$1"; }
-wait_log() {
-	for _ in $(seq 1 "$2"); do grep -q "$1" "$tmp/chimed.log" && return 0; sleep 1; done
-	fail "no '$1' in the log after $2 s"
+# caught_up: run-all has no gap, and every job ran at least two slots
+# after the database came back ($back).
+caught_up() {
+	[ "$(q "SELECT count(*) FROM generate_series((SELECT min(slot) FROM ticks WHERE job = 'all'),
+		(SELECT max(slot) FROM ticks WHERE job = 'all'), interval '1 second') s
+		WHERE NOT EXISTS (SELECT 1 FROM ticks WHERE job = 'all' AND slot = s)")" = 0 ] &&
+		[ "$(q "SELECT min(n) FROM (SELECT count(*) AS n FROM ticks WHERE slot > to_timestamp($back + 1)
+			GROUP BY job) c HAVING count(*) = 3")" -ge 2 ] 2>/dev/null
 }
 
 createdb outage
@@ -62,19 +68,19 @@ EOF
 
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!
-sleep 4
+wait_eq 15 t q "SELECT count(DISTINCT job) = 3 FROM ticks" || fail "the jobs never ran before the outage"
 halt=$(date +%s)
 "$CHIME_SOURCE_DIR/tests/harness/pgcluster.sh" halt "$pgdir"
 echo "# PostgreSQL halted at $halt"
-sleep 20
+sleep 20 # the outage itself: time must pass
 kill -0 "$chimed_pid" || fail "chimed exited during the outage"
 grep -q "database unavailable" "$tmp/chimed.log" || fail "the outage is not reported"
 echo "ok - chimed up through 20 s without its database, outage reported"
 "$CHIME_SOURCE_DIR/tests/harness/pgcluster.sh" resume "$pgdir"
-wait_log "database is back" 70
+wait_log 70 "$tmp/chimed.log" "database is back" || fail "no 'database is back' in the log after 70 s"
 back=$(date +%s)
 echo "ok - reconnected $((back - halt - 20)) s after PostgreSQL returned (backoff)"
-sleep 5
+wait_until 30 caught_up || true # the checks below say what is missing
 kill -TERM "$chimed_pid"
 wait "$chimed_pid" || fail "chimed exited with an error"
 chimed_pid=

@@ -50,7 +50,7 @@ EOF
 	"$CHIMED" --config "$tmp/n$n.yaml" >"$tmp/n$n.log" 2>&1 &
 	pids+=($!)
 done
-sleep 13
+sleep 13 # the window the policies are observed in: "never overlap" needs time
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do wait "$p" || true; done
 pids=()

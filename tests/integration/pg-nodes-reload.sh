@@ -7,6 +7,7 @@
 # recorded succeeded, and the added job starts running.
 set -euo pipefail
 . "$CHIME_PG_ENV"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 db=t_nodes_reload_$$
 tmp=$(mktemp -d)
@@ -51,13 +52,17 @@ EOF
 write_config plain
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!
-sleep 2.3
+wait_eq 10 t q "SELECT count(*) >= 2 FROM ticks WHERE job = 'steady'" || fail "the steady job never ran"
 for step in plain with-new broken with-new with-new; do
 	write_config "$step"
 	kill -HUP "$chimed_pid"
-	sleep 1.3
+	sleep 1.3 # spaces the reloads over several runs: not a wait for a result
 done
-sleep 1
+reloads_done() {
+	[ "$(grep -c "reloaded:" "$tmp/chimed.log")" -ge 4 ] && grep -q "reload failed" "$tmp/chimed.log"
+}
+wait_until 10 reloads_done || true # checked below
+wait_eq 10 t q "SELECT count(*) >= 2 FROM ticks WHERE job = 'added'" || true # checked below
 kill -TERM "$chimed_pid"
 wait "$chimed_pid" || fail "chimed exited with an error"
 chimed_pid=

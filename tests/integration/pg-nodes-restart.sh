@@ -8,6 +8,7 @@
 # real expressions and by pg-run-sql.sh's fall-back slots.)
 set -euo pipefail
 . "$CHIME_PG_ENV"
+. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 db=t_nodes_restart_$$
 tmp=$(mktemp -d)
@@ -44,19 +45,31 @@ jobs:
     options:
       statement: "INSERT INTO ticks VALUES ('once', \$1)"
 EOF
-run_for() {
+# run_until SECONDS CMD...: chimed running until CMD holds (or SECONDS).
+run_until() {
 	"$CHIMED" --config "$tmp/chime.yaml" >>"$tmp/chimed.log" 2>&1 &
 	chimed_pid=$!
-	sleep "$1"
+	wait_until "$@" || true # the checks below say what is missing
 	kill -TERM "$chimed_pid"
 	wait "$chimed_pid" || fail "chimed exited with an error"
 	chimed_pid=
 }
-run_for 4
+both_ran() { [ "$(q "SELECT count(DISTINCT job) FROM ticks")" = 2 ]; }
+# caught_up: run-all has no gap up to a slot after the restart, the
+# run-once downtime slots are recorded skipped, and it said so.
+caught_up() {
+	[ "$(q "SELECT count(*) FROM generate_series((SELECT min(slot) FROM ticks WHERE job = 'all'),
+		(SELECT max(slot) FROM ticks WHERE job = 'all'), interval '1 second') s
+		WHERE NOT EXISTS (SELECT 1 FROM ticks WHERE job = 'all' AND slot = s)")" = 0 ] &&
+		[ "$(q "SELECT count(*) FROM ticks WHERE job = 'all' AND slot > to_timestamp($up)")" -ge 1 ] &&
+		[ "$(q "SELECT count(*) FROM chime.runs WHERE job = 'once' AND status = 'skipped'")" -ge 5 ] &&
+		grep -q "catch-up from the ledger" "$tmp/chimed.log"
+}
+run_until 10 both_ran
 down=$(date +%s)
-sleep 8
+sleep 8 # the downtime itself: time must pass
 up=$(date +%s)
-run_for 4
+run_until 15 caught_up
 
 missing=$(q "SELECT count(*) FROM generate_series((SELECT min(slot) FROM ticks WHERE job = 'all'),
 	(SELECT max(slot) FROM ticks WHERE job = 'all'), interval '1 second') s

@@ -47,7 +47,10 @@ END \$\$;
 CREATE TRIGGER starve BEFORE UPDATE ON chime.runs
 	FOR EACH ROW EXECUTE FUNCTION public.starve();" >/dev/null
 
-sleep $(( at - $(date +%s) + 12 ))
+# A recovery (the defect) would leave attempt 1 lost, never succeeded; the
+# command takes 8 s, so "1:succeeded" comes only after the 3 s lease passed.
+wait_eq $(( at - $(date +%s) + 30 )) "1:succeeded" \
+	q "SELECT string_agg(attempt || ':' || status, ',' ORDER BY attempt) FROM chime.runs" || true
 expect() { local got; got=$(q "$1"); [ "$got" = "$2" ] || fail "$3: got '$got', want '$2'"; echo "ok - $3"; }
 expect "SELECT string_agg(attempt || ':' || status, ',' ORDER BY attempt) FROM chime.runs" \
 	"1:succeeded" "the node does not recover its own live run"

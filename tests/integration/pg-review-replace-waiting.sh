@@ -49,10 +49,11 @@ done
 [ "$(q "SELECT count(*) FROM chime.runs WHERE node = 'here' AND status = 'claimed'")" = 1 ] ||
 	fail "the slot was not claimed to wait"
 q "UPDATE chime.runs SET cancel_requested = true WHERE node = 'here'" >/dev/null
-# Two heartbeats (every 2 s), then the other node's run ends.
+# Two heartbeats (every 2 s) while the other node still runs: the cancel
+# must reach a claim that is waiting (time must pass, not a result).
 sleep 5
 q "UPDATE chime.runs SET status = 'succeeded', finished_at = now() WHERE node = 'other'" >/dev/null
-sleep 3
+wait_eq 10 cancelled q "SELECT status FROM chime.runs WHERE node = 'here'" || true # expect below says what it is
 expect() { local got; got=$(q "$1"); [ "$got" = "$2" ] || fail "$3: got '$got', want '$2'"; echo "ok - $3"; }
 expect "SELECT status FROM chime.runs WHERE node = 'here'" "cancelled" \
 	"the waiting claim is cancelled by the other node's replace"

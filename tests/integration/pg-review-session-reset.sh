@@ -39,7 +39,8 @@ EOC
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!
 
-sleep $(( at - $(date +%s) + 5 ))
+wait_eq $(( at - $(date +%s) + 20 )) "succeeded,succeeded" q "SELECT string_agg(status, ',') FROM chime.runs" ||
+	true # expect below says what it is
 expect() { local got; got=$(q "$1"); [ "$got" = "$2" ] || fail "$3: got '$got', want '$2'"; echo "ok - $3"; }
 expect "SELECT string_agg(status, ',') FROM chime.runs" "succeeded,succeeded" "both slots ran"
 expect "SELECT string_agg(path || ' ' || locks, ',' ORDER BY at) FROM public.seen" \

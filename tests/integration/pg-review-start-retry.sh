@@ -55,7 +55,10 @@ CREATE TRIGGER kill_start BEFORE UPDATE ON chime.runs
 	FOR EACH ROW EXECUTE FUNCTION public.kill_start();" >/dev/null
 
 # The slot, then past the 10 s lease: a claim left unattended is marked failed.
-sleep $(( at - $(date +%s) + 16 ))
+# An unretried start stays 'claimed' and ends failed after the lease,
+# never 1:succeeded.
+wait_eq $(( at - $(date +%s) + 35 )) "1:succeeded" \
+	q "SELECT string_agg(attempt || ':' || status, ',' ORDER BY attempt) FROM chime.runs" || true
 [ "$(q "SELECT last_value FROM public.kill_once")" -ge 1 ] || fail "the start was never attempted"
 expect() { local got; got=$(q "$1"); [ "$got" = "$2" ] || fail "$3: got '$got', want '$2'"; echo "ok - $3"; }
 expect "SELECT string_agg(attempt || ':' || status, ',' ORDER BY attempt) FROM chime.runs" \

@@ -47,6 +47,30 @@ for u in chimed.service chimed@billing.service; do
 	fi
 done
 
+# Each credential drop-in docs/operations.md shows ("Credentials"):
+# verify accepts unit plus drop-in without a word.
+awk '/^## Credentials/ { c = 1; next } /^## / { c = 0 } c && /^```ini/ { n++; p = 1; next }
+	p && /^```/ { p = 0; next } p { print > (dir "/cred-" n ".conf") }' \
+	dir="$tmp" "$CHIME_SOURCE_DIR/docs/operations.md"
+n=0
+for dropin in "$tmp"/cred-*.conf; do
+	[ -f "$dropin" ] || continue
+	n=$((n + 1))
+	rm -rf "$tmp/chimed.service.d"
+	mkdir "$tmp/chimed.service.d"
+	cp "$dropin" "$tmp/chimed.service.d/"
+	out=$(systemd-analyze verify --man=no "$tmp/chimed.service" 2>&1) || true
+	if [ -z "$out" ] && grep -q '^LoadCredential' "$dropin"; then
+		ok "credential drop-in $n of docs/operations.md verifies"
+	else
+		echo "$out"
+		notok "credential drop-in $n of docs/operations.md: $(grep -m1 '^LoadCredential' "$dropin")"
+	fi
+done
+rm -rf "$tmp/chimed.service.d"
+[ "$n" = 3 ] && ok "docs/operations.md shows a drop-in per credential" ||
+	notok "docs/operations.md shows $n credential drop-ins, want 3"
+
 # Make sure verify would notice a broken unit (so the check above is real).
 mkdir "$tmp/broken"
 sed 's/^Type=notify$/Type=notifyy/' "$tmp/chimed.service" >"$tmp/broken/chimed.service"

@@ -7,12 +7,13 @@
 -- are left out of the embedded text.
 
 -- name: query_history
--- The runs of job $1, newest slot first, at most $2; times in usec.
+-- The runs of job $1, newest slot first, at most $2; times in usec; the
+-- report (summary) as JSON text.
 SELECT id, (extract(epoch FROM scheduled_for) * 1000000)::bigint, attempt, node, status, manual,
  (extract(epoch FROM claimed_at) * 1000000)::bigint,
  (extract(epoch FROM started_at) * 1000000)::bigint,
  (extract(epoch FROM finished_at) * 1000000)::bigint,
- extract(epoch FROM finished_at - started_at), error
+ extract(epoch FROM finished_at - started_at), error, summary
  FROM chime.runs WHERE job = $1
  ORDER BY scheduled_for DESC, id DESC LIMIT $2::int;
 
