@@ -97,20 +97,17 @@ chime__imap_open(const struct chime__imap_server *server, struct chime__imap **r
 		snprintf(errbuf, errsize, "invalid host or mailbox name");
 		return -EINVAL;
 	}
-	r = chime__curl_init();
-	if (r < 0) {
-		snprintf(errbuf, errsize, "libcurl initialisation failed");
-		return r;
-	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto oom;
 	s->run = server->run;
 	if (server->timeout_usec > 0)
 		s->deadline_usec = chime_clock_mono_usec() + server->timeout_usec;
-	s->curl = curl_easy_init();
-	if (s->curl == NULL)
-		goto oom;
+	r = chime__curl_new(&s->curl, errbuf, errsize);
+	if (r < 0) {
+		chime__imap_close(s);
+		return r;
+	}
 	mb = curl_easy_escape(s->curl, server->mailbox, 0);
 	if (mb == NULL)
 		goto oom;
