@@ -282,7 +282,7 @@ main(int argc, char **argv)
 		return CHIMED_EXIT_FAILURE;
 	}
 	d.loop = &loop;
-	d.started_wall_usec = chime_clock_now_wall_usec(NULL);
+	d.started_wall_usec = chime_clock_wall_usec();
 	d.started_mono_usec = (int64_t)(uv_hrtime() / 1000);
 	d.clock_offset_usec = d.started_wall_usec - d.started_mono_usec;
 	r = setup(&d);

@@ -398,23 +398,30 @@ parser_find_anchor(struct node_parser *p, const char *name)
 	return strindex_get(&p->anchor_index, name, &i) ? &p->anchors[i] : NULL;
 }
 
-/* The path the next value in the current collection gets. */
-static char *
-parser_next_path(struct node_parser *p, bool *ret_is_key)
+/* The path the next value in the current collection gets, a new string in
+ * *ret_path: "" for a mapping key (*ret_is_key), whose path is known once
+ * its text is. Returns 0 or -ENOMEM. */
+static int
+parser_next_path(struct node_parser *p, bool *ret_is_key, char **ret_path)
 {
-	struct node_frame *f;
+	struct node_frame *f = p->depth > 0 ? &p->stack[p->depth - 1] : NULL;
+	bool is_key = false;
+	char *path;
 
-	*ret_is_key = false;
-	if (p->depth == 0)
-		return strdup("");
-	f = &p->stack[p->depth - 1];
-	if (f->node->kind == CHIME_NODE_SEQUENCE)
-		return path_child_index(f->node->path, f->node->count);
-	if (f->key == NULL) {
-		*ret_is_key = true;
-		return NULL; /* a key: its path is known once its text is */
-	}
-	return path_child_key(f->node->path, f->key->scalar);
+	if (f == NULL)
+		path = strdup("");
+	else if (f->node->kind == CHIME_NODE_SEQUENCE)
+		path = path_child_index(f->node->path, f->node->count);
+	else if (f->key == NULL) {
+		is_key = true;
+		path = strdup(""); /* a key: its path is known once its text is */
+	} else
+		path = path_child_key(f->node->path, f->key->scalar);
+	if (path == NULL)
+		return -ENOMEM;
+	*ret_is_key = is_key;
+	*ret_path = path;
+	return 0;
 }
 
 /* Attach a finished (or just opened) node to the current collection. */
@@ -547,11 +554,9 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 		return r;
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL)
 		return parser_error_at(p, &ev->start_mark, NULL, "NUL character in a scalar");
-	path = parser_next_path(p, &is_key);
-	if (path == NULL && !is_key)
-		return -ENOMEM;
-	if (is_key && (path = strdup("")) == NULL)
-		return -ENOMEM;
+	r = parser_next_path(p, &is_key, &path);
+	if (r < 0)
+		return r;
 	n = node_new(p, CHIME_NODE_SCALAR, path, &ev->start_mark);
 	if (n == NULL)
 		return -ENOMEM;
@@ -589,11 +594,9 @@ parser_alias(struct node_parser *p, const yaml_event_t *ev)
 	r = parser_count(p, a->node->n_nodes, &ev->start_mark);
 	if (r < 0)
 		return r;
-	path = parser_next_path(p, &is_key);
-	if (path == NULL && !is_key)
-		return -ENOMEM;
-	if (is_key && (path = strdup("")) == NULL)
-		return -ENOMEM;
+	r = parser_next_path(p, &is_key, &path);
+	if (r < 0)
+		return r;
 	r = node_copy(p, a->node, path, p->depth + 1, &ev->start_mark, &n);
 	if (r < 0)
 		return r;
@@ -620,15 +623,16 @@ parser_start(struct node_parser *p, const yaml_event_t *ev, enum chime_node_kind
 	if (p->depth >= p->max_depth)
 		return parser_error_at(p, &ev->start_mark, NULL, "nesting deeper than %zu levels",
 		                       p->max_depth);
-	path = parser_next_path(p, &is_key);
+	r = parser_next_path(p, &is_key, &path);
+	if (r < 0)
+		return r;
 	if (is_key) {
 		struct chime_node *map = p->stack[p->depth - 1].node;
 
+		free(path);
 		return parser_error_at(p, &ev->start_mark, map->path[0] != '\0' ? map->path : NULL,
 		                       "mapping keys must be scalars");
 	}
-	if (path == NULL)
-		return -ENOMEM;
 	n = node_new(p, kind, path, &ev->start_mark);
 	if (n == NULL)
 		return -ENOMEM;
