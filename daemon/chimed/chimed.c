@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "notify.h"
 #include "builtin.h"
@@ -99,7 +100,7 @@ static void
 clock_step_notice(struct chimed *d, size_t n_jobs)
 {
 	int64_t mono = (int64_t)(uv_hrtime() / 1000);
-	int64_t offset = chime_clock_now_wall_usec(NULL) - mono;
+	int64_t offset = chime_clock_wall_usec() - mono;
 	int64_t step = offset - d->clock_offset_usec;
 
 	d->clock_offset_usec = offset;
