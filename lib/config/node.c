@@ -687,6 +687,32 @@ text_position(const char *text, size_t len, size_t offset, unsigned *ret_line, u
 	*ret_column = column;
 }
 
+/*
+ * An unquoted value that starts with '*' or '&' (a schedule such as
+ * "* * * * *" or "*" "/5 * * * *") is read by YAML as an alias or an
+ * anchor, and libyaml says only that it found no name. Say what happened, and show the line quoted.
+ */
+static int
+parser_alias_error(struct node_parser *p, const yaml_parser_t *yp, unsigned line,
+                   unsigned column)
+{
+	size_t start = yp->context_mark.index, end = start;
+
+	while (end < p->len && p->text[end] != '\n' && p->text[end] != '#')
+		end++;
+	while (end > start && (p->text[end - 1] == ' ' || p->text[end - 1] == '\r'))
+		end--;
+	if (start >= p->len || end - start > 200)
+		return parser_error(p, line, column, NULL,
+		                    "%s %s: a value starting with '*' or '&' must be quoted",
+		                    yp->problem, yp->context);
+	return parser_error(p, (unsigned)yp->context_mark.line + 1,
+	                    (unsigned)yp->context_mark.column + 1, NULL,
+	                    "a value starting with '%c' is a YAML %s here: quote it: \"%.*s\"",
+	                    p->text[start], p->text[start] == '&' ? "anchor" : "alias",
+	                    (int)(end - start), p->text + start);
+}
+
 static int
 parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 {
@@ -708,6 +734,9 @@ parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 	}
 	line = (unsigned)yp->problem_mark.line + 1;
 	column = (unsigned)yp->problem_mark.column + 1;
+	if (yp->context != NULL && (strstr(yp->context, "alias") != NULL ||
+	                            strstr(yp->context, "anchor") != NULL))
+		return parser_alias_error(p, yp, line, column);
 	if (yp->problem_mark.index < p->len && p->text[yp->problem_mark.index] == '\t' &&
 	    strstr(problem, "tab") == NULL)
 		return parser_error(p, line, column, NULL,
