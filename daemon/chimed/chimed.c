@@ -25,12 +25,14 @@
 static const char *arg_config = CHIME_DEFAULT_CONFIG;
 static bool arg_check;
 static int arg_log_level = CHIME_LOG_INFO;
+static enum chime_log_format arg_log_format = CHIME_LOG_FORMAT_AUTO;
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: chimed [--config FILE] [--check] [--log-level LEVEL] [--version]\n"
+	        "usage: chimed [--config FILE] [--check] [--log-level LEVEL] [--log-format FORMAT]\n"
+	        "              [--version]\n"
 	        "\n"
 	        "Run the chime scheduler in the foreground.\n"
 	        "\n"
@@ -38,6 +40,9 @@ usage(FILE *f)
 	        "  -n, --check            check the configuration, print \"configuration OK\"\n"
 	        "                         or every diagnostic, and exit 0 or 1\n"
 	        "  -l, --log-level LEVEL  error, warning, notice, info (default) or debug\n"
+	        "      --log-format FORMAT  auto (default: the journal's fields under\n"
+	        "                         systemd, else timestamped lines), text or json\n"
+	        "                         (one JSON object per line)\n"
 	        "  -V, --version          print the version and exit\n"
 	        "  -h, --help             print this help and exit\n",
 	        CHIME_DEFAULT_CONFIG);
@@ -51,6 +56,7 @@ parse_argv(int argc, char **argv)
 	        {"config", required_argument, NULL, 'c'},
 	        {"check", no_argument, NULL, 'n'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"log-format", required_argument, NULL, 'F'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -68,6 +74,14 @@ parse_argv(int argc, char **argv)
 		case 'l':
 			if (chime_log_level_parse(optarg, &arg_log_level) < 0) {
 				fprintf(stderr, "chimed: invalid log level '%s'\n", optarg);
+				return CHIMED_EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			if (chime_log_format_parse(optarg, &arg_log_format) < 0) {
+				fprintf(stderr,
+				        "chimed: invalid log format '%s' (auto, text or json)\n",
+				        optarg);
 				return CHIMED_EXIT_USAGE;
 			}
 			break;
@@ -267,6 +281,8 @@ main(int argc, char **argv)
 	}
 
 	chime_log_open(arg_log_level);
+	/* In the foreground nothing stamps the lines: chimed does. */
+	chime_log_set_format(arg_log_format, true);
 	chime_diag_list_init(&diags);
 	r = chime_config_load(arg_config, &d.hooks, &diags, &d.config);
 	chimed_log_diags(&diags);
