@@ -713,6 +713,64 @@ parser_alias_error(struct node_parser *p, const yaml_parser_t *yp, unsigned line
 	                    (int)(end - start), p->text + start);
 }
 
+/*
+ * libyaml notices some mistakes only lines later, where the structure
+ * breaks: an unclosed '{' or '[', or a quote left open, which swallows the
+ * following lines. Point at the line that caused it, and say where libyaml
+ * noticed. Returns true when it reported the error.
+ */
+static bool
+parser_late_error(struct node_parser *p, const yaml_parser_t *yp)
+{
+	size_t pos = yp->context_mark.index, end = yp->problem_mark.index;
+	unsigned line = (unsigned)yp->context_mark.line + 1, col;
+
+	if (strstr(yp->context, "flow mapping") != NULL || strstr(yp->context, "flow sequence") != NULL) {
+		char open = pos < p->len ? p->text[pos] : '?';
+
+		parser_error(p, line, (unsigned)yp->context_mark.column + 1, NULL,
+		             "this '%c' is not closed (YAML noticed at line %u, column %u: %s)", open,
+		             (unsigned)yp->problem_mark.line + 1,
+		             (unsigned)yp->problem_mark.column + 1, yp->problem);
+		return true;
+	}
+	/* A line between the two marks with a quote it does not close, from
+	 * the start of the context's line. */
+	while (pos > 0 && pos <= p->len && p->text[pos - 1] != '\n')
+		pos--;
+	for (size_t start = pos; start < end && start < p->len; start++, line++) {
+		char quote = 0;
+		size_t at = 0;
+
+		for (pos = start; pos < p->len && p->text[pos] != '\n'; pos++) {
+			char c = p->text[pos];
+
+			if (quote == 0 && c == '#' && (pos == start || p->text[pos - 1] == ' '))
+				break;
+			if (quote == 0 && (c == '"' || c == '\'')) {
+				quote = c;
+				at = pos;
+			} else if (quote == '"' && c == '\\' && pos + 1 < p->len) {
+				pos++;
+			} else if (c == quote) {
+				quote = 0;
+			}
+		}
+		if (quote != 0) {
+			col = (unsigned)(at - start) + 1;
+			parser_error(p, line, col, NULL,
+			             "this %s quote is not closed on its line, so YAML read on (and "
+			             "noticed at line %u, column %u: %s)",
+			             quote == '"' ? "double" : "single",
+			             (unsigned)yp->problem_mark.line + 1,
+			             (unsigned)yp->problem_mark.column + 1, yp->problem);
+			return true;
+		}
+		start = pos;
+	}
+	return false;
+}
+
 static int
 parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 {
@@ -737,6 +795,9 @@ parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 	if (yp->context != NULL && (strstr(yp->context, "alias") != NULL ||
 	                            strstr(yp->context, "anchor") != NULL))
 		return parser_alias_error(p, yp, line, column);
+	if (yp->context != NULL && yp->context_mark.line < yp->problem_mark.line &&
+	    parser_late_error(p, yp))
+		return -EINVAL;
 	if (yp->problem_mark.index < p->len && p->text[yp->problem_mark.index] == '\t' &&
 	    strstr(problem, "tab") == NULL)
 		return parser_error(p, line, column, NULL,

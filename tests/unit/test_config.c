@@ -453,30 +453,6 @@ test_seconds_habit_warning(void **state)
 	chime_diag_list_done(&diags);
 }
 
-/* An unquoted schedule starting with '*' is a YAML alias: the error says
- * so at the value, with the value quoted. */
-static void
-test_unquoted_star_hint(void **state)
-{
-	const char *text = "jobs:\n"
-	                   "  a:\n"
-	                   "    schedule: */5 * * * *   # every five minutes\n"
-	                   "    plugin: noop\n";
-	struct chime_diag_list diags;
-	struct chime_config *cfg = NULL;
-	char *out;
-
-	(void)state;
-	chime_diag_list_init(&diags);
-	assert_true(parse(text, &diags, &cfg) < 0);
-	out = diags_text(&diags);
-	assert_string_equal(out, "/nonexistent/t.yaml:3:15: error: a value starting with '*' is a "
-	                         "YAML alias here: quote it: \"*/5 * * * *\"\n");
-	free(out);
-	chime_config_unref(cfg);
-	chime_diag_list_done(&diags);
-}
-
 static void
 test_control_socket_off(void **state)
 {
@@ -773,7 +749,6 @@ main(void)
 	        cmocka_unit_test(test_fingerprint),
 	        cmocka_unit_test(test_days_warning),
 	        cmocka_unit_test(test_seconds_habit_warning),
-	        cmocka_unit_test(test_unquoted_star_hint),
 	        cmocka_unit_test(test_control_socket_off),
 	        cmocka_unit_test(test_default_node_is_hostname),
 	        cmocka_unit_test(test_hooks),
