@@ -13,6 +13,13 @@
  * command is on a worker is forgotten when the work comes back; a client
  * idle for CONTROL_IDLE_MSEC or not reading its replies is dropped.
  *
+ * The control plane cannot be starved, because `systemctl reload` goes
+ * through it: a request must be complete (its newline read) within
+ * CONTROL_REQUEST_MSEC of its first byte, and a connection arriving when
+ * all slots are taken evicts the idlest client without a command in
+ * progress rather than being refused. So neither slow writers nor idle
+ * connections can keep chimectl out.
+ *
  * A stale socket file of a crashed daemon (connect() refused) is replaced;
  * a live one means another chimed runs there, and this one refuses to
  * start. The ledger's view of the jobs (last status, last success, pause)
@@ -47,6 +54,7 @@
 #define CONTROL_MAX_CLIENTS    16
 #define CONTROL_BACKLOG        16
 #define CONTROL_IDLE_MSEC      60000
+#define CONTROL_REQUEST_MSEC   5000 /* from a request's first byte to its newline */
 #define CONTROL_POOL_SIZE      2
 #define CONTROL_TAKE_WAIT_USEC (INT64_C(5) * 1000000)
 #define CONTROL_WRITE_MAX      (1024 * 1024) /* unread replies before a client is dropped */
@@ -61,6 +69,9 @@ struct control_client {
 	bool reading; /* uv_read_start() is in effect */
 	bool closing;
 	bool discard; /* after a too long line: read and drop until EOF */
+	bool leaving; /* its last reply is on the way, then it is closed */
+	uint64_t line_started; /* loop ms of the pending partial request's first byte; 0 none */
+	uint64_t last_active;  /* loop ms of the connection or its last complete request */
 	uv_shutdown_t shutdown;
 	int handles;   /* open handles: pipe and idle */
 	unsigned refs; /* 1 while open + 1 per command on a worker */
@@ -194,6 +205,7 @@ client_send(struct control_client *c, char *line, bool then_close)
 	}
 	w->line = line;
 	w->then_close = then_close;
+	c->leaving |= then_close;
 	w->req.data = w;
 	buf = uv_buf_init(line, (unsigned)strlen(line));
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb) < 0) {
@@ -670,6 +682,25 @@ alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void idle_cb(uv_timer_t *timer);
 
+/* The client's one timer: the deadline of a partial request, counted from
+ * its first byte (later bytes do not extend it), else the idle limit. */
+static void
+client_arm(struct control_client *c)
+{
+	uint64_t now = uv_now(c->ctl->d->loop);
+
+	if (c->len > 0 && !c->busy) {
+		if (c->line_started == 0) {
+			c->line_started = now;
+			uv_timer_start(&c->idle, idle_cb, CONTROL_REQUEST_MSEC, 0);
+		}
+	} else {
+		c->line_started = 0;
+		uv_timer_start(&c->idle, idle_cb, c->busy ? CONTROL_REQUEST_MSEC : CONTROL_IDLE_MSEC,
+		               0);
+	}
+}
+
 static void
 client_process(struct control_client *c)
 {
@@ -682,6 +713,8 @@ client_process(struct control_client *c)
 		if (nl == NULL)
 			break;
 		n = (size_t)(nl - c->buf) + 1;
+		c->line_started = 0;
+		c->last_active = uv_now(c->ctl->d->loop);
 		client_handle_line(c, c->buf, n - 1);
 		memmove(c->buf, c->buf + n, c->len - n);
 		c->len -= n;
@@ -712,6 +745,7 @@ client_process(struct control_client *c)
 		if (uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) == 0)
 			c->reading = true;
 	}
+	client_arm(c);
 }
 
 static void
@@ -727,7 +761,6 @@ read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0 || c->discard)
 		return;
 	c->len += (size_t)nread;
-	uv_timer_again(&c->idle);
 	client_process(c);
 }
 
@@ -736,8 +769,35 @@ idle_cb(uv_timer_t *timer)
 {
 	struct control_client *c = timer->data;
 
-	if (!c->busy)
+	if (c->busy) {
+		/* A command on a worker: look again when it may be done. */
+		uv_timer_start(&c->idle, idle_cb, CONTROL_REQUEST_MSEC, 0);
+	} else if (c->len > 0 && !c->discard) {
+		client_send(c,
+		            chime_control_reply_error("incomplete request: no newline within %d ms",
+		                                      CONTROL_REQUEST_MSEC),
+		            true);
+	} else {
 		client_close(c);
+	}
+}
+
+/* A full table: the idlest client without a command in progress makes
+ * room (it was connected, or slow, the longest); NULL when all are busy. */
+static struct control_client *
+evict_candidate(struct chimed_control *ctl, const struct control_client *newcomer)
+{
+	struct control_client *best = NULL;
+
+	for (struct control_client *c = ctl->clients; c != NULL; c = c->next) {
+		if (c == newcomer || c->closing || c->leaving || c->busy)
+			continue;
+		/* The list is newest first: on a tie (one loop iteration) the
+		 * oldest connection goes. */
+		if (best == NULL || c->last_active <= best->last_active)
+			best = c;
+	}
+	return best;
 }
 
 static void
@@ -774,14 +834,24 @@ connection_cb(uv_stream_t *server, int status)
 		client_close(c);
 		return;
 	}
+	c->last_active = uv_now(ctl->d->loop);
 	if (ctl->n_clients > CONTROL_MAX_CLIENTS) {
-		client_send(c,
-		            chime_control_reply_error("too many control connections (at most %d)",
+		struct control_client *victim = evict_candidate(ctl, c);
+
+		if (victim == NULL) {
+			client_send(c,
+			            chime_control_reply_error(
+			                    "too many control connections (at most %d), all busy",
+			                    CONTROL_MAX_CLIENTS),
+			            true);
+			return;
+		}
+		client_send(victim,
+		            chime_control_reply_error("closed to make room for a new connection "
+		                                      "(at most %d; this one was the idlest)",
 		                                      CONTROL_MAX_CLIENTS),
 		            true);
-		return;
 	}
-	uv_timer_start(&c->idle, idle_cb, CONTROL_IDLE_MSEC, CONTROL_IDLE_MSEC);
 	client_process(c);
 }
 

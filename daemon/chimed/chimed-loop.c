@@ -136,7 +136,7 @@ chimed_tick(struct chimed *d)
 static void
 fire_reboot_jobs(struct chimed *d)
 {
-	int64_t now = chime_clock_now_wall_usec(NULL);
+	int64_t now = chime_clock_wall_usec();
 
 	for (size_t i = 0; i < d->config->n_jobs; i++) {
 		const struct chime_job_config *job = d->config->jobs[i];

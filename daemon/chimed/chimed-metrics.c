@@ -33,8 +33,13 @@
 
 #define PUBLISH_MSEC          1000
 #define HEALTH_MAX_AGE_USEC   (INT64_C(5) * 1000000)
-#define HTTP_CONNECTION_LIMIT 32
-#define HTTP_PER_IP_LIMIT     8
+/* The listener is loopback by default, where every client has the same
+ * address: a per-address limit would let a few idle connections (a
+ * scraper's keep-alive pool, a stuck probe) lock out /healthz. So no
+ * per-address limit; idle connections are closed after HTTP_TIMEOUT_SEC,
+ * and the total is bounded well inside the daemon's file descriptors
+ * (systemd's soft LimitNOFILE= is 1024). */
+#define HTTP_CONNECTION_LIMIT 256
 #define HTTP_TIMEOUT_SEC      5
 
 struct chimed_metrics {
@@ -272,7 +277,6 @@ chimed_metrics_start(struct chimed *d)
 		                (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		        port, NULL, NULL, http_cb, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
-		        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
 		        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_SEC, MHD_OPTION_END);
 		if (m->http == NULL) {
 			chime_log_error("metrics.listen '%s': cannot listen (address in use?), "

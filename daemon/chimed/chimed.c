@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "notify.h"
 #include "builtin.h"
@@ -24,12 +25,14 @@
 static const char *arg_config = CHIME_DEFAULT_CONFIG;
 static bool arg_check;
 static int arg_log_level = CHIME_LOG_INFO;
+static enum chime_log_format arg_log_format = CHIME_LOG_FORMAT_AUTO;
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: chimed [--config FILE] [--check] [--log-level LEVEL] [--version]\n"
+	        "usage: chimed [--config FILE] [--check] [--log-level LEVEL] [--log-format FORMAT]\n"
+	        "              [--version]\n"
 	        "\n"
 	        "Run the chime scheduler in the foreground.\n"
 	        "\n"
@@ -37,6 +40,9 @@ usage(FILE *f)
 	        "  -n, --check            check the configuration, print \"configuration OK\"\n"
 	        "                         or every diagnostic, and exit 0 or 1\n"
 	        "  -l, --log-level LEVEL  error, warning, notice, info (default) or debug\n"
+	        "      --log-format FORMAT  auto (default: the journal's fields under\n"
+	        "                         systemd, else timestamped lines), text or json\n"
+	        "                         (one JSON object per line)\n"
 	        "  -V, --version          print the version and exit\n"
 	        "  -h, --help             print this help and exit\n",
 	        CHIME_DEFAULT_CONFIG);
@@ -50,6 +56,7 @@ parse_argv(int argc, char **argv)
 	        {"config", required_argument, NULL, 'c'},
 	        {"check", no_argument, NULL, 'n'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"log-format", required_argument, NULL, 'F'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -67,6 +74,14 @@ parse_argv(int argc, char **argv)
 		case 'l':
 			if (chime_log_level_parse(optarg, &arg_log_level) < 0) {
 				fprintf(stderr, "chimed: invalid log level '%s'\n", optarg);
+				return CHIMED_EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			if (chime_log_format_parse(optarg, &arg_log_format) < 0) {
+				fprintf(stderr,
+				        "chimed: invalid log format '%s' (auto, text or json)\n",
+				        optarg);
 				return CHIMED_EXIT_USAGE;
 			}
 			break;
@@ -89,6 +104,39 @@ parse_argv(int argc, char **argv)
 	return -1;
 }
 
+#define CLOCK_STEP_NOTICE_USEC    INT64_C(1000000)  /* smaller steps are NTP's slewing */
+#define CLOCK_NOTICE_INTERVAL_USEC INT64_C(60000000) /* at most one notice a minute */
+
+/* Say that the wall clock was set, when it moved more than a second
+ * against the monotonic clock, at most once a minute (with the count of
+ * the steps not said since). Every step re-arms the jobs either way. */
+static void
+clock_step_notice(struct chimed *d, size_t n_jobs)
+{
+	int64_t mono = (int64_t)(uv_hrtime() / 1000);
+	int64_t offset = chime_clock_wall_usec() - mono;
+	int64_t step = offset - d->clock_offset_usec;
+
+	d->clock_offset_usec = offset;
+	if ((step < 0 ? -step : step) <= CLOCK_STEP_NOTICE_USEC ||
+	    (d->clock_notice_mono_usec != 0 &&
+	     mono - d->clock_notice_mono_usec < CLOCK_NOTICE_INTERVAL_USEC)) {
+		d->clock_steps_quiet++;
+		chime_log_debug("the system clock was set (%+.3f s); %zu job%s re-armed",
+		                (double)step / 1e6, n_jobs, n_jobs == 1 ? "" : "s");
+		return;
+	}
+	chime_log_notice("the system clock was set %s by %.3f s; %zu job%s re-armed from the new "
+	                 "time%s",
+	                 step > 0 ? "forward" : "back", (double)(step < 0 ? -step : step) / 1e6,
+	                 n_jobs, n_jobs == 1 ? "" : "s",
+	                 d->clock_steps_quiet > 0 ? " (smaller or frequent steps since the last "
+	                                            "notice were not logged)"
+	                                          : "");
+	d->clock_notice_mono_usec = mono;
+	d->clock_steps_quiet = 0;
+}
+
 static void
 timer_cb(struct chimed_wall_timer *timer, bool clock_set)
 {
@@ -97,8 +145,7 @@ timer_cb(struct chimed_wall_timer *timer, bool clock_set)
 
 	if (clock_set) {
 		n = chime_schedule_clock_changed(d->schedule);
-		chime_log_notice("the system clock was set; %zu job%s re-armed from the new time",
-		                 n, n == 1 ? "" : "s");
+		clock_step_notice(d, n);
 	}
 	chimed_tick(d);
 }
@@ -234,6 +281,8 @@ main(int argc, char **argv)
 	}
 
 	chime_log_open(arg_log_level);
+	/* In the foreground nothing stamps the lines: chimed does. */
+	chime_log_set_format(arg_log_format, true);
 	chime_diag_list_init(&diags);
 	r = chime_config_load(arg_config, &d.hooks, &diags, &d.config);
 	chimed_log_diags(&diags);
@@ -250,8 +299,9 @@ main(int argc, char **argv)
 		return CHIMED_EXIT_FAILURE;
 	}
 	d.loop = &loop;
-	d.started_wall_usec = chime_clock_now_wall_usec(NULL);
+	d.started_wall_usec = chime_clock_wall_usec();
 	d.started_mono_usec = (int64_t)(uv_hrtime() / 1000);
+	d.clock_offset_usec = d.started_wall_usec - d.started_mono_usec;
 	r = setup(&d);
 	if (r < 0) {
 		chime_log_error("cannot start: %s", strerror(-r));

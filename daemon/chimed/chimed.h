@@ -66,6 +66,12 @@ struct chimed {
 	char status[512]; /* the last STATUS= sent */
 	int64_t started_wall_usec;
 	int64_t started_mono_usec;
+	/* The wall clock against the monotonic one when last looked at, and
+	 * the last "clock was set" notice: a VM's sub-second steps re-arm the
+	 * jobs quietly, a real step is said at most once a minute. */
+	int64_t clock_offset_usec;
+	int64_t clock_notice_mono_usec;
+	unsigned clock_steps_quiet;
 	struct chimed_control *control; /* the control socket (chimed-control.c), or NULL */
 	struct chimed_metrics *metrics; /* /metrics and /healthz (chimed-metrics.c), or NULL */
 	/* Set by the control socket around chimed_reload(): the reload

@@ -24,14 +24,17 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log-json.h"
 
 enum log_target {
 	LOG_TARGET_PLAIN,   /* terminal or pipe: "level: message" */
 	LOG_TARGET_PREFIX,  /* stderr under systemd: "<N>message" */
 	LOG_TARGET_JOURNAL, /* native journal fields */
+	LOG_TARGET_JSON,    /* one JSON object per line (log-json.c) */
 };
 
 static _Atomic int log_target = LOG_TARGET_PLAIN;
+static _Atomic bool log_timestamps = false;
 static _Atomic int log_max_priority = CHIME_LOG_INFO;
 
 static const char *const level_names[] = {
@@ -64,6 +67,30 @@ chime_log_open(int max_priority)
 		log_target = LOG_TARGET_PREFIX;
 	else
 		log_target = LOG_TARGET_PLAIN;
+}
+
+int
+chime_log_format_parse(const char *text, enum chime_log_format *ret_format)
+{
+	if (text != NULL && strcmp(text, "auto") == 0)
+		*ret_format = CHIME_LOG_FORMAT_AUTO;
+	else if (text != NULL && strcmp(text, "text") == 0)
+		*ret_format = CHIME_LOG_FORMAT_TEXT;
+	else if (text != NULL && strcmp(text, "json") == 0)
+		*ret_format = CHIME_LOG_FORMAT_JSON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void
+chime_log_set_format(enum chime_log_format format, bool timestamps)
+{
+	if (format == CHIME_LOG_FORMAT_JSON)
+		log_target = LOG_TARGET_JSON;
+	else if (format == CHIME_LOG_FORMAT_TEXT && log_target == LOG_TARGET_JOURNAL)
+		log_target = LOG_TARGET_PREFIX;
+	log_timestamps = timestamps;
 }
 
 void
@@ -181,12 +208,15 @@ static void
 log_stderr(int target, int priority, const char *msg)
 {
 	size_t mlen = strlen(msg), plen, size, n_esc = 0;
-	char prefix[16], stack[1024], *line = stack;
+	char prefix[64], stack[1024], *line = stack, when[CHIME_CLOCK_FORMAT_MAX] = "";
 
+	if (target == LOG_TARGET_PLAIN && log_timestamps)
+		chime__log_time(chime_clock_wall_usec(), when, sizeof(when));
 	if (target == LOG_TARGET_PREFIX)
 		plen = (size_t)snprintf(prefix, sizeof(prefix), "<%d>", priority);
 	else
-		plen = (size_t)snprintf(prefix, sizeof(prefix), "%s: ", level_names[priority]);
+		plen = (size_t)snprintf(prefix, sizeof(prefix), "%s%s%s: ", when,
+		                        when[0] != '\0' ? " " : "", level_names[priority]);
 	for (size_t i = 0; i < mlen; i++)
 		n_esc += log_byte_escaped((unsigned char)msg[i]);
 	size = plen + mlen + 3 * n_esc + 1;
@@ -287,6 +317,17 @@ chime_log_runv(int priority, const struct chime_log_run *run, const char *fmt, v
 	msg = format_message(run, fmt, ap);
 	if (msg == NULL)
 		return;
+	if (target == LOG_TARGET_JSON) {
+		char *line = chime__log_json_line(priority, run, msg, chime_clock_wall_usec());
+
+		if (line != NULL) {
+			write_all(line, strlen(line));
+			free(line);
+			free(msg);
+			return;
+		}
+		target = LOG_TARGET_PREFIX; /* out of memory: a line is better than none */
+	}
 	if (target != LOG_TARGET_JOURNAL || log_journal(priority, run, msg) < 0)
 		log_stderr(target == LOG_TARGET_PLAIN ? LOG_TARGET_PLAIN : LOG_TARGET_PREFIX,
 		           priority, msg);

@@ -14,6 +14,7 @@
 #define CHIME_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -45,6 +46,19 @@ struct chime_log_run {
 /* Choose the target from the environment; `max_priority` filters
  * (CHIME_LOG_INFO by default). Not thread-safe; call once at start. */
 void chime_log_open(int max_priority);
+
+/* `--log-format`: auto (the target above), text (lines, never the native
+ * journal protocol) or json (one JSON object per line on stderr, see
+ * log-json.h). */
+enum chime_log_format {
+	CHIME_LOG_FORMAT_AUTO,
+	CHIME_LOG_FORMAT_TEXT,
+	CHIME_LOG_FORMAT_JSON,
+};
+int chime_log_format_parse(const char *text, enum chime_log_format *ret_format);
+/* After chime_log_open(). `timestamps`: plain lines (a terminal, a file:
+ * no journal to stamp them) start with the UTC time to the millisecond. */
+void chime_log_set_format(enum chime_log_format format, bool timestamps);
 void chime_log_set_level(int max_priority);
 /* Parse "err|error|warning|notice|info|debug" (or 3..7); -EINVAL. */
 int chime_log_level_parse(const char *text, int *ret_priority);

@@ -315,6 +315,44 @@ job_fingerprint(const struct chime_job_config *job)
 
 /* Compile the schedule; an error column inside the expression is mapped
  * onto the file when the scalar is written on one line without escapes. */
+/*
+ * A six-field line is seconds first, but Quartz, AWS and Spring users
+ * write six fields meaning "minute hour ... year": "0 2 * * * *" looks like
+ * daily at 02:00 and fires every hour at :02. Warn when the seconds are 0,
+ * the minute is a plain number and the hours are "*", with the fires it
+ * really has.
+ */
+static void
+warn_seconds_habit(struct cf_ctx *ctx, const struct chime_node *v, const char *schedule)
+{
+	char fields[6][16];
+	int n = 0, minute;
+	const char *p = schedule;
+	char *end;
+
+	while (*p != '\0' && n < 6) {
+		size_t len = strcspn(p, " \t");
+
+		if (len >= sizeof(fields[0]))
+			return;
+		memcpy(fields[n], p, len);
+		fields[n++][len] = '\0';
+		p += len;
+		p += strspn(p, " \t");
+	}
+	if (n != 6 || *p != '\0' || strcmp(fields[0], "0") != 0 || strcmp(fields[2], "*") != 0)
+		return;
+	minute = (int)strtol(fields[1], &end, 10);
+	if (*end != '\0' || end == fields[1] || minute < 0 || minute > 23)
+		return;
+	chime_node_warning(ctx->diags, v,
+	                   "'%s' has six fields, so the first is seconds: it fires every hour at "
+	                   "minute %d (00:%02d:00, 01:%02d:00, 02:%02d:00, ...); for daily at "
+	                   "%02d:00 write '0 %d %s %s %s' (five fields, minute first)",
+	                   schedule, minute, minute, minute, minute, minute, minute, fields[3],
+	                   fields[4], fields[5]);
+}
+
 static int
 job_compile(struct cf_ctx *ctx, struct chime_job_config *job, const struct chime_node *map)
 {
@@ -361,6 +399,8 @@ job_compile(struct cf_ctx *ctx, struct chime_job_config *job, const struct chime
 		                   "both day-of-month and day-of-week are restricted, so the job "
 		                   "runs on days matching either (Vixie cron); say 'days: any' "
 		                   "to keep that or 'days: all' to require both");
+	if (chime_expr_kind(job->expr) == CHIME_EXPR_CRON)
+		warn_seconds_habit(ctx, v, job->schedule);
 	return 0;
 }
 

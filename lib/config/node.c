@@ -398,23 +398,30 @@ parser_find_anchor(struct node_parser *p, const char *name)
 	return strindex_get(&p->anchor_index, name, &i) ? &p->anchors[i] : NULL;
 }
 
-/* The path the next value in the current collection gets. */
-static char *
-parser_next_path(struct node_parser *p, bool *ret_is_key)
+/* The path the next value in the current collection gets, a new string in
+ * *ret_path: "" for a mapping key (*ret_is_key), whose path is known once
+ * its text is. Returns 0 or -ENOMEM. */
+static int
+parser_next_path(struct node_parser *p, bool *ret_is_key, char **ret_path)
 {
-	struct node_frame *f;
+	struct node_frame *f = p->depth > 0 ? &p->stack[p->depth - 1] : NULL;
+	bool is_key = false;
+	char *path;
 
-	*ret_is_key = false;
-	if (p->depth == 0)
-		return strdup("");
-	f = &p->stack[p->depth - 1];
-	if (f->node->kind == CHIME_NODE_SEQUENCE)
-		return path_child_index(f->node->path, f->node->count);
-	if (f->key == NULL) {
-		*ret_is_key = true;
-		return NULL; /* a key: its path is known once its text is */
-	}
-	return path_child_key(f->node->path, f->key->scalar);
+	if (f == NULL)
+		path = strdup("");
+	else if (f->node->kind == CHIME_NODE_SEQUENCE)
+		path = path_child_index(f->node->path, f->node->count);
+	else if (f->key == NULL) {
+		is_key = true;
+		path = strdup(""); /* a key: its path is known once its text is */
+	} else
+		path = path_child_key(f->node->path, f->key->scalar);
+	if (path == NULL)
+		return -ENOMEM;
+	*ret_is_key = is_key;
+	*ret_path = path;
+	return 0;
 }
 
 /* Attach a finished (or just opened) node to the current collection. */
@@ -547,11 +554,9 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 		return r;
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL)
 		return parser_error_at(p, &ev->start_mark, NULL, "NUL character in a scalar");
-	path = parser_next_path(p, &is_key);
-	if (path == NULL && !is_key)
-		return -ENOMEM;
-	if (is_key && (path = strdup("")) == NULL)
-		return -ENOMEM;
+	r = parser_next_path(p, &is_key, &path);
+	if (r < 0)
+		return r;
 	n = node_new(p, CHIME_NODE_SCALAR, path, &ev->start_mark);
 	if (n == NULL)
 		return -ENOMEM;
@@ -589,11 +594,9 @@ parser_alias(struct node_parser *p, const yaml_event_t *ev)
 	r = parser_count(p, a->node->n_nodes, &ev->start_mark);
 	if (r < 0)
 		return r;
-	path = parser_next_path(p, &is_key);
-	if (path == NULL && !is_key)
-		return -ENOMEM;
-	if (is_key && (path = strdup("")) == NULL)
-		return -ENOMEM;
+	r = parser_next_path(p, &is_key, &path);
+	if (r < 0)
+		return r;
 	r = node_copy(p, a->node, path, p->depth + 1, &ev->start_mark, &n);
 	if (r < 0)
 		return r;
@@ -620,15 +623,16 @@ parser_start(struct node_parser *p, const yaml_event_t *ev, enum chime_node_kind
 	if (p->depth >= p->max_depth)
 		return parser_error_at(p, &ev->start_mark, NULL, "nesting deeper than %zu levels",
 		                       p->max_depth);
-	path = parser_next_path(p, &is_key);
+	r = parser_next_path(p, &is_key, &path);
+	if (r < 0)
+		return r;
 	if (is_key) {
 		struct chime_node *map = p->stack[p->depth - 1].node;
 
+		free(path);
 		return parser_error_at(p, &ev->start_mark, map->path[0] != '\0' ? map->path : NULL,
 		                       "mapping keys must be scalars");
 	}
-	if (path == NULL)
-		return -ENOMEM;
 	n = node_new(p, kind, path, &ev->start_mark);
 	if (n == NULL)
 		return -ENOMEM;
@@ -683,6 +687,90 @@ text_position(const char *text, size_t len, size_t offset, unsigned *ret_line, u
 	*ret_column = column;
 }
 
+/*
+ * An unquoted value that starts with '*' or '&' (a schedule such as
+ * "* * * * *" or "*" "/5 * * * *") is read by YAML as an alias or an
+ * anchor, and libyaml says only that it found no name. Say what happened, and show the line quoted.
+ */
+static int
+parser_alias_error(struct node_parser *p, const yaml_parser_t *yp, unsigned line,
+                   unsigned column)
+{
+	size_t start = yp->context_mark.index, end = start;
+
+	while (end < p->len && p->text[end] != '\n' && p->text[end] != '#')
+		end++;
+	while (end > start && (p->text[end - 1] == ' ' || p->text[end - 1] == '\r'))
+		end--;
+	if (start >= p->len || end - start > 200)
+		return parser_error(p, line, column, NULL,
+		                    "%s %s: a value starting with '*' or '&' must be quoted",
+		                    yp->problem, yp->context);
+	return parser_error(p, (unsigned)yp->context_mark.line + 1,
+	                    (unsigned)yp->context_mark.column + 1, NULL,
+	                    "a value starting with '%c' is a YAML %s here: quote it: \"%.*s\"",
+	                    p->text[start], p->text[start] == '&' ? "anchor" : "alias",
+	                    (int)(end - start), p->text + start);
+}
+
+/*
+ * libyaml notices some mistakes only lines later, where the structure
+ * breaks: an unclosed '{' or '[', or a quote left open, which swallows the
+ * following lines. Point at the line that caused it, and say where libyaml
+ * noticed. Returns true when it reported the error.
+ */
+static bool
+parser_late_error(struct node_parser *p, const yaml_parser_t *yp)
+{
+	size_t pos = yp->context_mark.index, end = yp->problem_mark.index;
+	unsigned line = (unsigned)yp->context_mark.line + 1, col;
+
+	if (strstr(yp->context, "flow mapping") != NULL || strstr(yp->context, "flow sequence") != NULL) {
+		char open = pos < p->len ? p->text[pos] : '?';
+
+		parser_error(p, line, (unsigned)yp->context_mark.column + 1, NULL,
+		             "this '%c' is not closed (YAML noticed at line %u, column %u: %s)", open,
+		             (unsigned)yp->problem_mark.line + 1,
+		             (unsigned)yp->problem_mark.column + 1, yp->problem);
+		return true;
+	}
+	/* A line between the two marks with a quote it does not close, from
+	 * the start of the context's line. */
+	while (pos > 0 && pos <= p->len && p->text[pos - 1] != '\n')
+		pos--;
+	for (size_t start = pos; start < end && start < p->len; start++, line++) {
+		char quote = 0;
+		size_t at = 0;
+
+		for (pos = start; pos < p->len && p->text[pos] != '\n'; pos++) {
+			char c = p->text[pos];
+
+			if (quote == 0 && c == '#' && (pos == start || p->text[pos - 1] == ' '))
+				break;
+			if (quote == 0 && (c == '"' || c == '\'')) {
+				quote = c;
+				at = pos;
+			} else if (quote == '"' && c == '\\' && pos + 1 < p->len) {
+				pos++;
+			} else if (c == quote) {
+				quote = 0;
+			}
+		}
+		if (quote != 0) {
+			col = (unsigned)(at - start) + 1;
+			parser_error(p, line, col, NULL,
+			             "this %s quote is not closed on its line, so YAML read on (and "
+			             "noticed at line %u, column %u: %s)",
+			             quote == '"' ? "double" : "single",
+			             (unsigned)yp->problem_mark.line + 1,
+			             (unsigned)yp->problem_mark.column + 1, yp->problem);
+			return true;
+		}
+		start = pos;
+	}
+	return false;
+}
+
 static int
 parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 {
@@ -704,6 +792,12 @@ parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 	}
 	line = (unsigned)yp->problem_mark.line + 1;
 	column = (unsigned)yp->problem_mark.column + 1;
+	if (yp->context != NULL && (strstr(yp->context, "alias") != NULL ||
+	                            strstr(yp->context, "anchor") != NULL))
+		return parser_alias_error(p, yp, line, column);
+	if (yp->context != NULL && yp->context_mark.line < yp->problem_mark.line &&
+	    parser_late_error(p, yp))
+		return -EINVAL;
 	if (yp->problem_mark.index < p->len && p->text[yp->problem_mark.index] == '\t' &&
 	    strstr(problem, "tab") == NULL)
 		return parser_error(p, line, column, NULL,

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+#include "errbuf.h"
+
 /* The descriptor of ABI 1 must reach at least through release(). */
 #define PLUGIN_MIN_SIZE (offsetof(struct chime_plugin, release) + sizeof(void (*)(void *)))
 
@@ -26,7 +29,7 @@ struct chime_plugin_host {
 	const struct chime_plugin *const *builtin; /* borrowed, static storage */
 	size_t n_builtin;
 	struct plugin_module **modules;
-	size_t n_modules;
+	size_t n_modules, n_allocated;
 };
 
 const struct chime_plugin *
@@ -78,22 +81,6 @@ plugin_name_valid(const char *name)
 	return true;
 }
 
-static int seterr(char *errbuf, size_t errsize, int r, const char *fmt, ...) CHIME_PRINTF(4, 5);
-
-/* Format the reason into errbuf and return `r`. */
-static int
-seterr(char *errbuf, size_t errsize, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf != NULL && errsize > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(errbuf, errsize, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
 /* Check a descriptor the entry point returned; fill *out zero-extended. */
 static int
 plugin_check(const char *path, const struct chime_plugin *p, struct chime_plugin *out, char *errbuf,
@@ -102,17 +89,17 @@ plugin_check(const char *path, const struct chime_plugin *p, struct chime_plugin
 	size_t size;
 
 	if (p == NULL)
-		return seterr(errbuf, errsize, -EINVAL,
-		              "plugin '%s': chime_plugin_entry() returned NULL", path);
+		return chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                        "plugin '%s': chime_plugin_entry() returned NULL", path);
 	if (p->abi_version != CHIME_PLUGIN_ABI_VERSION)
-		return seterr(errbuf, errsize, -EPROTO,
-		              "plugin '%s': ABI version %u, this chimed supports %d", path,
-		              (unsigned)p->abi_version, CHIME_PLUGIN_ABI_VERSION);
+		return chime_errbuf_set(errbuf, errsize, -EPROTO,
+		                        "plugin '%s': ABI version %u, this chimed supports %d",
+		                        path, (unsigned)p->abi_version, CHIME_PLUGIN_ABI_VERSION);
 	if (p->struct_size < PLUGIN_MIN_SIZE)
-		return seterr(errbuf, errsize, -EPROTO,
-		              "plugin '%s': descriptor is %u bytes, ABI %d needs at least %zu",
-		              path, (unsigned)p->struct_size, CHIME_PLUGIN_ABI_VERSION,
-		              PLUGIN_MIN_SIZE);
+		return chime_errbuf_set(
+		        errbuf, errsize, -EPROTO,
+		        "plugin '%s': descriptor is %u bytes, ABI %d needs at least %zu", path,
+		        (unsigned)p->struct_size, CHIME_PLUGIN_ABI_VERSION, PLUGIN_MIN_SIZE);
 	/* Read only the bytes the plugin declared: a plugin built against
 	 * an older header has no later fields (idempotent, check), and they
 	 * read as zero: false, and no check() to call. */
@@ -120,10 +107,11 @@ plugin_check(const char *path, const struct chime_plugin *p, struct chime_plugin
 	memset(out, 0, sizeof(*out));
 	memcpy(out, p, size);
 	if (!plugin_name_valid(out->name))
-		return seterr(errbuf, errsize, -EINVAL,
-		              "plugin '%s': invalid name (want [a-z0-9_]+)", path);
+		return chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                        "plugin '%s': invalid name (want [a-z0-9_]+)", path);
 	if (out->run == NULL)
-		return seterr(errbuf, errsize, -EINVAL, "plugin '%s': no run function", path);
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "plugin '%s': no run function",
+		                        path);
 	return 0;
 }
 
@@ -132,7 +120,7 @@ chime_plugin_host_load(struct chime_plugin_host *host, const char *path, char *e
                        size_t errsize, const struct chime_plugin **ret_plugin)
 {
 	const struct chime_plugin *(*entry)(void);
-	struct plugin_module *m = NULL, **modules;
+	struct plugin_module *m = NULL;
 	const char *err;
 	void *sym;
 	int r;
@@ -145,24 +133,26 @@ chime_plugin_host_load(struct chime_plugin_host *host, const char *path, char *e
 
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
-		return seterr(errbuf, errsize, -ENOMEM, "plugin '%s': out of memory", path);
+		return chime_errbuf_set(errbuf, errsize, -ENOMEM, "plugin '%s': out of memory",
+		                        path);
 	m->path = strdup(path);
 	if (m->path == NULL) {
-		r = seterr(errbuf, errsize, -ENOMEM, "plugin '%s': out of memory", path);
+		r = chime_errbuf_set(errbuf, errsize, -ENOMEM, "plugin '%s': out of memory", path);
 		goto out;
 	}
 	m->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (m->handle == NULL) {
 		err = dlerror();
-		r = seterr(errbuf, errsize, -ENOENT, "plugin '%s': cannot load: %s", path,
-		           err != NULL ? err : "unknown error");
+		r = chime_errbuf_set(errbuf, errsize, -ENOENT, "plugin '%s': cannot load: %s", path,
+		                     err != NULL ? err : "unknown error");
 		goto out;
 	}
 	(void)dlerror();
 	sym = dlsym(m->handle, "chime_plugin_entry");
 	if (sym == NULL) {
-		r = seterr(errbuf, errsize, -ENOENT,
-		           "plugin '%s': no chime_plugin_entry symbol (not a chime plugin?)", path);
+		r = chime_errbuf_set(
+		        errbuf, errsize, -ENOENT,
+		        "plugin '%s': no chime_plugin_entry symbol (not a chime plugin?)", path);
 		goto out;
 	}
 	/* POSIX guarantees object and function pointers convert (dlsym). */
@@ -171,12 +161,11 @@ chime_plugin_host_load(struct chime_plugin_host *host, const char *path, char *e
 	if (r < 0)
 		goto out;
 
-	modules = realloc(host->modules, (host->n_modules + 1) * sizeof(*modules));
-	if (modules == NULL) {
-		r = seterr(errbuf, errsize, -ENOMEM, "plugin '%s': out of memory", path);
+	if (chime_grow(&host->modules, &host->n_allocated, host->n_modules + 1,
+	               sizeof(*host->modules)) < 0) {
+		r = chime_errbuf_set(errbuf, errsize, -ENOMEM, "plugin '%s': out of memory", path);
 		goto out;
 	}
-	host->modules = modules;
 	host->modules[host->n_modules++] = m;
 	*ret_plugin = &m->desc;
 	m = NULL;

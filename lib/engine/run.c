@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 
 struct run_pair {
@@ -36,9 +37,9 @@ struct chime_run {
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
 	struct run_pair *counts, *values;
-	size_t n_counts, n_values;
+	size_t n_counts, n_values, counts_allocated, values_allocated;
 	char **items;
-	size_t n_items;
+	size_t n_items, items_allocated;
 	int64_t items_dropped;
 };
 
@@ -213,18 +214,16 @@ chime_run_fail(struct chime_run *run, const char *fmt, ...)
 /* The pair named `name` in `*pairs`, appended when absent; NULL on OOM.
  * Called with the lock held. */
 static struct run_pair *
-pair_get(struct run_pair **pairs, size_t *n, const char *name)
+pair_get(struct run_pair **pairs, size_t *n, size_t *allocated, const char *name)
 {
 	struct run_pair *p;
 
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*pairs)[i].name, name) == 0)
 			return &(*pairs)[i];
-	p = realloc(*pairs, (*n + 1) * sizeof(**pairs));
-	if (p == NULL)
+	if (chime_grow(pairs, allocated, *n + 1, sizeof(**pairs)) < 0)
 		return NULL;
-	*pairs = p;
-	p = &p[*n];
+	p = &(*pairs)[*n];
 	*p = (struct run_pair){.name = strdup(name)};
 	if (p->name == NULL)
 		return NULL;
@@ -238,7 +237,7 @@ chime_run_count(struct chime_run *run, const char *name, int64_t delta)
 	struct run_pair *p;
 
 	pthread_mutex_lock(&run->lock);
-	p = pair_get(&run->counts, &run->n_counts, name);
+	p = pair_get(&run->counts, &run->n_counts, &run->counts_allocated, name);
 	if (p != NULL)
 		p->count += delta;
 	pthread_mutex_unlock(&run->lock);
@@ -253,7 +252,7 @@ chime_run_value(struct chime_run *run, const char *key, const char *value)
 	if (text == NULL)
 		return;
 	pthread_mutex_lock(&run->lock);
-	p = pair_get(&run->values, &run->n_values, key);
+	p = pair_get(&run->values, &run->n_values, &run->values_allocated, key);
 	if (p != NULL) {
 		free(p->text);
 		p->text = text;
@@ -266,7 +265,7 @@ chime_run_value(struct chime_run *run, const char *key, const char *value)
 CHIME_EXPORT void
 chime_run_item(struct chime_run *run, const char *fmt, ...)
 {
-	char *text = NULL, **items;
+	char *text = NULL;
 	va_list ap;
 	int r;
 
@@ -278,12 +277,11 @@ chime_run_item(struct chime_run *run, const char *fmt, ...)
 	va_end(ap);
 	if (r < 0)
 		goto dropped;
-	items = realloc(run->items, (run->n_items + 1) * sizeof(*items));
-	if (items == NULL) {
+	if (chime_grow(&run->items, &run->items_allocated, run->n_items + 1,
+	               sizeof(*run->items)) < 0) {
 		free(text);
 		goto dropped;
 	}
-	run->items = items;
 	run->items[run->n_items++] = text;
 	pthread_mutex_unlock(&run->lock);
 	return;

@@ -13,8 +13,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "array.h"
 #include "tz.h"
 
 /* Counting missed slots stops here; beyond it the count is a floor. */
@@ -33,8 +33,7 @@ struct sched_entry {
 };
 
 struct chime_schedule {
-	struct chime_clock clock;
-	bool has_clock;
+	struct chime_clock clock; /* only its wall clock is read */
 	struct chime_tz *utc; /* for jobs without a zone */
 	struct sched_entry **heap;
 	size_t n, allocated;
@@ -42,21 +41,10 @@ struct chime_schedule {
 	size_t n_buckets;
 };
 
-int64_t
-chime_clock_now_wall_usec(const struct chime_clock *clock)
-{
-	struct timespec ts;
-
-	if (clock != NULL && clock->now_wall_usec != NULL)
-		return clock->now_wall_usec(clock->userdata);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int64_t
 schedule_now(const struct chime_schedule *s)
 {
-	return chime_clock_now_wall_usec(s->has_clock ? &s->clock : NULL);
+	return chime_clock_wall(&s->clock);
 }
 
 int
@@ -66,10 +54,7 @@ chime_schedule_new(const struct chime_clock *clock, struct chime_schedule **ret_
 
 	if (s == NULL)
 		return -ENOMEM;
-	if (clock != NULL) {
-		s->clock = *clock;
-		s->has_clock = true;
-	}
+	s->clock = clock != NULL ? *clock : chime_clock_system;
 	s->utc = chime_tz_utc();
 	*ret_schedule = s;
 	return 0;
@@ -243,15 +228,8 @@ heap_push(struct chime_schedule *s, struct sched_entry *e)
 {
 	if (index_reserve(s, s->n + 1) < 0)
 		return -ENOMEM;
-	if (s->n == s->allocated) {
-		size_t na = s->allocated ? 2 * s->allocated : 16;
-		struct sched_entry **h = realloc(s->heap, na * sizeof(*h));
-
-		if (h == NULL)
-			return -ENOMEM;
-		s->heap = h;
-		s->allocated = na;
-	}
+	if (chime_grow(&s->heap, &s->allocated, s->n + 1, sizeof(*s->heap)) < 0)
+		return -ENOMEM;
 	heap_set(s, s->n++, e);
 	heap_up(s, e->index);
 	index_add(s, e);

@@ -30,20 +30,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "cron.h"
 
 /* A clock set back by more than this re-evaluates every job from "now". */
 #define CHIME_SCHEDULE_JUMP_USEC (INT64_C(3) * 3600 * 1000000)
-
-/* The wall clock the schedule reads; NULL means CLOCK_REALTIME. */
-struct chime_clock {
-	int64_t (*now_wall_usec)(void *userdata);
-	void *userdata;
-};
-
-/* Now on `clock` (NULL: CLOCK_REALTIME), UTC microseconds since the epoch. */
-int64_t chime_clock_now_wall_usec(const struct chime_clock *clock);
 
 struct chime_schedule;
 
@@ -61,7 +53,8 @@ struct chime_schedule_diff {
 	size_t kept, added, removed, changed;
 };
 
-/* `clock` is copied; NULL reads CLOCK_REALTIME. Returns 0 or -ENOMEM. */
+/* `clock` is copied (only its wall clock is read); NULL means the system's.
+ * Returns 0 or -ENOMEM. */
 int chime_schedule_new(const struct chime_clock *clock, struct chime_schedule **ret_schedule);
 struct chime_schedule *chime_schedule_free(struct chime_schedule *schedule); /* NULL-safe */
 

@@ -21,6 +21,7 @@
 
 #include <libpq-fe.h>
 
+#include "chime-sql-ledger.h"
 #include "config.h"
 
 struct chime_db_pool {
@@ -38,15 +39,6 @@ struct chime_db_pool {
 	chime_db_health_fn health_cb;
 	void *health_userdata;
 };
-
-static int64_t
-db_now(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 db_errcpy(char *errbuf, size_t errsize, const char *msg)
@@ -215,7 +207,7 @@ chime_db_pool_new(const struct chime_database_config *cfg, int size,
 	pool->connect_timeout_usec = cfg->connect_timeout_usec;
 	pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
 	pool->health.state = CHIME_DB_UNKNOWN;
-	pool->health.since_wall_usec = db_now(CLOCK_REALTIME);
+	pool->health.since_wall_usec = chime_clock_wall_usec();
 	for (int i = 0; i < size; i++)
 		pool->conns[i].pool = pool;
 	*ret_pool = pool;
@@ -270,8 +262,8 @@ db_set_state(struct chime_db_pool *pool, enum chime_db_state state, const char *
 		db_errcpy(pool->health.reason, sizeof(pool->health.reason), reason);
 		if (changed)
 			pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
-		pool->next_try_mono_usec = db_now(CLOCK_MONOTONIC) + pool->backoff_usec;
-		pool->health.next_try_wall_usec = db_now(CLOCK_REALTIME) + pool->backoff_usec;
+		pool->next_try_mono_usec = chime_clock_mono_usec() + pool->backoff_usec;
+		pool->health.next_try_wall_usec = chime_clock_wall_usec() + pool->backoff_usec;
 		pool->backoff_usec *= 2;
 		if (pool->backoff_usec > CHIME_DB_BACKOFF_MAX_USEC)
 			pool->backoff_usec = CHIME_DB_BACKOFF_MAX_USEC;
@@ -284,7 +276,7 @@ db_set_state(struct chime_db_pool *pool, enum chime_db_state state, const char *
 	if (!changed)
 		return false;
 	pool->health.state = state;
-	pool->health.since_wall_usec = db_now(CLOCK_REALTIME);
+	pool->health.since_wall_usec = chime_clock_wall_usec();
 	*snap = pool->health;
 	return pool->health_cb != NULL;
 }
@@ -349,7 +341,7 @@ int
 chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_db_conn **ret_conn,
                    char *errbuf, size_t errsize)
 {
-	int64_t deadline = db_now(CLOCK_REALTIME) + (wait_usec > 0 ? wait_usec : 0);
+	int64_t deadline = chime_clock_wall_usec() + (wait_usec > 0 ? wait_usec : 0);
 	struct chime_db_conn *c;
 	struct timespec ts;
 	int r;
@@ -394,7 +386,7 @@ chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_d
 		}
 		if (empty != NULL && !pool->connecting) {
 			if (pool->health.state == CHIME_DB_DOWN &&
-			    db_now(CLOCK_MONOTONIC) < pool->next_try_mono_usec) {
+			    chime_clock_mono_usec() < pool->next_try_mono_usec) {
 				db_errcpy(errbuf, errsize, pool->health.reason);
 				pthread_mutex_unlock(&pool->lock);
 				return -ENOTCONN;
@@ -412,7 +404,7 @@ chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_d
 			*ret_conn = empty;
 			return 0;
 		}
-		if (wait_usec <= 0 || db_now(CLOCK_REALTIME) >= deadline) {
+		if (wait_usec <= 0 || chime_clock_wall_usec() >= deadline) {
 			db_errcpy(errbuf, errsize, "every database connection is in use");
 			pthread_mutex_unlock(&pool->lock);
 			return -ETIME;
@@ -476,9 +468,8 @@ chime_db_session_reset(PGconn *conn, char *errbuf, size_t errsize)
 		if (r < 0)
 			return r;
 	}
-	/* DISCARD ALL less DEALLOCATE ALL and DISCARD PLANS. */
-	res = PQexec(conn, "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;"
-	                   " SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES");
+	/* DISCARD ALL less DEALLOCATE ALL and DISCARD PLANS (sql/session.sql). */
+	res = PQexec(conn, chime_sql_session_reset);
 	r = chime__sql_result_errno(conn, res, errbuf, errsize);
 	PQclear(res);
 	return r;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "cron.h"
 #include "ledger.h"
 
@@ -29,15 +30,8 @@ struct slot_vec {
 static int
 vec_push(struct slot_vec *vec, const struct chime_slot *s)
 {
-	if (vec->n == vec->allocated) {
-		size_t na = vec->allocated ? vec->allocated * 2 : 16;
-		struct chime_slot *nv = realloc(vec->v, na * sizeof(*nv));
-
-		if (nv == NULL)
-			return -ENOMEM;
-		vec->v = nv;
-		vec->allocated = na;
-	}
+	if (chime_grow(&vec->v, &vec->allocated, vec->n + 1, sizeof(*vec->v)) < 0)
+		return -ENOMEM;
 	vec->v[vec->n++] = *s;
 	return 0;
 }

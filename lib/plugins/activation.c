@@ -87,12 +87,8 @@ activation_configure(const struct chime_node *options, struct chime_diag_list *d
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return -ENOMEM;
-	if (options != NULL && chime_node_kind(options) != CHIME_NODE_MAPPING) {
-		r = chime_node_error(diags, options, "expected a mapping of options");
-		goto out;
-	}
-	if (options != NULL)
-		r |= chime_node_check_keys(options, known, diags);
+	/* `options` is a mapping or NULL (the loader checked; plugin.h). */
+	r |= chime_node_check_keys(options, known, diags);
 	r |= chime_node_get_identifier(options, "table", "special_packages", diags, &a->table);
 	r |= chime_node_get_identifier(options, "key", "id", diags, &a->key);
 	r |= chime_node_get_identifier(options, "stamp", NULL, diags, &a->stamp);

@@ -53,9 +53,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "monoclock.h"
 #include "sqlutil.h"
 
 #include "builtin.h"
@@ -247,15 +247,6 @@ oom:
 }
 
 /* ---- Running -------------------------------------------------------- */
-
-static int64_t
-mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Everything the child needs, prepared before fork(). */
 struct exec_prep {
@@ -712,7 +703,7 @@ exec_run(void *state, struct chime_run *run)
 			out_open = stream_read(&o, &out);
 		if (err_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			err_open = stream_read(&o, &err);
-		now = mono_usec();
+		now = chime_kit_mono_usec();
 		if (!reaped && waitpid(pid, &status, WNOHANG) == pid) {
 			reaped = true;
 			exited_at = now;

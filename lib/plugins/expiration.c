@@ -174,12 +174,8 @@ expiration_configure(const struct chime_node *options, struct chime_diag_list *d
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return -ENOMEM;
-	if (options != NULL && chime_node_kind(options) != CHIME_NODE_MAPPING) {
-		r = chime_node_error(diags, options, "expected a mapping of options");
-		goto out;
-	}
-	if (options != NULL)
-		r |= chime_node_check_keys(options, known, diags);
+	/* `options` is a mapping or NULL (the loader checked; plugin.h). */
+	r |= chime_node_check_keys(options, known, diags);
 	r |= chime_node_get_identifier(options, "table", "referral_codes", diags, &e->table);
 	r |= chime_node_get_identifier(options, "key", "code", diags, &e->key);
 	r |= chime_node_get_identifier(options, "expires_at", NULL, diags, &e->expires_at);

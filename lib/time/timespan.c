@@ -224,6 +224,21 @@ parse_digits(const char *p, int n, int *ret)
 	return p + n;
 }
 
+/* "HH:MM" and an optional ":SS", two digits each, for a time of day and a
+ * UTC offset alike; *ret_s is left alone when there are no seconds.
+ * Returns the end, or NULL. Ranges are the caller's. */
+static const char *
+parse_hms(const char *p, int *ret_h, int *ret_m, int *ret_s)
+{
+	p = parse_digits(p, 2, ret_h);
+	if (p == NULL || *p != ':')
+		return NULL;
+	p = parse_digits(p + 1, 2, ret_m);
+	if (p != NULL && *p == ':')
+		p = parse_digits(p + 1, 2, ret_s);
+	return p;
+}
+
 int
 chime_time_parse(const char *text, const struct chime_tz *tz, int64_t *ret_utc_usec)
 {
@@ -246,26 +261,21 @@ chime_time_parse(const char *text, const struct chime_tz *tz, int64_t *ret_utc_u
 	if (p == NULL)
 		return -EINVAL;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
-		p = parse_digits(p + 1, 2, &h);
-		if (p == NULL || *p != ':')
-			return -EINVAL;
-		p = parse_digits(p + 1, 2, &mi);
+		const char *hms = p + 1;
+
+		p = parse_hms(hms, &h, &mi, &s);
 		if (p == NULL)
 			return -EINVAL;
-		if (*p == ':') {
-			p = parse_digits(p + 1, 2, &s);
-			if (p == NULL)
-				return -EINVAL;
-			if (*p == '.') {
-				int64_t scale = CHIME_USEC_PER_SEC;
+		/* A fraction only after seconds (HH:MM:SS.fff). */
+		if (*p == '.' && p - hms == 8) {
+			int64_t scale = CHIME_USEC_PER_SEC;
 
-				p++;
-				if (!is_digit(*p))
-					return -EINVAL;
-				for (; is_digit(*p); p++) {
-					scale /= 10;
-					frac += (*p - '0') * scale;
-				}
+			p++;
+			if (!is_digit(*p))
+				return -EINVAL;
+			for (; is_digit(*p); p++) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
 			}
 		}
 		if (*p == 'Z' || *p == 'z') {
@@ -274,18 +284,8 @@ chime_time_parse(const char *text, const struct chime_tz *tz, int64_t *ret_utc_u
 		} else if (*p == '+' || *p == '-') {
 			int sign = *p == '-' ? -1 : 1;
 
-			p = parse_digits(p + 1, 2, &oh);
-			if (p == NULL || *p != ':')
-				return -EINVAL;
-			p = parse_digits(p + 1, 2, &om);
-			if (p == NULL)
-				return -EINVAL;
-			if (*p == ':') {
-				p = parse_digits(p + 1, 2, &os);
-				if (p == NULL || os > 59)
-					return -EINVAL;
-			}
-			if (oh > 23 || om > 59)
+			p = parse_hms(p + 1, &oh, &om, &os);
+			if (p == NULL || oh > 23 || om > 59 || os > 59)
 				return -EINVAL;
 			has_off = true;
 			off = sign * (oh * 3600 + om * 60 + os);

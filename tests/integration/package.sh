@@ -54,6 +54,7 @@ unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo
 	for f in "$CHIME_SOURCE_DIR"/lib/ledger/sql/*.sql; do
 		echo "/usr/share/chime/sql/ledger/${f##*/}"
 	done
+	echo /usr/share/bash-completion/completions/chimectl
 	echo /usr/share/doc/chime/changelog.gz
 	echo /usr/share/doc/chime/copyright
 	echo /usr/share/lintian/overrides/chime

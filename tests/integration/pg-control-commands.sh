@@ -243,12 +243,15 @@ def status_ok():
 
 held = [status_ok() for _ in range(16)]
 s, f = conn()
+s.sendall(b'{"cmd":"status"}\n')
 r = json.loads(f.readline())
-assert r["ok"] is False and "too many" in r["error"], r
+assert r["ok"] is True, r  # the newcomer is served...
+r = json.loads(held[0][1].readline())  # ...and the idlest held one made room
+assert r["ok"] is False and "closed to make room" in r["error"], r
 for h, hf in held:
     hf.close()
     h.close()
-print("ok - connections beyond 16 refused with a message")
+print("ok - a 17th connection is served; the idlest of 16 idle ones is closed with a message")
 
 for _ in range(50):  # the daemon sees the held ones go away first
     s, f = conn()

@@ -423,6 +423,36 @@ test_days_warning(void **state)
 	chime_diag_list_done(&diags);
 }
 
+/* Six fields are seconds first: "0 2 * * * *" (a Quartz or AWS habit for
+ * daily at 02:00) fires hourly at :02 and gets a warning saying so; a real
+ * six-field daily, or a five-field line, does not. */
+static void
+test_seconds_habit_warning(void **state)
+{
+	const char *text = "timezone: UTC\n"
+	                   "jobs:\n"
+	                   "  habit: {schedule: '0 2 * * * *', plugin: noop}\n"
+	                   "  daily6: {schedule: '0 0 2 * * *', plugin: noop}\n"
+	                   "  daily5: {schedule: '0 2 * * *', plugin: noop}\n"
+	                   "  half: {schedule: '30 2 * * * *', plugin: noop}\n";
+	struct chime_diag_list diags;
+	struct chime_config *cfg = NULL;
+	char *out;
+
+	(void)state;
+	chime_diag_list_init(&diags);
+	assert_int_equal(parse(text, &diags, &cfg), 0);
+	out = diags_text(&diags);
+	assert_string_equal(out, "/nonexistent/t.yaml:3:21: warning: jobs.habit.schedule: "
+	                         "'0 2 * * * *' has six fields, so the first is seconds: it fires "
+	                         "every hour at minute 2 (00:02:00, 01:02:00, 02:02:00, ...); for "
+	                         "daily at 02:00 write '0 2 * * *' (five fields, minute first)\n");
+	assert_int_equal(diags.warnings, 1);
+	free(out);
+	chime_config_unref(cfg);
+	chime_diag_list_done(&diags);
+}
+
 static void
 test_control_socket_off(void **state)
 {
@@ -718,6 +748,7 @@ main(void)
 	        cmocka_unit_test(test_example_config),
 	        cmocka_unit_test(test_fingerprint),
 	        cmocka_unit_test(test_days_warning),
+	        cmocka_unit_test(test_seconds_habit_warning),
 	        cmocka_unit_test(test_control_socket_off),
 	        cmocka_unit_test(test_default_node_is_hostname),
 	        cmocka_unit_test(test_hooks),

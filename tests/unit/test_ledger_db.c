@@ -435,8 +435,10 @@ test_pool_health(void **state)
 	/* Given back inside a transaction: rolled back, reused. */
 	assert_int_equal(chime_db_pool_take(pool, 0, &c, err, sizeof(err)), 0);
 	assert_int_equal(PQtransactionStatus(c->pg), PQTRANS_IDLE);
-	assert_int_equal(chime_db_set_statement_timeout(c->pg, 1500, err, sizeof(err)), 0);
-	assert_scalar(c->pg, "SHOW statement_timeout", "2ms");
+	/* Rounded up to whole milliseconds. (Long enough that the SHOW
+	 * below cannot itself time out on a loaded machine.) */
+	assert_int_equal(chime_db_set_statement_timeout(c->pg, 5000500, err, sizeof(err)), 0);
+	assert_scalar(c->pg, "SHOW statement_timeout", "5001ms");
 	assert_scalar(c->pg, "SELECT current_setting('application_name')", "chimed");
 	chime_db_pool_give(c, true, "test says broken");
 	chime_db_pool_health(pool, &h);

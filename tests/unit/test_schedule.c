@@ -32,7 +32,7 @@ fake_now(void *userdata)
 	return now_usec;
 }
 
-static const struct chime_clock fake_clock = {.now_wall_usec = fake_now};
+static const struct chime_clock fake_clock = {.wall_usec = fake_now};
 
 static struct chime_job_config *
 job_new(const char *name, const char *expr, uint64_t fingerprint)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "http.h"
 #include "sqltext.h"
 
@@ -337,52 +338,6 @@ billing_unlock(PGconn *conn, int32_t lock_class, const char *id)
 
 /* ---- Secrets -------------------------------------------------------------- */
 
-static int
-expand_env(const char *tmpl, char **ret, char *errbuf, size_t errsize)
-{
-	char *buf = NULL, name[128];
-	const char *p = tmpl, *end, *val;
-	size_t len = 0, n;
-	FILE *out;
-	int r = 0;
-
-	out = open_memstream(&buf, &len);
-	if (out == NULL)
-		return -ENOMEM;
-	while (*p != '\0') {
-		if (p[0] != '$' || p[1] != '{') {
-			fputc(*p++, out);
-			continue;
-		}
-		end = strchr(p, '}');
-		n = end != NULL ? (size_t)(end - p - 2) : 0;
-		if (end == NULL || n == 0 || n >= sizeof(name)) {
-			snprintf(errbuf, errsize, "bad variable reference in '%s'", tmpl);
-			r = -EINVAL;
-			break;
-		}
-		memcpy(name, p + 2, n);
-		name[n] = '\0';
-		val = getenv(name);
-		if (val == NULL || val[0] == '\0') {
-			snprintf(errbuf, errsize, "environment variable '%s' is not set (in '%s')",
-			         name, tmpl);
-			r = -ENOENT;
-			break;
-		}
-		fputs(val, out);
-		p = end + 1;
-	}
-	if (fclose(out) != 0 && r == 0)
-		r = -ENOMEM;
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	*ret = buf;
-	return 0;
-}
-
 int
 billing_read_secret(const char *path_tmpl, char **ret, char *errbuf, size_t errsize)
 {
@@ -391,7 +346,7 @@ billing_read_secret(const char *path_tmpl, char **ret, char *errbuf, size_t errs
 	ssize_t n;
 	int fd = -1, r;
 
-	r = expand_env(path_tmpl, &path, errbuf, errsize);
+	r = chime_kit_expand_env(path_tmpl, &path, errbuf, errsize);
 	if (r < 0)
 		return r;
 	buf = malloc(4097);

@@ -99,9 +99,10 @@ int billing_template_render(const char *tmpl, const char *const fields[BILLING_F
                             char **ret);
 
 /*
- * Read a secret from `path_tmpl` after expanding ${VAR} from the
- * environment; strips one trailing newline. Returns 0 and a malloc'd
- * string, or a negative errno with the reason (naming the file) in
+ * Read a secret from `path_tmpl` after expanding ${VAR} by the rules of
+ * chime.yaml(5) (chime_kit_expand_env()); strips trailing newlines.
+ * Returns 0 and a malloc'd string, or a negative errno with the reason
+ * (naming the file or the variable) in
  * `errbuf`. Never logs.
  */
 int billing_read_secret(const char *path_tmpl, char **ret, char *errbuf, size_t errsize);

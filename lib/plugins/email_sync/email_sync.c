@@ -49,11 +49,10 @@
 #include "builtin.h"
 #include "email_sync_internal.h"
 #include "imap.h"
+#include "mapping.h"
 #include "sqlutil.h"
 
-static const struct {
-	const char *key, *def;
-} es_names[N_NAMES] = {
+static const struct chime_kit_name_option es_names[N_NAMES] = {
         [N_CONNS] = {"connections_table", "email_connections"},
         [N_CONNS_ID] = {"connections_id", "id"},
         [N_CONNS_HOST] = {"connections_host", "imap_host"},
@@ -101,7 +100,6 @@ static int
 es_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
 	static const char *const tenant_keys[] = {"table", "schema_column", "active_column", NULL};
-	const char *known[N_SETTINGS + N_NAMES + 1];
 	const struct chime_node *t;
 	struct es_config *cfg;
 	int r = 0;
@@ -109,13 +107,8 @@ es_configure(const struct chime_node *options, struct chime_diag_list *diags, vo
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < N_SETTINGS; i++)
-		known[i] = es_settings[i];
-	for (size_t i = 0; i < N_NAMES; i++)
-		known[N_SETTINGS + i] = es_names[i].key;
-	known[N_SETTINGS + N_NAMES] = NULL;
-	if (options != NULL && chime_node_check_keys(options, known, diags) < 0)
-		r = -EINVAL;
+	r = chime_kit_mapping_check_keys(options, es_settings, N_SETTINGS, es_names, N_NAMES,
+	                                 diags);
 
 	t = options != NULL ? chime_node_get(options, "tenants") : NULL;
 	if (t != NULL) {
@@ -152,10 +145,8 @@ es_configure(const struct chime_node *options, struct chime_diag_list *diags, vo
 		                     "must be at least 1s (the time one connection may take)");
 	if (chime_node_get_string(options, "ca_file", NULL, diags, &cfg->ca_file) < 0)
 		r = -EINVAL;
-	for (size_t i = 0; i < N_NAMES; i++)
-		if (chime_node_get_identifier(options, es_names[i].key, es_names[i].def, diags,
-		                              &cfg->names[i]) < 0)
-			r = -EINVAL;
+	if (chime_kit_mapping_read(options, es_names, N_NAMES, diags, cfg->names) < 0)
+		r = -EINVAL;
 	if (r < 0) {
 		free(cfg);
 		return r;

@@ -35,6 +35,26 @@ chime__curl_init(void)
 }
 
 int
+chime__curl_new(CURL **ret_curl, char *errbuf, size_t errsize)
+{
+	CURL *curl;
+	int r;
+
+	r = chime__curl_init();
+	if (r < 0) {
+		snprintf(errbuf, errsize, "libcurl initialisation failed");
+		return r;
+	}
+	curl = curl_easy_init();
+	if (curl == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	*ret_curl = curl;
+	return 0;
+}
+
+int
 chime__curl_errno(int curl_code)
 {
 	switch (curl_code) {
@@ -143,16 +163,9 @@ chime__http_post(const struct chime__http_request *req, struct chime__http_respo
 	int r;
 
 	errbuf[0] = '\0';
-	r = chime__curl_init();
-	if (r < 0) {
-		snprintf(errbuf, errsize, "libcurl initialisation failed");
+	r = chime__curl_new(&curl, errbuf, errsize);
+	if (r < 0)
 		return r;
-	}
-	curl = curl_easy_init();
-	if (curl == NULL) {
-		snprintf(errbuf, errsize, "out of memory");
-		return -ENOMEM;
-	}
 	for (const char *const *p = req->headers; p != NULL && *p != NULL; p++) {
 		h = curl_slist_append(headers, *p);
 		if (h == NULL) {

@@ -38,6 +38,14 @@ struct chime__http_response {
 int chime__curl_init(void);
 
 /*
+ * A new easy handle for one transfer, libcurl initialised first: 0 and the
+ * handle in *ret_curl (curl_easy_cleanup() it), or -EIO ("libcurl
+ * initialisation failed") / -ENOMEM ("out of memory") with the reason in
+ * errbuf. Never logs.
+ */
+int chime__curl_new(CURL **ret_curl, char *errbuf, size_t errsize);
+
+/*
  * POST `req->body` to `req->url`. Returns 0 when the server answered (any
  * status; *ret_response filled, free its body with
  * chime__http_response_done()), or a negative errno when no answer came:

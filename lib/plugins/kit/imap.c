@@ -19,8 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "array.h"
+#include "clock.h"
 #include "http.h"
 
 struct chime__imap {
@@ -40,15 +41,6 @@ struct imap_sink {
 	bool too_big;
 	bool oom;
 };
-
-static int64_t
-imap_mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static size_t
 imap_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -105,20 +97,17 @@ chime__imap_open(const struct chime__imap_server *server, struct chime__imap **r
 		snprintf(errbuf, errsize, "invalid host or mailbox name");
 		return -EINVAL;
 	}
-	r = chime__curl_init();
-	if (r < 0) {
-		snprintf(errbuf, errsize, "libcurl initialisation failed");
-		return r;
-	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto oom;
 	s->run = server->run;
 	if (server->timeout_usec > 0)
-		s->deadline_usec = imap_mono_usec() + server->timeout_usec;
-	s->curl = curl_easy_init();
-	if (s->curl == NULL)
-		goto oom;
+		s->deadline_usec = chime_clock_mono_usec() + server->timeout_usec;
+	r = chime__curl_new(&s->curl, errbuf, errsize);
+	if (r < 0) {
+		chime__imap_close(s);
+		return r;
+	}
 	mb = curl_easy_escape(s->curl, server->mailbox, 0);
 	if (mb == NULL)
 		goto oom;
@@ -192,7 +181,7 @@ imap_perform(struct chime__imap *s, const char *url, const char *custom, struct 
 	int64_t left = 0;
 
 	if (s->deadline_usec > 0) {
-		left = s->deadline_usec - imap_mono_usec();
+		left = s->deadline_usec - chime_clock_mono_usec();
 		if (left <= 0) {
 			snprintf(errbuf, errsize, "timed out (the connection's timeout ran out)");
 			return -ETIMEDOUT;
@@ -312,17 +301,10 @@ chime__imap_search(struct chime__imap *s, uint64_t first, uint64_t **ret_uids, s
 				p = e;
 				if (uid < first)
 					continue; /* the n:* quirk */
-				if (n == cap) {
-					uint64_t *u =
-					        realloc(uids, (cap ? cap * 2 : 64) * sizeof(*u));
-
-					if (u == NULL) {
-						snprintf(errbuf, errsize, "out of memory");
-						r = -ENOMEM;
-						goto out;
-					}
-					uids = u;
-					cap = cap ? cap * 2 : 64;
+				if (chime_grow(&uids, &cap, n + 1, sizeof(*uids)) < 0) {
+					snprintf(errbuf, errsize, "out of memory");
+					r = -ENOMEM;
+					goto out;
 				}
 				uids[n++] = uid;
 			}

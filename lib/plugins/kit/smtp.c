@@ -42,14 +42,11 @@ chime__smtp_send(const struct chime__smtp_server *server, const char *mail_from,
 	int r;
 
 	errbuf[0] = '\0';
-	r = chime__curl_init();
-	if (r < 0) {
-		snprintf(errbuf, errsize, "libcurl initialisation failed");
+	r = chime__curl_new(&curl, errbuf, errsize);
+	if (r < 0)
 		return r;
-	}
-	curl = curl_easy_init();
 	rcpt = curl_slist_append(NULL, rcpt_to);
-	if (curl == NULL || rcpt == NULL) {
+	if (rcpt == NULL) {
 		snprintf(errbuf, errsize, "out of memory");
 		r = -ENOMEM;
 		goto out;

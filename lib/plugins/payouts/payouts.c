@@ -42,16 +42,13 @@
 
 #include "chime/plugin.h"
 
+#include "mapping.h"
 #include "payouts_internal.h"
 #include "sqlutil.h"
 
 /* The table and column mapping: option key, default, and whether "" turns
  * the column off. */
-static const struct {
-	const char *key;
-	const char *def;
-	bool optional;
-} payouts_names[P_N_NAMES] = {
+static const struct chime_kit_name_option payouts_names[P_N_NAMES] = {
         [P_USERS] = {"users_table", "users", false},
         [P_USERS_ID] = {"users_id", "id", false},
         [P_USERS_EMAIL] = {"users_email", "email", false},
@@ -125,33 +122,18 @@ payouts_valid_currency(const char *s)
 	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-static bool
-payouts_off(const struct chime_node *node)
-{
-	const char *s = node != NULL ? chime_node_scalar(node) : NULL;
-
-	return s != NULL && (s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0);
-}
-
 static int
 payouts_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
 	struct payouts_config *cfg;
-	const struct chime_node *node;
-	const char *known[N_SETTINGS + P_N_NAMES + 1];
 	int r = 0;
 
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL)
 		return -ENOMEM;
 
-	for (size_t i = 0; i < N_SETTINGS; i++)
-		known[i] = payouts_settings[i];
-	for (size_t i = 0; i < P_N_NAMES; i++)
-		known[N_SETTINGS + i] = payouts_names[i].key;
-	known[N_SETTINGS + P_N_NAMES] = NULL;
-	if (options != NULL && chime_node_check_keys(options, known, diags) < 0)
-		r = -EINVAL;
+	r = chime_kit_mapping_check_keys(options, payouts_settings, N_SETTINGS, payouts_names,
+	                                 P_N_NAMES, diags);
 
 	if (chime_node_get_string(options, "min_balance", "100", diags, &cfg->min_balance) < 0)
 		r = -EINVAL;
@@ -184,16 +166,8 @@ payouts_configure(const struct chime_node *options, struct chime_diag_list *diag
 	                          &cfg->pending_status) < 0)
 		r = -EINVAL;
 
-	for (size_t i = 0; i < P_N_NAMES; i++) {
-		node = options != NULL ? chime_node_get(options, payouts_names[i].key) : NULL;
-		if (payouts_names[i].optional && payouts_off(node)) {
-			cfg->names[i] = NULL;
-			continue;
-		}
-		if (chime_node_get_identifier(options, payouts_names[i].key, payouts_names[i].def,
-		                              diags, &cfg->names[i]) < 0)
-			r = -EINVAL;
-	}
+	if (chime_kit_mapping_read(options, payouts_names, P_N_NAMES, diags, cfg->names) < 0)
+		r = -EINVAL;
 	cfg->currency_filter = options != NULL && chime_node_get(options, "currency") != NULL &&
 	                       cfg->names[P_USERS_CURRENCY] != NULL;
 
