@@ -34,8 +34,8 @@ struct catchup_held {
 
 struct catchup_op {
 	struct ledger_work w;
-	struct chime_config *config; /* a reference */
-	int64_t since_usec;          /* plan from the last slot at or before */
+	struct chime_config *config;     /* a reference */
+	int64_t since_usec, latest_usec; /* see catchup_since_wall_usec */
 	int64_t now_wall_usec;
 	struct catchup_held *held; /* slots not to plan, taken on the loop */
 	size_t n_held, held_room;
@@ -101,6 +101,11 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 
 	r = chime_ledger_last_slot(pg, job->name, op->since_usec, &last, op->w.err,
 	                           sizeof(op->w.err));
+	/* New since the start (no slot that old), yet it ran before a later
+	 * gap (an outage after the start's own catch-up failed). */
+	if (r == -ENOENT && op->latest_usec > op->since_usec)
+		r = chime_ledger_last_slot(pg, job->name, op->latest_usec, &last, op->w.err,
+		                           sizeof(op->w.err));
 	if (r == -ENOENT)
 		return 0; /* a new job: nothing was missed */
 	if (r < 0)
@@ -167,9 +172,8 @@ catchup_after(struct ledger_work *w)
 	svc->catchup_busy = false;
 	if (w->r < 0) {
 		chime_log_warning("catch-up from the ledger failed: %s, retrying", w->err);
-		svc->catchup_pending = true;
-		if (op->since_usec < svc->catchup_since_wall_usec)
-			svc->catchup_since_wall_usec = op->since_usec;
+		chime__ledger_gap(svc, op->since_usec);
+		chime__ledger_gap(svc, op->latest_usec);
 	}
 	for (size_t i = 0; i < op->n_runs && !svc->closing; i++) {
 		if (chime_runner_draining(svc->runner))
@@ -229,6 +233,12 @@ catchup_hold(struct chime_runner_run *rr, void *userdata)
 	}
 }
 
+static const struct ledger_op_type catchup_type = {
+        .work = catchup_work,
+        .after = catchup_after,
+        .free = catchup_free,
+};
+
 void
 chime__ledger_scan_catchup(struct chime_ledger_service *svc)
 {
@@ -236,14 +246,12 @@ chime__ledger_scan_catchup(struct chime_ledger_service *svc)
 
 	if (svc->catchup_busy || svc->config == NULL)
 		return;
-	op = calloc(1, sizeof(*op));
+	op = chime__ledger_op_new(sizeof(*op), &catchup_type);
 	if (op == NULL)
 		return;
-	op->w.work = catchup_work;
-	op->w.after = catchup_after;
-	op->w.free = catchup_free;
 	op->config = chime_config_ref(svc->config);
 	op->since_usec = svc->catchup_since_wall_usec;
+	op->latest_usec = svc->catchup_latest_wall_usec;
 	op->now_wall_usec = chime__ledger_wall(svc);
 	chime_runner_foreach(svc->runner, catchup_hold, op);
 	if (op->held_oom) {
@@ -253,5 +261,6 @@ chime__ledger_scan_catchup(struct chime_ledger_service *svc)
 	if (chime__ledger_queue(svc, &op->w) == 0) {
 		svc->catchup_busy = true;
 		svc->catchup_since_wall_usec = INT64_MAX;
+		svc->catchup_latest_wall_usec = INT64_MIN;
 	}
 }

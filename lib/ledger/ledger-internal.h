@@ -8,9 +8,10 @@
  * otherwise.
  *
  * Each database operation is one small struct embedding struct
- * ledger_work first: `work` runs on a thread of libuv's pool with a
- * ledger connection (schema in place), `after` applies the result on the
- * loop, `free` releases the operation.
+ * ledger_work first, and a static struct ledger_op_type saying what to do
+ * with it: `work` runs on a thread of libuv's pool with a ledger
+ * connection (schema in place), `after` applies the result on the loop,
+ * `free` releases the operation.
  */
 #ifndef CHIME_LEDGER_INTERNAL_H
 #define CHIME_LEDGER_INTERNAL_H
@@ -30,15 +31,21 @@
 #define LEDGER_POOL_SIZE      4 /* as many as libuv's thread pool has threads */
 #define LEDGER_TAKE_WAIT_USEC (INT64_C(10) * 1000000)
 
-struct ledger_work {
-	uv_work_t req;
-	struct chime_ledger_service *svc;
+struct ledger_work;
+
+struct ledger_op_type {
 	/* Thread, with a ledger connection; NULL: `raw` runs instead. */
 	void (*work)(struct ledger_work *w, struct chime_db_conn *c);
 	/* Thread, without a connection (probe, PQcancel). */
 	void (*raw)(struct ledger_work *w);
 	void (*after)(struct ledger_work *w); /* loop; may be NULL */
 	void (*free)(struct ledger_work *w);  /* NULL: free(w) */
+};
+
+struct ledger_work {
+	uv_work_t req;
+	const struct ledger_op_type *type;
+	struct chime_ledger_service *svc;
 	int r;
 	char err[512];
 };
@@ -96,8 +103,13 @@ struct chime_ledger_service {
 
 	bool probe_busy, heartbeat_busy, lost_busy, catchup_busy, expect_busy, prune_busy;
 	bool jobs_busy, catchup_pending;
-	uint64_t missed_at_down;         /* the runner's missed count when the database went down */
-	int64_t catchup_since_wall_usec; /* plan from the last slot at or before; INT64_MAX none */
+	uint64_t missed_at_down; /* the runner's missed count when the database went down */
+	/* Catch-up plans each job from its last slot at or before `since`
+	 * (the earliest gap asked for: the start, an outage, a missed slot),
+	 * or, for a job with no slot that old (new at the start), at or
+	 * before `latest` (the latest gap asked for). INT64_MAX / INT64_MIN:
+	 * none. */
+	int64_t catchup_since_wall_usec, catchup_latest_wall_usec;
 	int64_t heartbeat_every_usec, lost_every_usec, expect_every_usec;
 	int64_t next_heartbeat_mono, next_lost_mono, next_expect_mono, next_prune_mono,
 	        next_jobs_mono;
@@ -111,14 +123,18 @@ struct chime_ledger_service {
 };
 
 /* ledger-service.c */
-/* Queue `w` (its svc set). Returns 0, or a negative errno after freeing it. */
+/* A new zeroed operation of `size` bytes (struct ledger_work first) of
+ * `type`, or NULL on OOM. */
+void *chime__ledger_op_new(size_t size, const struct ledger_op_type *type);
+/* Queue `w`. Returns 0, or a negative errno after freeing it. */
 int chime__ledger_queue(struct chime_ledger_service *svc, struct ledger_work *w);
 int64_t chime__ledger_wall(const struct chime_ledger_service *svc);
 int64_t chime__ledger_mono(const struct chime_ledger_service *svc);
 /* The job's plugin name for log lines. */
 const char *chime__ledger_job_plugin(const struct chime_job_config *job);
-/* A slot could not be claimed (database down): plan catch-up from it. */
-void chime__ledger_missed(struct chime_ledger_service *svc, int64_t instant_usec);
+/* Slots after `wall_usec` may have been missed (an outage, a slot not
+ * claimed, a failed catch-up): plan catch-up from there. */
+void chime__ledger_gap(struct chime_ledger_service *svc, int64_t wall_usec);
 
 /* ledger-stages.c: the claim, record and skipped stages. */
 int chime__ledger_claim(struct chime_runner_run *rr, chime_runner_stage_done_fn done,

@@ -90,6 +90,8 @@ cancel_free(struct ledger_work *w)
 	free(op);
 }
 
+static const struct ledger_op_type cancel_type = {.raw = cancel_raw, .free = cancel_free};
+
 void
 chime__ledger_cancel(struct chime_runner_run *rr, void *userdata)
 {
@@ -106,12 +108,10 @@ chime__ledger_cancel(struct chime_runner_run *rr, void *userdata)
 	pthread_mutex_unlock(&lr->cancel->lock);
 	if (!held)
 		return;
-	op = calloc(1, sizeof(*op));
+	op = chime__ledger_op_new(sizeof(*op), &cancel_type);
 	if (op == NULL)
 		return;
 	op->cancel = cancel_ref(lr->cancel);
-	op->w.raw = cancel_raw;
-	op->w.free = cancel_free;
 	(void)chime__ledger_queue(svc, &op->w);
 }
 

@@ -202,6 +202,12 @@ chime__ledger_live_ids(struct chime_ledger_service *svc, int64_t **ret_ids, size
 	return 0;
 }
 
+static const struct ledger_op_type lost_type = {
+        .work = lost_work,
+        .after = lost_after,
+        .free = lost_free,
+};
+
 void
 chime__ledger_scan_lost(struct chime_ledger_service *svc)
 {
@@ -209,12 +215,9 @@ chime__ledger_scan_lost(struct chime_ledger_service *svc)
 
 	if (svc->lost_busy || svc->config == NULL)
 		return;
-	op = calloc(1, sizeof(*op));
+	op = chime__ledger_op_new(sizeof(*op), &lost_type);
 	if (op == NULL)
 		return;
-	op->w.work = lost_work;
-	op->w.after = lost_after;
-	op->w.free = lost_free;
 	op->config = chime_config_ref(svc->config);
 	if (chime__ledger_live_ids(svc, &op->live_ids, &op->n_live) < 0) {
 		lost_free(&op->w);
@@ -359,34 +362,41 @@ scan_free(struct ledger_work *w)
 }
 
 static void
-scan_queue(struct chime_ledger_service *svc, bool *busy,
-           void (*work)(struct ledger_work *w, struct chime_db_conn *c),
-           void (*after)(struct ledger_work *w))
+scan_queue(struct chime_ledger_service *svc, bool *busy, const struct ledger_op_type *type)
 {
 	struct scan_op *op;
 
 	if (*busy || svc->config == NULL)
 		return;
-	op = calloc(1, sizeof(*op));
+	op = chime__ledger_op_new(sizeof(*op), type);
 	if (op == NULL)
 		return;
-	op->w.work = work;
-	op->w.after = after;
-	op->w.free = scan_free;
 	op->config = chime_config_ref(svc->config);
 	op->now_wall_usec = chime__ledger_wall(svc);
 	if (chime__ledger_queue(svc, &op->w) == 0)
 		*busy = true;
 }
 
+static const struct ledger_op_type expect_type = {
+        .work = expect_work,
+        .after = expect_after,
+        .free = scan_free,
+};
+
+static const struct ledger_op_type prune_type = {
+        .work = prune_work,
+        .after = prune_after,
+        .free = scan_free,
+};
+
 void
 chime__ledger_scan_expect(struct chime_ledger_service *svc)
 {
-	scan_queue(svc, &svc->expect_busy, expect_work, expect_after);
+	scan_queue(svc, &svc->expect_busy, &expect_type);
 }
 
 void
 chime__ledger_scan_prune(struct chime_ledger_service *svc)
 {
-	scan_queue(svc, &svc->prune_busy, prune_work, prune_after);
+	scan_queue(svc, &svc->prune_busy, &prune_type);
 }

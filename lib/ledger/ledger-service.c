@@ -44,11 +44,15 @@ chime__ledger_job_plugin(const struct chime_job_config *job)
 }
 
 void
-chime__ledger_missed(struct chime_ledger_service *svc, int64_t instant_usec)
+chime__ledger_gap(struct chime_ledger_service *svc, int64_t wall_usec)
 {
 	svc->catchup_pending = true;
-	if (instant_usec - 1 < svc->catchup_since_wall_usec)
-		svc->catchup_since_wall_usec = instant_usec - 1;
+	if (wall_usec == INT64_MAX || wall_usec == INT64_MIN)
+		return; /* "none", from a failed scan */
+	if (wall_usec < svc->catchup_since_wall_usec)
+		svc->catchup_since_wall_usec = wall_usec;
+	if (wall_usec > svc->catchup_latest_wall_usec)
+		svc->catchup_latest_wall_usec = wall_usec;
 }
 
 static void
@@ -99,19 +103,28 @@ ledger_take(struct ledger_work *w, struct chime_db_conn **ret_conn)
 }
 
 static void
+op_free(struct ledger_work *w)
+{
+	if (w->type->free != NULL)
+		w->type->free(w);
+	else
+		free(w);
+}
+
+static void
 queue_work_cb(uv_work_t *req)
 {
 	struct ledger_work *w = req->data;
 	struct chime_db_conn *c = NULL;
 
-	if (w->work == NULL) {
-		w->raw(w);
+	if (w->type->work == NULL) {
+		w->type->raw(w);
 		return;
 	}
 	w->r = ledger_take(w, &c);
 	if (w->r < 0)
 		return;
-	w->work(w, c);
+	w->type->work(w, c);
 	chime_db_pool_give(c, w->r == -ENOTCONN, w->r == -ENOTCONN ? w->err : NULL);
 }
 
@@ -122,13 +135,20 @@ queue_after_cb(uv_work_t *req, int status)
 	struct chime_ledger_service *svc = w->svc;
 
 	svc->pending_work--;
-	if (w->after != NULL)
-		w->after(w);
-	if (w->free != NULL)
-		w->free(w);
-	else
-		free(w);
+	if (w->type->after != NULL)
+		w->type->after(w);
+	op_free(w);
 	service_maybe_free(svc);
+}
+
+void *
+chime__ledger_op_new(size_t size, const struct ledger_op_type *type)
+{
+	struct ledger_work *w = calloc(1, size);
+
+	if (w != NULL)
+		w->type = type;
+	return w;
 }
 
 int
@@ -140,10 +160,7 @@ chime__ledger_queue(struct chime_ledger_service *svc, struct ledger_work *w)
 	w->req.data = w;
 	r = uv_queue_work(svc->loop, &w->req, queue_work_cb, queue_after_cb);
 	if (r < 0) {
-		if (w->free != NULL)
-			w->free(w);
-		else
-			free(w);
+		op_free(w);
 		return r;
 	}
 	svc->pending_work++;
@@ -170,6 +187,8 @@ probe_after(struct ledger_work *w)
 {
 	w->svc->probe_busy = false;
 }
+
+static const struct ledger_op_type probe_type = {.raw = probe_raw, .after = probe_after};
 
 struct heartbeat_op {
 	struct ledger_work w;
@@ -220,6 +239,12 @@ heartbeat_free(struct ledger_work *w)
 	free(op);
 }
 
+static const struct ledger_op_type heartbeat_type = {
+        .work = heartbeat_work,
+        .after = heartbeat_after,
+        .free = heartbeat_free,
+};
+
 static void
 queue_heartbeat(struct chime_ledger_service *svc)
 {
@@ -227,12 +252,9 @@ queue_heartbeat(struct chime_ledger_service *svc)
 
 	if (svc->heartbeat_busy)
 		return;
-	op = calloc(1, sizeof(*op));
+	op = chime__ledger_op_new(sizeof(*op), &heartbeat_type);
 	if (op == NULL)
 		return;
-	op->w.work = heartbeat_work;
-	op->w.after = heartbeat_after;
-	op->w.free = heartbeat_free;
 	if (chime__ledger_live_ids(svc, &op->ids, &op->n_ids) < 0 || op->n_ids == 0 ||
 	    (op->stop = calloc(op->n_ids, sizeof(*op->stop))) == NULL) {
 		heartbeat_free(&op->w);
@@ -333,6 +355,12 @@ jobs_free(struct ledger_work *w)
 	free(op);
 }
 
+static const struct ledger_op_type jobs_type = {
+        .work = jobs_work,
+        .after = jobs_after,
+        .free = jobs_free,
+};
+
 int
 chime_ledger_service_refresh_jobs(struct chime_ledger_service *svc,
                                   void (*done_cb)(int r, const char *error, void *userdata),
@@ -343,12 +371,9 @@ chime_ledger_service_refresh_jobs(struct chime_ledger_service *svc,
 
 	if (done_cb == NULL && svc->jobs_busy)
 		return 0;
-	op = calloc(1, sizeof(*op));
+	op = chime__ledger_op_new(sizeof(*op), &jobs_type);
 	if (op == NULL)
 		return -ENOMEM;
-	op->w.work = jobs_work;
-	op->w.after = jobs_after;
-	op->w.free = jobs_free;
 	op->done_cb = done_cb;
 	op->userdata = userdata;
 	r = chime__ledger_queue(svc, &op->w);
@@ -421,8 +446,8 @@ health_async_cb(uv_async_t *async)
 		                 since, runner_missed(svc) - svc->missed_at_down);
 	} else if (now.state == CHIME_DB_UP)
 		chime_log_info("database connected");
-	if (now.state == CHIME_DB_DOWN && now.since_wall_usec < svc->catchup_since_wall_usec)
-		svc->catchup_since_wall_usec = now.since_wall_usec;
+	if (now.state == CHIME_DB_DOWN)
+		chime__ledger_gap(svc, now.since_wall_usec);
 	if (now.state == CHIME_DB_UP)
 		svc->catchup_pending = true;
 	svc->health = now;
@@ -437,11 +462,9 @@ queue_probe(struct chime_ledger_service *svc)
 
 	if (svc->probe_busy)
 		return;
-	w = calloc(1, sizeof(*w));
+	w = chime__ledger_op_new(sizeof(*w), &probe_type);
 	if (w == NULL)
 		return;
-	w->raw = probe_raw;
-	w->after = probe_after;
 	if (chime__ledger_queue(svc, w) == 0)
 		svc->probe_busy = true;
 }
@@ -540,6 +563,7 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	svc->started_wall_usec = chime__ledger_wall(svc);
 	/* Slots after the start are the live schedule's. */
 	svc->catchup_since_wall_usec = svc->started_wall_usec;
+	svc->catchup_latest_wall_usec = svc->started_wall_usec;
 	svc->next_expect_mono = chime__ledger_mono(svc) + 1000000;
 	svc->next_prune_mono = chime__ledger_mono(svc) + PRUNE_FIRST_USEC;
 	*ret_service = svc;

@@ -241,7 +241,7 @@ claim_after(struct ledger_work *w)
 		op->done(rr, -EEXIST);
 		return;
 	}
-	chime__ledger_missed(w->svc, chime_runner_run_slot(rr)->instant_usec);
+	chime__ledger_gap(w->svc, chime_runner_run_slot(rr)->instant_usec - 1);
 	/* Each slot an outage costs is a line with the job's fields, so
 	 * `journalctl CHIME_JOB=x` shows it; the total comes with the
 	 * "database is back" line. */
@@ -252,19 +252,22 @@ claim_after(struct ledger_work *w)
 	op->done(rr, CHIME_RUNNER_CLAIM_MISSED);
 }
 
+static const struct ledger_op_type claim_type = {.work = claim_work, .after = claim_after};
+static const struct ledger_op_type claim_poll_type = {.work = claim_poll_work,
+                                                      .after = claim_after};
+
 static int
 claim_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
             chime_runner_stage_done_fn done, bool poll)
 {
-	struct claim_op *op = calloc(1, sizeof(*op));
+	struct claim_op *op =
+	        chime__ledger_op_new(sizeof(*op), poll ? &claim_poll_type : &claim_type);
 
 	if (op == NULL)
 		return -ENOMEM;
 	op->rr = rr;
 	op->done = done;
 	op->poll = poll;
-	op->w.work = poll ? claim_poll_work : claim_work;
-	op->w.after = claim_after;
 	return chime__ledger_queue(svc, &op->w);
 }
 
@@ -317,6 +320,13 @@ record_free(struct ledger_work *w)
 
 static int record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
                         chime_runner_stage_done_fn done, bool again);
+static void record_after(struct ledger_work *w);
+
+static const struct ledger_op_type record_type = {
+        .work = record_work,
+        .after = record_after,
+        .free = record_free,
+};
 
 static void
 record_retry_cb(struct chime_runner_run *rr, void *userdata)
@@ -387,7 +397,7 @@ static int
 record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
              chime_runner_stage_done_fn done, bool again)
 {
-	struct record_op *op = calloc(1, sizeof(*op));
+	struct record_op *op = chime__ledger_op_new(sizeof(*op), &record_type);
 	struct chime_run *run = chime_runner_run_context(rr);
 
 	if (op == NULL)
@@ -399,9 +409,6 @@ record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
 	(void)chime_runner_run_status(rr, &op->status);
 	op->summary = run != NULL ? chime_run_report_json(run) : NULL;
 	op->error = record_error(rr, op->status);
-	op->w.work = record_work;
-	op->w.after = record_after;
-	op->w.free = record_free;
 	return chime__ledger_queue(svc, &op->w);
 }
 
@@ -440,16 +447,16 @@ skipped_free(struct ledger_work *w)
 	free(op);
 }
 
+static const struct ledger_op_type skipped_type = {.work = skipped_work, .free = skipped_free};
+
 void
 chime__ledger_skipped(const struct chime_job_config *job, const struct chime_slot *slot,
                       int64_t previous_usec, const char *reason, void *userdata)
 {
-	struct skipped_op *op = calloc(1, sizeof(*op));
+	struct skipped_op *op = chime__ledger_op_new(sizeof(*op), &skipped_type);
 
 	if (op == NULL)
 		return;
-	op->w.work = skipped_work;
-	op->w.free = skipped_free;
 	op->job = strdup(job->name);
 	op->reason = strdup(reason);
 	if (op->job == NULL || op->reason == NULL) {
