@@ -19,6 +19,7 @@
 
 #include "array.h"
 #include "log.h"
+#include "mem.h"
 
 struct run_pair {
 	char *name;
@@ -89,14 +90,8 @@ chime_run_free(struct chime_run *run)
 	}
 	for (size_t i = 0; i < run->n_items; i++)
 		free(run->items[i]);
-	free(run->counts);
-	free(run->values);
-	free(run->items);
-	free(run->error);
-	free(run->job);
-	free(run->plugin);
-	free(run->timezone);
-	free(run->node);
+	chime_free_many(run->counts, run->values, run->items, run->error, run->job, run->plugin,
+	                run->timezone, run->node);
 	pthread_mutex_destroy(&run->lock);
 	free(run);
 	return NULL;

@@ -23,6 +23,7 @@
 
 #include "ledger-internal.h"
 #include "log.h"
+#include "mem.h"
 #include "run.h"
 
 #define WAIT_POLL_USEC   (INT64_C(500) * 1000)
@@ -310,9 +311,7 @@ record_free(struct ledger_work *w)
 {
 	struct record_op *op = (struct record_op *)w;
 
-	free(op->summary);
-	free(op->error);
-	free(op);
+	chime_free_many(op->summary, op->error, op);
 }
 
 static int record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
@@ -435,9 +434,7 @@ skipped_free(struct ledger_work *w)
 {
 	struct skipped_op *op = (struct skipped_op *)w;
 
-	free(op->job);
-	free(op->reason);
-	free(op);
+	chime_free_many(op->job, op->reason, op);
 }
 
 void

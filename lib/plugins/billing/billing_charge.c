@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "freemany.h"
 #include "http.h"
 
 #define NOMINAL "('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"
@@ -343,11 +344,7 @@ out:
 	json_decref(doc);
 	json_decref(req);
 	chime__http_response_done(&resp);
-	free(gw_id);
-	free(message);
-	free(body);
-	free(auth);
-	free(idem);
+	chime_free_many(gw_id, message, body, auth, idem);
 	if (r == 0 && c->err.db_failed)
 		r = -EIO;
 	return r;
@@ -578,8 +575,6 @@ out:
 		explicit_bzero(c.token, strlen(c.token));
 		free(c.token);
 	}
-	free(c.attempted.text);
-	free(c.charged.text);
-	free(c.would.text);
+	chime_free_many(c.attempted.text, c.charged.text, c.would.text);
 	return r;
 }
