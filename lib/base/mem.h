@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "macro.h"
+
 /* free() each of the `n` pointers of `ptrs`; NULL ones are skipped, as free() does. */
 void chime__free_many(void *ptrs[], size_t n);
 
@@ -19,7 +21,7 @@ void chime__free_many(void *ptrs[], size_t n);
  */
 #ifndef chime_free_many
 #define chime_free_many(...)                                                                       \
-	chime__free_many((void *[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
+	chime__free_many((void *[]){__VA_ARGS__}, CHIME_ELEMENTSOF(((void *[]){__VA_ARGS__})))
 #endif
 
 #endif
