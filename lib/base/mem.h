@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Freeing several plain pointers at once, for destructors (systemd's
- * free_many()): `chime_free_many(job->name, job->plugin, job->schedule);`
- * says in one line what a column of free() calls says in ten. Pure; never
- * logs. Plugins get the same macro from the kit (lib/plugins/kit/freemany.h).
+ * Allocation helpers. Freeing several plain pointers at once, for
+ * destructors (systemd's free_many()): `chime_free_many(job->name,
+ * job->plugin, job->schedule);` says in one line what a column of free()
+ * calls says in ten; plugins get the same macro from the kit
+ * (lib/plugins/kit/freemany.h). And a formatted string on the heap. Pure;
+ * never logs.
  */
 #ifndef CHIME_MEM_H
 #define CHIME_MEM_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "macro.h"
@@ -23,5 +26,8 @@ void chime__free_many(void *ptrs[], size_t n);
 #define chime_free_many(...)                                                                       \
 	chime__free_many((void *[]){__VA_ARGS__}, CHIME_ELEMENTSOF(((void *[]){__VA_ARGS__})))
 #endif
+
+/* vasprintf() that returns the new string (free() it), or NULL when out of memory. */
+char *chime_vformat(const char *fmt, va_list ap) CHIME_PRINTF(1, 0);
 
 #endif
