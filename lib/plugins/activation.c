@@ -26,6 +26,7 @@
 #include "chime/plugin.h"
 
 #include "builtin.h"
+#include "freemany.h"
 #include "sqlutil.h"
 
 struct activation {
@@ -684,9 +685,7 @@ activation_run(void *state, struct chime_run *run)
 out:
 	if (r == -ENOMEM)
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
-	free(activating);
-	free(zones);
-	free(key);
+	chime_free_many(activating, zones, key);
 	chime__sql_table_free(t);
 	return r;
 }
