@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "mem.h"
 
 #define DIAG_DEFAULT_LIMIT 1000
 
@@ -30,9 +31,7 @@ chime_diag_list_done(struct chime_diag_list *list)
 	if (list == NULL)
 		return;
 	for (size_t i = 0; i < list->count; i++) {
-		free(list->items[i].file);
-		free(list->items[i].path);
-		free(list->items[i].message);
+		chime_free_many(list->items[i].file, list->items[i].path, list->items[i].message);
 	}
 	free(list->items);
 	*list = (struct chime_diag_list){0};
@@ -74,9 +73,7 @@ chime_diag_addv(struct chime_diag_list *list, enum chime_diag_severity severity,
 	list->items[list->count++] = d;
 	return diag_result(severity);
 oom:
-	free(d.message);
-	free(d.file);
-	free(d.path);
+	chime_free_many(d.message, d.file, d.path);
 	list->oom = true;
 	return diag_result(severity);
 }

@@ -25,6 +25,7 @@
 #include "config-keys.h"
 #include "cron.h"
 #include "diag.h"
+#include "mem.h"
 #include "node.h"
 #include "timespan.h"
 #include "tz.h"
@@ -212,10 +213,7 @@ job_free(const struct chime_config *cfg, struct chime_job_config *job)
 		return NULL;
 	if (job->hooked && cfg->has_hooks && cfg->hooks.release_job != NULL)
 		cfg->hooks.release_job(job, cfg->hooks.userdata);
-	free(job->name);
-	free(job->schedule);
-	free(job->plugin_name);
-	free(job->plugin_path);
+	chime_free_many(job->name, job->schedule, job->plugin_name, job->plugin_path);
 	chime_expr_free(job->expr);
 	chime_tz_unref(job->tz);
 	free(job);
@@ -853,14 +851,10 @@ chime_config_unref(struct chime_config *config)
 		return NULL;
 	for (size_t i = 0; i < config->n_jobs; i++)
 		job_free(config, config->jobs[i]);
-	free(config->jobs);
-	free(config->database.conninfo);
-	free(config->database.password_file);
-	free(config->timezone);
+	chime_free_many(config->jobs, config->database.conninfo, config->database.password_file,
+	                config->timezone);
 	chime_tz_unref(config->tz);
-	free(config->node);
-	free(config->control_socket);
-	free(config->metrics_listen);
+	chime_free_many(config->node, config->control_socket, config->metrics_listen);
 	for (size_t i = 0; i < config->n_trees; i++)
 		chime_node_free(config->trees[i]);
 	free(config->trees);

@@ -16,6 +16,7 @@
 
 #include "cron.h"
 #include "diag.h"
+#include "mem.h"
 
 #define IMPORT_NAME_MAX 48 /* room for a "-NN" suffix under the loader's 64 */
 
@@ -817,9 +818,7 @@ import_done(struct import *im)
 	free(im->env);
 	for (size_t i = 0; i < im->n_names; i++)
 		free(im->names[i]);
-	free(im->names);
-	free(im->cron_tz);
-	free(im->shell);
+	chime_free_many(im->names, im->cron_tz, im->shell);
 }
 
 int

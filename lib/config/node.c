@@ -25,6 +25,7 @@
 
 #include "array.h"
 #include "diag.h"
+#include "mem.h"
 #include "node-internal.h"
 
 struct node_anchor {
@@ -153,12 +154,7 @@ node_free_rec(struct chime_node *n)
 		if (n->key_nodes != NULL)
 			node_free_rec(n->key_nodes[i]);
 	}
-	free(n->items);
-	free(n->keys);
-	free(n->key_nodes);
-	free(n->path);
-	free(n->scalar);
-	free(n);
+	chime_free_many(n->items, n->keys, n->key_nodes, n->path, n->scalar, n);
 }
 
 struct chime_node *

@@ -19,6 +19,7 @@
 
 #include "array.h"
 #include "log.h"
+#include "mem.h"
 
 struct run_pair {
 	char *name;
@@ -89,14 +90,8 @@ chime_run_free(struct chime_run *run)
 	}
 	for (size_t i = 0; i < run->n_items; i++)
 		free(run->items[i]);
-	free(run->counts);
-	free(run->values);
-	free(run->items);
-	free(run->error);
-	free(run->job);
-	free(run->plugin);
-	free(run->timezone);
-	free(run->node);
+	chime_free_many(run->counts, run->values, run->items, run->error, run->job, run->plugin,
+	                run->timezone, run->node);
 	pthread_mutex_destroy(&run->lock);
 	free(run);
 	return NULL;
@@ -195,15 +190,12 @@ chime_run_log(struct chime_run *run, int priority, const char *fmt, ...)
 CHIME_EXPORT void
 chime_run_fail(struct chime_run *run, const char *fmt, ...)
 {
-	char *text = NULL;
+	char *text;
 	va_list ap;
-	int r;
 
 	va_start(ap, fmt);
-	r = vasprintf(&text, fmt, ap);
+	text = chime_vformat(fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		text = NULL;
 	pthread_mutex_lock(&run->lock);
 	free(run->error);
 	/* Out of memory still leaves a reason rather than none. */
@@ -265,17 +257,16 @@ chime_run_value(struct chime_run *run, const char *key, const char *value)
 CHIME_EXPORT void
 chime_run_item(struct chime_run *run, const char *fmt, ...)
 {
-	char *text = NULL;
+	char *text;
 	va_list ap;
-	int r;
 
 	pthread_mutex_lock(&run->lock);
 	if (run->n_items >= CHIME_RUN_ITEMS_MAX)
 		goto dropped;
 	va_start(ap, fmt);
-	r = vasprintf(&text, fmt, ap);
+	text = chime_vformat(fmt, ap);
 	va_end(ap);
-	if (r < 0)
+	if (text == NULL)
 		goto dropped;
 	if (chime_grow(&run->items, &run->items_allocated, run->n_items + 1,
 	               sizeof(*run->items)) < 0) {

@@ -8,6 +8,7 @@
  */
 #include "db.h"
 #include "clock.h"
+#include "mem.h"
 #include "pgutil.h"
 
 #include <errno.h>
@@ -195,10 +196,7 @@ chime_db_pool_new(const struct chime_database_config *cfg, int size,
 		pool->password_file = strdup(cfg->password_file);
 	if (pool->conns == NULL || pool->conninfo == NULL ||
 	    (cfg->password_file != NULL && pool->password_file == NULL)) {
-		free(pool->conns);
-		free(pool->conninfo);
-		free(pool->password_file);
-		free(pool);
+		chime_free_many(pool->conns, pool->conninfo, pool->password_file, pool);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&pool->lock, NULL);
@@ -234,10 +232,7 @@ chime_db_pool_free(struct chime_db_pool *pool)
 		db_conn_close(&pool->conns[i]);
 	pthread_cond_destroy(&pool->freed);
 	pthread_mutex_destroy(&pool->lock);
-	free(pool->conns);
-	free(pool->conninfo);
-	free(pool->password_file);
-	free(pool);
+	chime_free_many(pool->conns, pool->conninfo, pool->password_file, pool);
 	return NULL;
 }
 

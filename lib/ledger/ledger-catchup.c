@@ -16,6 +16,7 @@
 
 #include "ledger-internal.h"
 #include "log.h"
+#include "mem.h"
 
 #define CATCHUP_GRACE_USEC (INT64_C(2) * 1000000)
 
@@ -190,9 +191,7 @@ catchup_free(struct ledger_work *w)
 	struct catchup_op *op = (struct catchup_op *)w;
 
 	chime_config_unref(op->config);
-	free(op->held);
-	free(op->runs);
-	free(op);
+	chime_free_many(op->held, op->runs, op);
 }
 
 /*

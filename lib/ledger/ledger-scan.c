@@ -13,6 +13,7 @@
 
 #include "ledger-internal.h"
 #include "log.h"
+#include "mem.h"
 #include "timespan.h"
 #include "tz.h"
 
@@ -152,9 +153,7 @@ lost_free(struct ledger_work *w)
 	struct lost_op *op = (struct lost_op *)w;
 
 	chime_config_unref(op->config);
-	free(op->live_ids);
-	free(op->items);
-	free(op);
+	chime_free_many(op->live_ids, op->items, op);
 }
 
 struct live_ids {

@@ -17,6 +17,7 @@
 
 #include "ledger-internal.h"
 #include "log.h"
+#include "mem.h"
 #include "queries.h"
 #include "timespan.h"
 
@@ -66,9 +67,7 @@ service_maybe_free(struct chime_ledger_service *svc)
 	chime__ledger_alarms_free(svc);
 	for (size_t i = 0; i < svc->n_jobs; i++)
 		free(svc->jobs[i].name);
-	free(svc->jobs);
-	free(svc->node);
-	free(svc);
+	chime_free_many(svc->jobs, svc->node, svc);
 }
 
 /* ---- The operation queue ---------------------------------------------- */
@@ -234,9 +233,7 @@ heartbeat_free(struct ledger_work *w)
 {
 	struct heartbeat_op *op = (struct heartbeat_op *)w;
 
-	free(op->ids);
-	free(op->stop);
-	free(op);
+	chime_free_many(op->ids, op->stop, op);
 }
 
 static const struct ledger_op_type heartbeat_type = {

@@ -23,6 +23,7 @@
 
 #include "ledger-internal.h"
 #include "log.h"
+#include "mem.h"
 #include "run.h"
 
 #define WAIT_POLL_USEC   (INT64_C(500) * 1000)
@@ -313,9 +314,7 @@ record_free(struct ledger_work *w)
 {
 	struct record_op *op = (struct record_op *)w;
 
-	free(op->summary);
-	free(op->error);
-	free(op);
+	chime_free_many(op->summary, op->error, op);
 }
 
 static int record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
@@ -442,9 +441,7 @@ skipped_free(struct ledger_work *w)
 {
 	struct skipped_op *op = (struct skipped_op *)w;
 
-	free(op->job);
-	free(op->reason);
-	free(op);
+	chime_free_many(op->job, op->reason, op);
 }
 
 static const struct ledger_op_type skipped_type = {.work = skipped_work, .free = skipped_free};

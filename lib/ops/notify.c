@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "clock.h"
+#include "mem.h"
 
 int
 chime_notify_ready(void)
@@ -44,14 +45,14 @@ chime_notify_stopping(void)
 int
 chime_notify_status(const char *fmt, ...)
 {
-	char *text = NULL;
+	char *text;
 	va_list ap;
 	int r;
 
 	va_start(ap, fmt);
-	r = vasprintf(&text, fmt, ap);
+	text = chime_vformat(fmt, ap);
 	va_end(ap);
-	if (r < 0)
+	if (text == NULL)
 		return -ENOMEM;
 	r = sd_notifyf(0, "STATUS=%s", text);
 	free(text);

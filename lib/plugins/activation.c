@@ -3,7 +3,8 @@
  * The `activation` plugin: rows whose start is due become active and
  * unscheduled (seed 004's packages), active rows past their end become
  * inactive, and rows with daily active hours (seed 001's promo codes) keep
- * a flag true exactly inside their window [start, end) in the row's zone,
+ * a flag true exactly inside their window (start through the minute of
+ * end, as the seed compares HH:MM) in the row's zone,
  * a window crossing midnight included. Everything is evaluated at the
  * run's nominal instant, in keyset batches with FOR UPDATE SKIP LOCKED, one
  * transaction per batch; a dry run lists what would change.
@@ -25,6 +26,7 @@
 #include "chime/plugin.h"
 
 #include "builtin.h"
+#include "freemany.h"
 #include "sqlutil.h"
 
 struct activation {
@@ -387,8 +389,12 @@ window_valid(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation *
 	chime_kit_sqlbuf_printf(b, ")");
 }
 
-/* Local time of day in the row's zone inside [start, end), crossing
- * midnight when start > end; start = end is an empty window. */
+/* Local time of day in the row's zone inside the window: from start
+ * through the whole minute of end, as the seed compares "HH:MM" (its
+ * all-day default 00:00-23:59 must include 23:59:30), crossing midnight
+ * when start > end; start = end is that one minute. The minute is taken by
+ * truncating the local time, never by adding to end: 23:59 + 1 minute
+ * wraps to 00:00 in the time type. */
 static void
 window_inside(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation *a)
 {
@@ -396,12 +402,12 @@ window_inside(struct chime_kit_sqlbuf *b, PGconn *conn, const struct activation 
 	        "(CASE WHEN r.{windows.start}::time <= r.{windows.end}::time"
 	        " THEN (($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
 	        " >= r.{windows.start}::time AND"
-	        " ($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
-	        " < r.{windows.end}::time)"
+	        " date_trunc('minute', $1::timestamptz AT TIME ZONE"
+	        " COALESCE(r.{windows.zone}, $2::text))::time <= r.{windows.end}::time)"
 	        " ELSE (($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
 	        " >= r.{windows.start}::time OR"
-	        " ($1::timestamptz AT TIME ZONE COALESCE(r.{windows.zone}, $2::text))::time"
-	        " < r.{windows.end}::time) END)");
+	        " date_trunc('minute', $1::timestamptz AT TIME ZONE"
+	        " COALESCE(r.{windows.zone}, $2::text))::time <= r.{windows.end}::time) END)");
 }
 
 static int
@@ -679,9 +685,7 @@ activation_run(void *state, struct chime_run *run)
 out:
 	if (r == -ENOMEM)
 		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
-	free(activating);
-	free(zones);
-	free(key);
+	chime_free_many(activating, zones, key);
 	chime__sql_table_free(t);
 	return r;
 }

@@ -55,6 +55,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "freemany.h"
 #include "monoclock.h"
 #include "sqlutil.h"
 
@@ -94,13 +95,8 @@ exec_release(void *state)
 		free(st->env_keys[i]);
 		free(st->env_values[i]);
 	}
-	free(st->argv);
-	free(st->env_keys);
-	free(st->env_values);
-	free(st->workdir);
-	free(st->user);
-	free(st->group);
-	free(st);
+	chime_free_many(st->argv, st->env_keys, st->env_values, st->workdir, st->user, st->group,
+	                st);
 }
 
 static char *

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
 #include "timespan.h"
 
 #include "match.h"
@@ -531,9 +532,7 @@ chime_expr_free(struct chime_expr *expr)
 {
 	if (expr == NULL)
 		return NULL;
-	free(expr->zone);
-	free(expr->match.years);
-	free(expr);
+	chime_free_many(expr->zone, expr->match.years, expr);
 	return NULL;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "mem.h"
 
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
 #define TZ_MAX_FILE    (1024 * 1024)
@@ -681,11 +682,7 @@ out:
 static void
 tz_destroy(struct chime_tz *tz)
 {
-	free(tz->name);
-	free(tz->trans);
-	free(tz->key);
-	free(tz->off);
-	free(tz);
+	chime_free_many(tz->name, tz->trans, tz->key, tz->off, tz);
 }
 
 int

@@ -35,9 +35,10 @@ LAYERS = {
             ["runner.h", "db.h", "ledger.h", "config.h", "builtin.h"]),
     "kit": ("lib/plugins/kit/http.c", ["chime/plugin.h", "sqlutil.h", "http.h", "clock.h"],
             ["runner.h", "run.h", "db.h", "ledger.h", "config.h", "node.h", "cron.h"]),
-    "plugins": ("lib/plugins/noop.c", ["chime/plugin.h", "sqlutil.h", "http.h", "builtin.h"],
+    "plugins": ("lib/plugins/noop.c", ["chime/plugin.h", "sqlutil.h", "http.h", "builtin.h",
+                                      "freemany.h"],
                 ["runner.h", "run.h", "db.h", "ledger.h", "config.h", "node.h", "log.h",
-                 "diag.h", "clock.h", "macro.h", "plugin_host.h", "cron.h", "tz.h"]),
+                 "diag.h", "clock.h", "macro.h", "mem.h", "plugin_host.h", "cron.h", "tz.h"]),
 }
 
 with open(os.path.join(build, "compile_commands.json")) as f:

@@ -3,10 +3,11 @@
 #
 # Seed 001's active hours on the reference promo_codes table: MORNING10 is
 # active 06:00-09:00 Asia/Kolkata (+05:30): in_active_hours is true at
-# 06:00, false at 05:59 and at 09:01 (the checklist), false at 09:00
-# exactly ([start, end)). A window crossing midnight (22:00-02:00 in
-# America/New_York) is true at 23:00 and 01:59 and false at 02:00 and
-# 21:59. A row with a zone that does not exist is reported by key, the run
+# 06:00, false at 05:59 and at 09:01 (the checklist), true through the
+# minute of the end (09:00:30), as the seed compares HH:MM; its all-day
+# default 00:00-23:59 is true at 23:59:30. A window crossing midnight
+# (22:00-02:00 in America/New_York) is true at 23:00 and 02:00:30 and false
+# at 02:01 and 21:59. A row with a zone that does not exist is reported by key, the run
 # fails naming job, table and column, and every other row is still
 # processed; a disabled window is left alone. A dry run lists and changes
 # nothing. The same on Django-style names with text times.
@@ -27,7 +28,8 @@ q "INSERT INTO promo_codes (code, active_hours_enabled, active_hours_start, acti
 	active_hours_timezone, in_active_hours) VALUES
 	('MORNING10', true, '06:00', '09:00', 'Asia/Kolkata', true),
 	('NIGHT', true, '22:00', '02:00', 'America/New_York', true),
-	('ALWAYS', false, '06:00', '09:00', 'Asia/Kolkata', true)"
+	('ALWAYS', false, '06:00', '09:00', 'Asia/Kolkata', true),
+	('ALLDAY', true, '00:00', '23:59', 'UTC', false)"
 
 cat >"$tmp/chime.yaml" <<EOF
 timezone: UTC
@@ -59,19 +61,24 @@ expect_eq "$(flag MORNING10)" "t" "08:59 IST: still active"
 if grep -q MORNING10 "$tmp/out"; then cat "$tmp/out"; fail "MORNING10 unchanged inside its window"; fi
 # (03:29Z is 23:29 in New York: NIGHT's window opened meanwhile.)
 grep -qF "NIGHT inside active hours" "$tmp/out" || { cat "$tmp/out"; fail "NIGHT opened"; }
-at_ok 2026-03-10T09:00:00+05:30
-expect_eq "$(flag MORNING10)" "f" "09:00 IST: the end is exclusive"
-q "UPDATE promo_codes SET in_active_hours = true WHERE code = 'MORNING10'"
+at_ok 2026-03-10T09:00:30+05:30
+expect_eq "$(flag MORNING10)" "t" "09:00:30 IST: the end's minute is inside (the seed's HH:MM)"
 at_ok 2026-03-10T09:01:00+05:30
 expect_eq "$(flag MORNING10)" "f" "09:01 IST: MORNING10 inactive"
 expect_eq "$(flag ALWAYS)" "t" "a disabled window is left alone"
 
 # Crossing midnight in New York (EDT, -04:00, on 2026-06-10).
 for t in "2026-06-10T21:59:00-04:00 f" "2026-06-10T22:00:00-04:00 t" "2026-06-10T23:00:00-04:00 t" \
-	"2026-06-11T01:59:00-04:00 t" "2026-06-11T02:00:00-04:00 f"; do
+	"2026-06-11T02:00:30-04:00 t" "2026-06-11T02:01:00-04:00 f"; do
 	set -- $t
 	at_ok "$1"
 	expect_eq "$(flag NIGHT)" "$2" "22:00-02:00 New York at $1"
+done
+
+# The seed's all-day default 00:00-23:59 has no gap at 23:59.
+for t in 2026-06-10T23:59:30Z 2026-06-11T00:00:00Z; do
+	at_ok "$t"
+	expect_eq "$(flag ALLDAY)" "t" "00:00-23:59 UTC active at $t"
 done
 
 # A zone that does not exist: reported, the run fails naming job, table,

@@ -460,22 +460,6 @@ configure_mapping(struct billing_state *state, const struct chime_node *options,
 	return r;
 }
 
-/* http:// only to this machine; everything else must be https://. */
-static bool
-url_is_loopback_http(const char *url)
-{
-	static const char *const hosts[] = {"http://127.0.0.1", "http://localhost", "http://[::1]",
-	                                    NULL};
-
-	for (const char *const *h = hosts; *h != NULL; h++) {
-		size_t n = strlen(*h);
-
-		if (strncmp(url, *h, n) == 0 && (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
-			return true;
-	}
-	return false;
-}
-
 static int
 configure_gateway(struct billing_state *state, const struct chime_node *options,
                   struct chime_diag_list *diags)
@@ -483,6 +467,7 @@ configure_gateway(struct billing_state *state, const struct chime_node *options,
 	static const char *const known[] = {"url",     "token_file",      "ca_file",
 	                                    "timeout", "connect_timeout", NULL};
 	const struct chime_node *gw = chime_node_get(options, "gateway");
+	char why[512];
 	int r = 0;
 
 	if (gw == NULL)
@@ -502,11 +487,8 @@ configure_gateway(struct billing_state *state, const struct chime_node *options,
 		r = -EINVAL;
 	if (state->gateway_url == NULL)
 		r = chime_node_error(diags, gw, "url: required");
-	else if (strncmp(state->gateway_url, "https://", 8) != 0 &&
-	         !url_is_loopback_http(state->gateway_url))
-		r = chime_node_error(diags, chime_node_get(gw, "url"),
-		                     "'%s': must be an https:// URL (http:// only to this machine)",
-		                     state->gateway_url);
+	else if (chime__url_check_secure(state->gateway_url, why, sizeof(why)) < 0)
+		r = chime_node_error(diags, chime_node_get(gw, "url"), "%s", why);
 	if (state->token_file == NULL)
 		r = chime_node_error(
 		        diags, gw, "token_file: required (the bearer token is never in the YAML)");

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "freemany.h"
 #include "http.h"
 
 #define NOMINAL "('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"
@@ -343,11 +344,7 @@ out:
 	json_decref(doc);
 	json_decref(req);
 	chime__http_response_done(&resp);
-	free(gw_id);
-	free(message);
-	free(body);
-	free(auth);
-	free(idem);
+	chime_free_many(gw_id, message, body, auth, idem);
 	if (r == 0 && c->err.db_failed)
 		r = -EIO;
 	return r;
@@ -363,6 +360,37 @@ skip_no_card(struct charge_ctx *c, const char *sub_id, const char *tenant)
 	              tenant);
 }
 
+/* A dry run's line for an open order a real run would call the gateway for again. */
+static void
+note_would_retry(struct charge_ctx *c, const char *order_id, const char *sub_id,
+                 const char *tenant, const char *key)
+{
+	chime_run_count(c->run, "would_retry", 1);
+	chime_run_item(c->run, "would retry order %s of subscription %s (tenant '%s') with key %s",
+	               order_id, sub_id, tenant, key);
+}
+
+/*
+ * Call the gateway for the order whose id is the first value of *res. The
+ * id is copied and *res cleared (set to NULL) first: the call may take
+ * seconds, and the result is of no more use.
+ */
+static int
+charge_order(struct charge_ctx *c, PGresult **res, const char *key, const char *sub_id,
+             const char *tenant, const char *plan, const char *card)
+{
+	char *order_id = strdup(PQgetvalue(*res, 0, 0));
+	int r;
+
+	if (order_id == NULL)
+		return -ENOMEM;
+	PQclear(*res);
+	*res = NULL;
+	r = charge_call(c, order_id, key, sub_id, tenant, plan, card);
+	free(order_id);
+	return r;
+}
+
 /* One due subscription: commit its order (or find it), then call. */
 static int
 charge_due(struct charge_ctx *c, const PGresult *due, int i)
@@ -375,7 +403,6 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	const char *params[2];
 	const char *order_id, *status;
 	PGresult *res = NULL;
-	char *oid = NULL;
 	int r = 0;
 
 	chime_run_count(c->run, "due", 1);
@@ -392,14 +419,7 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 			goto out;
 		}
 		if (PQntuples(res) == 1) {
-			oid = strdup(PQgetvalue(res, 0, 0));
-			if (oid == NULL) {
-				r = -ENOMEM;
-				goto out;
-			}
-			PQclear(res);
-			res = NULL;
-			r = charge_call(c, oid, key, sub_id, tenant, plan, card);
+			r = charge_order(c, &res, key, sub_id, tenant, plan, card);
 			goto out;
 		}
 		PQclear(res);
@@ -427,22 +447,11 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	status = PQgetvalue(res, 0, 1);
 	if (strcmp(status, "pending") == 0 || strcmp(status, "unknown") == 0) {
 		if (chime_run_dry_run(c->run)) {
-			chime_run_count(c->run, "would_retry", 1);
-			chime_run_item(c->run,
-			               "would retry order %s of subscription %s (tenant '%s') with "
-			               "key %s",
-			               order_id, sub_id, tenant, key);
+			note_would_retry(c, order_id, sub_id, tenant, key);
 			r = id_list_add(&c->attempted, order_id);
 			goto out;
 		}
-		oid = strdup(order_id);
-		if (oid == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		PQclear(res);
-		res = NULL;
-		r = charge_call(c, oid, key, sub_id, tenant, plan, card);
+		r = charge_order(c, &res, key, sub_id, tenant, plan, card);
 		goto out;
 	}
 	chime_run_count(c->run, "already_done", 1);
@@ -450,7 +459,6 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	               sub_id, tenant, order_id, status);
 out:
 	PQclear(res);
-	free(oid);
 	return r;
 }
 
@@ -481,11 +489,7 @@ charge_open_orders(struct charge_ctx *c)
 			continue;
 		}
 		if (chime_run_dry_run(c->run)) {
-			chime_run_count(c->run, "would_retry", 1);
-			chime_run_item(c->run,
-			               "would retry order %s of subscription %s (tenant '%s') with "
-			               "key %s",
-			               order_id, sub_id, tenant, key);
+			note_would_retry(c, order_id, sub_id, tenant, key);
 			continue;
 		}
 		r = charge_call(c, order_id, key, sub_id, tenant, plan, PQgetvalue(res, i, 6));
@@ -578,8 +582,6 @@ out:
 		explicit_bzero(c.token, strlen(c.token));
 		free(c.token);
 	}
-	free(c.attempted.text);
-	free(c.charged.text);
-	free(c.would.text);
+	chime_free_many(c.attempted.text, c.charged.text, c.would.text);
 	return r;
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "billing.h"
+#include "freemany.h"
 #include "smtp.h"
 
 #define NOMINAL "('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"
@@ -305,9 +306,7 @@ build_message(struct status_ctx *c, const struct notice *n, const char *notice_i
 out:
 	if (out != NULL)
 		(void)fclose(out);
-	free(buf);
-	free(subject);
-	free(body);
+	chime_free_many(buf, subject, body);
 	return r;
 }
 

@@ -48,6 +48,7 @@
 
 #include "builtin.h"
 #include "email_sync_internal.h"
+#include "freemany.h"
 #include "imap.h"
 #include "mapping.h"
 #include "sqlutil.h"
@@ -365,10 +366,7 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 out:
 	if (msgs != NULL)
 		es_msgs_free(msgs, 0);
-	free(msgs);
-	free(info);
-	free(unseen);
-	free(uids);
+	chime_free_many(msgs, info, unseen, uids);
 	chime__imap_close(imap);
 	if (secret != NULL) {
 		explicit_bzero(secret, strlen(secret));

@@ -19,6 +19,7 @@
 
 #include "email_sync.h"
 #include "email_sync_internal.h"
+#include "freemany.h"
 #include "sqlutil.h"
 
 static int
@@ -74,14 +75,8 @@ es_strdup_or_null(const PGresult *res, int row, int col)
 void
 chime__email_unit_done(struct es_unit *u)
 {
-	free(u->schema);
-	free(u->id);
-	free(u->host);
-	free(u->tls);
-	free(u->user);
-	free(u->password);
-	free(u->password_ref);
-	free(u->mailbox);
+	chime_free_many(u->schema, u->id, u->host, u->tls, u->user, u->password, u->password_ref,
+	                u->mailbox);
 }
 
 /* Read the active connections of one schema and append them. */
@@ -341,12 +336,7 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 			params[8] = raw_text;
 		}
 		res = PQexecParams(db, ins.data, 10, NULL, params, lengths, formats, 0);
-		free(mid);
-		free(from);
-		free(to);
-		free(subj);
-		free(dh);
-		free(raw_text);
+		chime_free_many(mid, from, to, subj, dh, raw_text);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			chime__sql_error_text(res, db, err, errsize);
 			PQclear(res);

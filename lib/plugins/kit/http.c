@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_MAX_BODY (64 * 1024)
 
@@ -228,4 +229,51 @@ chime__http_response_done(struct chime__http_response *response)
 	free(response->body);
 	response->body = NULL;
 	response->body_len = 0;
+}
+
+int
+chime__url_check_secure(const char *url, char *errbuf, size_t errsize)
+{
+	static const char *const loopback[] = {"127.0.0.1", "[::1]", "localhost"};
+	char *scheme = NULL, *host = NULL, *user = NULL;
+	CURLU *u = curl_url();
+	int r = -EINVAL;
+
+	if (u == NULL) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		snprintf(errbuf, errsize, "'%s' is not a URL (scheme://host[:port]/path)", url);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		snprintf(errbuf, errsize,
+		         "'%s' has user info before '@' (the host is '%s'): credentials belong in "
+		         "a credential file, not in the URL",
+		         url, host);
+		goto out;
+	}
+	if (strcmp(scheme, "https") == 0) {
+		r = 0;
+		goto out;
+	}
+	if (strcmp(scheme, "http") == 0)
+		for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+			if (strcasecmp(host, loopback[i]) == 0) {
+				r = 0;
+				goto out;
+			}
+	snprintf(errbuf, errsize,
+	         "'%s': must be an https:// URL (http:// only to this machine: 127.0.0.1, ::1 or "
+	         "localhost; the host here is '%s')",
+	         url, host);
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return r;
 }

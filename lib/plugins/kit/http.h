@@ -59,6 +59,16 @@ int chime__http_post(const struct chime__http_request *req,
                      struct chime__http_response *ret_response, char *errbuf, size_t errsize);
 void chime__http_response_done(struct chime__http_response *response);
 
+/*
+ * Whether `url` may carry a secret (a bearer token, a card token): an
+ * https:// URL, or http:// only to this machine (127.0.0.1, ::1,
+ * localhost). The URL is parsed by libcurl, as the transfer will parse it,
+ * so "http://127.0.0.1:443@pay.example/v1" (user info "127.0.0.1:443",
+ * host pay.example) is refused, as is any URL with user info (credentials
+ * belong in credential files). 0, or -EINVAL with the reason in errbuf.
+ */
+int chime__url_check_secure(const char *url, char *errbuf, size_t errsize);
+
 /* Map a libcurl result to a negative errno (see chime__http_post()). */
 int chime__curl_errno(int curl_code);
 

@@ -22,6 +22,7 @@
 
 #include "array.h"
 #include "clock.h"
+#include "freemany.h"
 #include "http.h"
 
 struct chime__imap {
@@ -164,10 +165,7 @@ chime__imap_close(struct chime__imap *s)
 		/* Drop the password from memory held by libcurl as soon as we can. */
 		curl_easy_cleanup(s->curl);
 	}
-	free(s->base_url);
-	free(s->mailbox_url);
-	free(s->mailbox_q);
-	free(s);
+	chime_free_many(s->base_url, s->mailbox_url, s->mailbox_q, s);
 	return NULL;
 }
 

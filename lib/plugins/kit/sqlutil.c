@@ -17,6 +17,8 @@
 
 #include "chime/plugin.h"
 
+#include "freemany.h"
+
 void
 chime__sql_error_text(const PGresult *res, PGconn *conn, char *buf, size_t size)
 {
@@ -58,11 +60,7 @@ chime__sql_table_free(struct chime__sql_table *t)
 		free(t->columns[i].name);
 		free(t->columns[i].type);
 	}
-	free(t->columns);
-	free(t->name);
-	free(t->quoted);
-	free(t->schema);
-	free(t);
+	chime_free_many(t->columns, t->name, t->quoted, t->schema, t);
 	return NULL;
 }
 
@@ -480,9 +478,7 @@ chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, in
 	*ret_rows = rows;
 	r = 0;
 out:
-	free(last_key);
-	free(params);
-	free(types);
+	chime_free_many(last_key, params, types);
 	chime_kit_sqlbuf_done(&first);
 	chime_kit_sqlbuf_done(&next);
 	return r;

@@ -5,6 +5,7 @@
  * fails), and fold what was paid into the run's report with per-currency
  * totals in integer cents. Reports through the run; never logs otherwise.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -160,6 +161,25 @@ payouts_report_rows(struct payouts_job *job, const PGresult *res)
 }
 
 /*
+ * $2-$5 of both statements, the filter that picks the users to pay: the
+ * scan and the payment must agree on it, so it is written once.
+ */
+static_assert((int)S_MIN == Y_MIN && (int)S_DATE == Y_DATE && (int)S_CURRENCY == Y_CURRENCY &&
+                      (int)S_RETURNING == Y_RETURNING,
+              "the scan and the payment take the filter at the same places");
+
+static void
+payouts_filter_params(const struct payouts_job *job, const char *params[])
+{
+	const struct payouts_config *cfg = job->cfg;
+
+	params[S_MIN - 1] = cfg->min_balance;
+	params[S_DATE - 1] = job->payout_date;
+	params[S_CURRENCY - 1] = cfg->currency_filter ? cfg->currency : NULL;
+	params[S_RETURNING - 1] = cfg->first_time_users ? "false" : "true";
+}
+
+/*
  * Pay the users in `ids` (an array literal) in one transaction. Returns 0
  * after the commit and the report update, -ENOTCONN when the connection is
  * gone, or -EIO with the server's message in err (rolled back).
@@ -169,20 +189,15 @@ payouts_pay(struct payouts_job *job, const char *ids, char *err, size_t errsize)
 {
 	const struct payouts_config *cfg = job->cfg;
 	char begin[64];
-	const char *params[Y_N] = {
-	        ids,
-	        cfg->min_balance,
-	        job->payout_date,
-	        cfg->currency_filter ? cfg->currency : NULL,
-	        cfg->first_time_users ? "false" : "true",
-	        cfg->currency,
-	        job->run_id[0] != '\0' ? job->run_id : NULL,
-	        cfg->pending_status,
-	};
+	const char *params[Y_N] = {ids};
 	PGresult *res = NULL;
 	int64_t paid = 0;
 	int r;
 
+	payouts_filter_params(job, params);
+	params[Y_DEFCUR - 1] = cfg->currency;
+	params[Y_RUN - 1] = job->run_id[0] != '\0' ? job->run_id : NULL;
+	params[Y_STATUS - 1] = cfg->pending_status;
 	if (!job->dry_run) {
 		snprintf(begin, sizeof(begin), "BEGIN; SET LOCAL lock_timeout = '%" PRId64 "ms'",
 		         cfg->lock_timeout_usec / 1000);
@@ -266,16 +281,11 @@ payouts_scan(struct payouts_job *job, const char *last)
 {
 	const struct payouts_config *cfg = job->cfg;
 	char limit[24], err[256];
-	const char *params[S_N] = {
-	        last,
-	        cfg->min_balance,
-	        job->payout_date,
-	        cfg->currency_filter ? cfg->currency : NULL,
-	        cfg->first_time_users ? "false" : "true",
-	        limit,
-	};
+	const char *params[S_N] = {last};
 	PGresult *res;
 
+	payouts_filter_params(job, params);
+	params[S_LIMIT - 1] = limit;
 	snprintf(limit, sizeof(limit), "%" PRId64, cfg->batch_size);
 	res = PQexecPrepared(job->conn, SCAN_STMT, S_N, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
