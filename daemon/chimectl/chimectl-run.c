@@ -69,7 +69,7 @@ struct ctl_run {
 	PGcancel *cancel; /* of `conn` */
 	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t finish;
-	bool reported, closing;
+	bool handles_open, reported, closing;
 	const char *signal_reason; /* the signal that cancelled the run, or NULL */
 	int ret;
 };
@@ -385,15 +385,17 @@ ctl_check_slot(struct ctl_run *c, PGconn *conn)
 
 /* ---- The loop ------------------------------------------------------------- */
 
-static int
-ctl_start_signal(struct ctl_run *c, uv_signal_t *handle, int signum)
+/* The handles ctl_close() closes, all initialised first so that any
+ * failure after this point can close them. */
+static void
+ctl_init_handles(struct ctl_run *c)
 {
-	int r = uv_signal_init(&c->loop, handle);
-
-	if (r < 0)
-		return r;
-	handle->data = c;
-	return uv_signal_start(handle, ctl_signal_cb, signum);
+	uv_timer_init(&c->loop, &c->finish);
+	uv_signal_init(&c->loop, &c->sigint);
+	uv_signal_init(&c->loop, &c->sigterm);
+	uv_signal_init(&c->loop, &c->sighup);
+	c->finish.data = c->sigint.data = c->sigterm.data = c->sighup.data = c;
+	c->handles_open = true;
 }
 
 /* Set up the service (or the dry run's connection), the runner and the
@@ -410,6 +412,7 @@ ctl_start(struct ctl_run *c)
 	};
 	int r;
 
+	ctl_init_handles(c);
 	if (c->dry) {
 		c->cancel = PQgetCancel(c->conn);
 		ropts.stages = (struct chime_runner_stages){
@@ -436,11 +439,9 @@ ctl_start(struct ctl_run *c)
 		return r;
 	if (c->ledger != NULL)
 		chime_ledger_service_attach(c->ledger, c->runner);
-	uv_timer_init(&c->loop, &c->finish);
-	c->finish.data = c;
-	if ((r = ctl_start_signal(c, &c->sigint, SIGINT)) < 0 ||
-	    (r = ctl_start_signal(c, &c->sigterm, SIGTERM)) < 0 ||
-	    (r = ctl_start_signal(c, &c->sighup, SIGHUP)) < 0)
+	if ((r = uv_signal_start(&c->sigint, ctl_signal_cb, SIGINT)) < 0 ||
+	    (r = uv_signal_start(&c->sigterm, ctl_signal_cb, SIGTERM)) < 0 ||
+	    (r = uv_signal_start(&c->sighup, ctl_signal_cb, SIGHUP)) < 0)
 		return r;
 	return chime_runner_run_now(c->runner, c->cfg, c->job, &c->slot, c->lslot.previous_usec,
 	                            c->attempt);
@@ -462,8 +463,8 @@ ctl_run_slot(struct ctl_run *c)
 	if (r < 0) {
 		fprintf(stderr, "chimectl run: job '%s': cannot start the run: %s\n", c->job_name,
 		        strerror(-r));
-		if (c->runner != NULL && chime_runner_running(c->runner) == 0)
-			ctl_close(c);
+		if (c->handles_open)
+			ctl_close(c); /* nothing was started */
 	}
 	if (c->closing || r == 0)
 		uv_run(&c->loop, UV_RUN_DEFAULT);

@@ -105,6 +105,20 @@ struct chime_runner {
 	void *drained_userdata;
 };
 
+/* In the claim, worker or record stage. */
+static inline bool
+chime__runner_run_live(const struct chime_runner_run *rr)
+{
+	return rr->state == RR_CLAIMING || rr->state == RR_WORKING || rr->state == RR_RECORDING;
+}
+
+/* A libuv timer's milliseconds for `usec`, rounded up. */
+static inline uint64_t
+chime__usec_to_msec_ceil(int64_t usec)
+{
+	return usec <= 0 ? 0 : (uint64_t)((usec + 999) / 1000);
+}
+
 /* runner.c: a worker thread's part of a run; posts it back to the loop. */
 void chime__runner_worker(struct chime_runner_run *rr);
 

@@ -28,12 +28,6 @@ runner_mono_usec(const struct chime_runner *runner)
 	return chime_clock_mono(&runner->clock);
 }
 
-static uint64_t
-usec_to_msec_ceil(int64_t usec)
-{
-	return usec <= 0 ? 0 : (uint64_t)((usec + 999) / 1000);
-}
-
 static const char *
 rr_plugin_name(const struct chime_runner_run *rr)
 {
@@ -233,12 +227,6 @@ rr_free(struct chime_runner_run *rr)
 }
 
 static bool
-rr_live(const struct chime_runner_run *rr)
-{
-	return rr->state == RR_CLAIMING || rr->state == RR_WORKING || rr->state == RR_RECORDING;
-}
-
-static bool
 same_job(const struct chime_runner_run *rr, const struct chime_job_config *job)
 {
 	return strcmp(rr->job->name, job->name) == 0;
@@ -310,8 +298,8 @@ rr_done(struct chime_runner_run *rr)
 			retry->manual = rr->manual;
 
 			retry->state = RR_RETRY_WAIT;
-			uv_timer_start(&retry->timer, retry_timer_cb, usec_to_msec_ceil(backoff),
-			               0);
+			uv_timer_start(&retry->timer, retry_timer_cb,
+			               chime__usec_to_msec_ceil(backoff), 0);
 		} else {
 			chime_runner_run_log(rr, CHIME_LOG_ERR, NULL,
 			                     "slot %s: cannot retry: out of memory",
@@ -577,7 +565,8 @@ rr_work(struct chime_runner_run *rr)
 	rr->start_mono_usec = runner_mono_usec(runner);
 	runner->stats.started++;
 	if (job->timeout_usec > 0)
-		uv_timer_start(&rr->timer, timeout_cb, usec_to_msec_ceil(job->timeout_usec), 0);
+		uv_timer_start(&rr->timer, timeout_cb, chime__usec_to_msec_ceil(job->timeout_usec),
+		               0);
 
 	r = chime__pool_submit(runner, rr);
 	if (r < 0) {
@@ -727,7 +716,7 @@ runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 			                     "retry of slot %s abandoned: the next slot %s is due",
 			                     chime_runner_run_when(q, old, sizeof(old)), when);
 			rr_free(q);
-		} else if (rr_live(q)) {
+		} else if (chime__runner_run_live(q)) {
 			live = q;
 		} else if (q->state == RR_QUEUED) {
 			queued++;
@@ -772,7 +761,7 @@ runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 			next = q->next;
 			if (q == rr || !same_job(q, job))
 				continue;
-			if (rr_live(q)) {
+			if (chime__runner_run_live(q)) {
 				chime_runner_run_log(
 				        q, CHIME_LOG_NOTICE, NULL,
 				        "cancelling the run of %s: replaced by the slot %s",
@@ -899,7 +888,7 @@ void
 chime_runner_cancel_all(struct chime_runner *runner)
 {
 	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
-		if (rr_live(rr))
+		if (chime__runner_run_live(rr))
 			chime_runner_run_cancel(rr, "shutting down");
 }
 
@@ -915,7 +904,7 @@ drain_timer_cb(uv_timer_t *timer)
 		runner->drain_cancelled = true;
 		chime_runner_cancel_all(runner);
 		uv_timer_start(&runner->drain_timer, drain_timer_cb,
-		               usec_to_msec_ceil(CHIME_RUNNER_CANCEL_GRACE_USEC), 0);
+		               chime__usec_to_msec_ceil(CHIME_RUNNER_CANCEL_GRACE_USEC), 0);
 		return;
 	}
 	runner->drained_cb = NULL;
@@ -937,7 +926,7 @@ chime_runner_drain(struct chime_runner *runner, int64_t timeout_usec,
 	runner->drained_userdata = userdata;
 	for (rr = runner->runs; rr != NULL; rr = next) {
 		next = rr->next;
-		if (rr_live(rr))
+		if (chime__runner_run_live(rr))
 			continue;
 		chime_runner_run_log(rr, CHIME_LOG_NOTICE, NULL,
 		                     "%s of slot %s dropped: shutting down",
@@ -947,7 +936,7 @@ chime_runner_drain(struct chime_runner *runner, int64_t timeout_usec,
 	}
 	/* Even with nothing live the callback comes from the loop. */
 	uv_timer_start(&runner->drain_timer, drain_timer_cb,
-	               runner->live == 0 ? 0 : usec_to_msec_ceil(timeout_usec), 0);
+	               runner->live == 0 ? 0 : chime__usec_to_msec_ceil(timeout_usec), 0);
 	return 0;
 }
 
@@ -961,183 +950,10 @@ chime_runner_close(struct chime_runner *runner)
 	runner->closing = true;
 	for (rr = runner->runs; rr != NULL; rr = next) {
 		next = rr->next;
-		if (!rr_live(rr))
+		if (!chime__runner_run_live(rr))
 			rr_free(rr);
 	}
 	chime__pool_stop(runner, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->async, runner_handle_closed);
 	uv_close((uv_handle_t *)&runner->drain_timer, runner_handle_closed);
-}
-
-const struct chime_job_config *
-chime_runner_run_job(const struct chime_runner_run *rr)
-{
-	return rr->job;
-}
-
-const struct chime_slot *
-chime_runner_run_slot(const struct chime_runner_run *rr)
-{
-	return &rr->slot;
-}
-
-int64_t
-chime_runner_run_previous_usec(const struct chime_runner_run *rr)
-{
-	return rr->previous_usec;
-}
-
-int
-chime_runner_run_attempt(const struct chime_runner_run *rr)
-{
-	return rr->attempt;
-}
-
-const char *
-chime_runner_run_node(const struct chime_runner_run *rr)
-{
-	return rr->runner->node;
-}
-
-struct chime_run *
-chime_runner_run_context(const struct chime_runner_run *rr)
-{
-	return rr->run;
-}
-
-int64_t
-chime_runner_run_id(const struct chime_runner_run *rr)
-{
-	return rr->id;
-}
-
-void
-chime_runner_run_set_id(struct chime_runner_run *rr, int64_t id)
-{
-	rr->id = id;
-}
-
-bool
-chime_runner_run_status(const struct chime_runner_run *rr, enum chime_run_status *ret_status)
-{
-	if (!rr->has_status)
-		return false;
-	*ret_status = rr->status;
-	return true;
-}
-
-bool
-chime_runner_run_manual(const struct chime_runner_run *rr)
-{
-	return rr->manual;
-}
-
-int64_t
-chime_runner_run_duration_usec(const struct chime_runner_run *rr)
-{
-	return rr->duration_usec;
-}
-
-bool
-chime_runner_run_will_retry(const struct chime_runner_run *rr)
-{
-	return rr->retry && !rr->runner->draining;
-}
-
-bool
-chime_runner_run_catchup(const struct chime_runner_run *rr)
-{
-	return rr->catchup;
-}
-
-bool
-chime_runner_run_preclaimed(const struct chime_runner_run *rr)
-{
-	return rr->preclaimed;
-}
-
-bool
-chime_runner_run_live(const struct chime_runner_run *rr)
-{
-	return rr_live(rr);
-}
-
-bool
-chime_runner_run_working(const struct chime_runner_run *rr)
-{
-	return rr->state == RR_WORKING;
-}
-
-const char *
-chime_runner_run_cancel_reason(const struct chime_runner_run *rr)
-{
-	return rr->cancel_reason;
-}
-
-bool
-chime_runner_run_timed_out(const struct chime_runner_run *rr)
-{
-	return rr->timed_out;
-}
-
-bool
-chime_runner_run_cancelled(struct chime_runner_run *rr)
-{
-	bool cancelled;
-
-	pthread_mutex_lock(&rr->lock);
-	cancelled = rr->cancel_pending;
-	pthread_mutex_unlock(&rr->lock);
-	return cancelled;
-}
-
-void *
-chime_runner_run_stage_data(const struct chime_runner_run *rr)
-{
-	return rr->stage_data;
-}
-
-void
-chime_runner_run_set_stage_data(struct chime_runner_run *rr, void *data)
-{
-	rr->stage_data = data;
-}
-
-static void
-defer_timer_cb(uv_timer_t *timer)
-{
-	struct chime_runner_run *rr = timer->data;
-
-	rr->defer_cb(rr, rr->runner->options.stages.userdata);
-}
-
-void
-chime_runner_run_defer(struct chime_runner_run *rr, int64_t delay_usec,
-                       void (*cb)(struct chime_runner_run *rr, void *userdata))
-{
-	rr->defer_cb = cb;
-	uv_timer_start(&rr->timer, defer_timer_cb, usec_to_msec_ceil(delay_usec), 0);
-}
-
-bool
-chime_runner_draining(const struct chime_runner *runner)
-{
-	return runner->draining;
-}
-
-void
-chime_runner_foreach(struct chime_runner *runner,
-                     void (*fn)(struct chime_runner_run *rr, void *userdata), void *userdata)
-{
-	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
-		fn(rr, userdata);
-}
-
-struct chime_runner_run *
-chime_runner_find_live(struct chime_runner *runner, int64_t id)
-{
-	for (struct chime_runner_run *rr = runner->runs; rr != NULL; rr = rr->next)
-		if (rr->id == id && rr_live(rr))
-			return rr;
-	return NULL;
 }
