@@ -816,10 +816,12 @@ chime_runner_dispatch_catchup(struct chime_runner *runner, struct chime_config *
 	return runner_dispatch(runner, config, job, slot, previous_usec, true);
 }
 
-int
-chime_runner_dispatch_claimed(struct chime_runner *runner, struct chime_config *config,
-                              const struct chime_job_config *job, const struct chime_slot *slot,
-                              int64_t previous_usec, int attempt, int64_t id)
+/* A run that skips the overlap policy and the schedule: one the caller
+ * claimed already (id != 0), or a manual one (id == 0). */
+static int
+runner_start_direct(struct chime_runner *runner, struct chime_config *config,
+                    const struct chime_job_config *job, const struct chime_slot *slot,
+                    int64_t previous_usec, int attempt, int64_t id)
 {
 	struct chime_runner_run *rr;
 
@@ -829,9 +831,18 @@ chime_runner_dispatch_claimed(struct chime_runner *runner, struct chime_config *
 	if (rr == NULL)
 		return -ENOMEM;
 	rr->id = id;
-	rr->preclaimed = true;
+	rr->preclaimed = id != 0;
+	rr->manual = id == 0;
 	rr_start(rr);
 	return 0;
+}
+
+int
+chime_runner_dispatch_claimed(struct chime_runner *runner, struct chime_config *config,
+                              const struct chime_job_config *job, const struct chime_slot *slot,
+                              int64_t previous_usec, int attempt, int64_t id)
+{
+	return runner_start_direct(runner, config, job, slot, previous_usec, attempt, id);
 }
 
 int
@@ -860,16 +871,7 @@ chime_runner_run_now(struct chime_runner *runner, struct chime_config *config,
                      const struct chime_job_config *job, const struct chime_slot *slot,
                      int64_t previous_usec, int attempt)
 {
-	struct chime_runner_run *rr;
-
-	if (runner->draining)
-		return -ESHUTDOWN;
-	rr = rr_new(runner, config, job, slot, previous_usec, attempt);
-	if (rr == NULL)
-		return -ENOMEM;
-	rr->manual = true;
-	rr_start(rr);
-	return 0;
+	return runner_start_direct(runner, config, job, slot, previous_usec, attempt, 0);
 }
 
 size_t
