@@ -363,14 +363,33 @@ out:
 	return text;
 }
 
+/* TEXT with control bytes as \xNN (a value may hold what a command
+ * printed), each line after the first as "  | LINE". */
+static void
+report_put_value(FILE *f, const char *text)
+{
+	fputs(strchr(text, '\n') != NULL ? "\n  | " : " ", f);
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+		if (*p == '\n')
+			fputs("\n  | ", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('\n', f);
+}
+
 void
 chime_run_report_print(const struct chime_run *run, FILE *f)
 {
 	pthread_mutex_lock(run_lock(run));
 	for (size_t i = 0; i < run->n_counts; i++)
 		fprintf(f, "%s: %" PRId64 "\n", run->counts[i].name, run->counts[i].count);
-	for (size_t i = 0; i < run->n_values; i++)
-		fprintf(f, "%s: %s\n", run->values[i].name, run->values[i].text);
+	for (size_t i = 0; i < run->n_values; i++) {
+		fprintf(f, "%s:", run->values[i].name);
+		report_put_value(f, run->values[i].text);
+	}
 	for (size_t i = 0; i < run->n_items; i++)
 		fprintf(f, "  %s\n", run->items[i]);
 	if (run->items_dropped > 0)

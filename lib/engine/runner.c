@@ -93,6 +93,10 @@ report_summary(const char *report)
 	}
 	json_object_foreach(json_object_get(root, "values"), key, v)
 	{
+		/* A value of several lines (exec's output_tail) was logged line
+		 * by line already; it stays in the report, not in this line. */
+		if (json_is_string(v) && strchr(json_string_value(v), '\n') != NULL)
+			continue;
 		if (json_is_string(v)) {
 			fprintf(f, "%s%s='%s'", first ? "" : ", ", key, json_string_value(v));
 		} else {

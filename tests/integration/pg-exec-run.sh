@@ -198,3 +198,6 @@ grep -qF 'red\x0dover' "$tmp/err" && grep -qF '\x1b[31m' "$tmp/err" ||
 	{ cat -v "$tmp/err"; fail "ESC and CR escaped as \\xNN"; }
 ! grep -q $'\e' "$tmp/err" || fail "a raw ESC reached the log"
 echo "ok - control bytes escaped in the log"
+grep -qF 'output_tail: \x1b[31mred\x0dover\x09ok' "$tmp/out" && ! grep -q $'\e' "$tmp/out" ||
+	{ cat -v "$tmp/out"; fail "the printed report escapes them too (output_tail)"; }
+echo "ok - the report chimectl prints shows the output tail, escaped"
