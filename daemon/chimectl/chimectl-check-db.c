@@ -20,6 +20,7 @@
 
 #include <libpq-fe.h>
 
+#include "chimectl.h"
 #include "clock.h"
 #include "config.h"
 #include "db.h"
@@ -29,17 +30,14 @@
 #include "pgutil.h"
 #include "tz.h"
 
-#include "chimectl.h"
-
 #define CHECK_CONNECT_USEC   (INT64_C(3) * 1000000)
 #define CHECK_STATEMENT_USEC (INT64_C(5) * 1000000)
 #define CHECK_PROBE_JOB      "chimectl check" /* the ledger rows it writes, rolled back */
 #define CHECK_PROBE_NODE     "chimectl-check"
 
 /* An error placed at database.KEY (or at `database:` without that key). */
-static void CHIME_PRINTF(4, 5)
-check_db_error(const struct chime_config *config, const char *key, struct chime_diag_list *diags,
-               const char *fmt, ...)
+static void CHIME_PRINTF(4, 5) check_db_error(const struct chime_config *config, const char *key,
+                                              struct chime_diag_list *diags, const char *fmt, ...)
 {
 	const struct chime_node *db = chime_node_get(config->trees[0], "database");
 	const struct chime_node *n = key != NULL ? chime_node_get(db, key) : NULL;
@@ -79,8 +77,8 @@ check_connect(const struct chime_config *config, PGconn **ret_conn, struct chime
 		return -1;
 	}
 	if (r != -ECONNREFUSED) { /* the password file, before any connection */
-		check_db_error(config, "password_file", diags, "%s: chimed could not connect either",
-		               reason);
+		check_db_error(config, "password_file", diags,
+		               "%s: chimed could not connect either", reason);
 		return -1;
 	}
 	/* libpq failed: was the server there at all? A ping needs no password. */
@@ -132,10 +130,11 @@ check_ledger_step(PGconn *conn, int step, int64_t *id, char *err, size_t errsize
 	case 2:
 		return chime_ledger_heartbeat(conn, id, 1, cancel, &n, err, errsize);
 	case 3:
-		return chime_ledger_finish(conn, *id, CHIME_RUN_SUCCEEDED, NULL, NULL, err, errsize);
+		return chime_ledger_finish(conn, *id, CHIME_RUN_SUCCEEDED, NULL, NULL, err,
+		                           errsize);
 	case 4: /* the row just finished is older than an hour from now */
-		return chime_ledger_prune(conn, CHECK_PROBE_JOB, now + INT64_C(3600) * 1000000, NULL,
-		                          err, errsize);
+		return chime_ledger_prune(conn, CHECK_PROBE_JOB, now + INT64_C(3600) * 1000000,
+		                          NULL, err, errsize);
 	case 5:
 		return chime_ledger_pause(conn, CHECK_PROBE_JOB, CHECK_PROBE_NODE, err, errsize);
 	default:
@@ -153,8 +152,8 @@ static size_t
 check_ledger(PGconn *conn, const struct chime_config *config, struct chime_diag_list *diags)
 {
 	static const char *const steps[] = {
-	        "claim a run (INSERT INTO chime.runs)", "start it (UPDATE chime.runs)",
-	        "heartbeat it (UPDATE chime.runs)",     "record its outcome (UPDATE chime.runs)",
+	        "claim a run (INSERT INTO chime.runs)",   "start it (UPDATE chime.runs)",
+	        "heartbeat it (UPDATE chime.runs)",       "record its outcome (UPDATE chime.runs)",
 	        "prune history (DELETE FROM chime.runs)", "pause a job (INSERT INTO chime.paused)",
 	        "resume it (DELETE FROM chime.paused)",
 	};
@@ -176,10 +175,11 @@ check_ledger(PGconn *conn, const struct chime_config *config, struct chime_diag_
 	for (int i = 0; r >= 0 && i < (int)(sizeof(steps) / sizeof(steps[0])); i++) {
 		r = check_ledger_step(conn, i, &id, err, sizeof(err));
 		if (r < 0)
-			check_db_error(config, NULL, diags,
-			               "ledger: role '%s' cannot %s: %s (grants: see docs/operations.md)",
-			               PQuser(conn), steps[i],
-			               err[0] != '\0' ? check_pg_message(err) : strerror(-r));
+			check_db_error(
+			        config, NULL, diags,
+			        "ledger: role '%s' cannot %s: %s (grants: see docs/operations.md)",
+			        PQuser(conn), steps[i],
+			        err[0] != '\0' ? check_pg_message(err) : strerror(-r));
 	}
 	PQclear(PQexec(conn, "ROLLBACK"));
 	return diags->errors - before;
@@ -246,7 +246,8 @@ check_no_database(const struct chime_config *config, struct chime_diag_list *dia
 		if (job->plugin == NULL || !job->plugin->needs_database)
 			continue;
 		(void)snprintf(path, sizeof(path), "jobs.%s.plugin", job->name);
-		(void)chime_diag_add(diags, CHIME_DIAG_ERROR, job->file, job->line, job->column, path,
+		(void)chime_diag_add(diags, CHIME_DIAG_ERROR, job->file, job->line, job->column,
+		                     path,
 		                     "plugin '%s' needs a database, and the configuration has no "
 		                     "'database:' section (every run would fail)",
 		                     job->plugin->name);

@@ -15,12 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "builtin.h"
+#include "chimectl.h"
 #include "config.h"
 #include "diag.h"
 #include "plugin_host.h"
-#include "builtin.h"
-
-#include "chimectl.h"
 
 static void
 check_usage(FILE *f)

@@ -14,23 +14,22 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "chimectl.h"
 #include "clock.h"
 #include "config.h"
 #include "control-text.h"
 #include "control.h"
 #include "diag.h"
 #include "tz.h"
-
-#include "chimectl.h"
 
 #define REPLY_MAX        (64 * 1024 * 1024)
 #define READ_TIMEOUT_SEC 60
@@ -259,12 +258,9 @@ int
 chimectl_control_main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	        {"socket", required_argument, NULL, 's'},
-	        {"config", required_argument, NULL, 'c'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"items", no_argument, NULL, 'i'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
+	        {"json", no_argument, NULL, 'j'},         {"items", no_argument, NULL, 'i'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct chime_control_request rq = {.limit = 0};
 	struct chime_control_text text = {.out = stdout};

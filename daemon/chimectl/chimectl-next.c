@@ -11,14 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chimectl.h"
 #include "clock.h"
 #include "config.h"
 #include "cron.h"
 #include "diag.h"
 #include "timespan.h"
 #include "tz.h"
-
-#include "chimectl.h"
 
 #define NEXT_DEFAULT_COUNT 5
 #define NEXT_MAX_COUNT     1000000

@@ -4,10 +4,10 @@
  */
 #include "chimectl.h"
 
-#include "control.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "control.h"
 
 struct chimectl_command {
 	const char *name;
@@ -55,8 +55,8 @@ usage(FILE *f)
 	for (const struct chimectl_command *c = commands; c->name != NULL; c++)
 		fprintf(f, "    chimectl %s\n", c->usage);
 	fprintf(f, "\nThe daemon's socket: --socket PATH, else $CHIME_SOCKET, else control_socket\n"
-	           "of --config FILE (or of " CHIME_DEFAULT_CONFIG "), else " CHIME_CONTROL_DEFAULT_SOCKET
-	           ".\n"
+	           "of --config FILE (or of " CHIME_DEFAULT_CONFIG
+	           "), else " CHIME_CONTROL_DEFAULT_SOCKET ".\n"
 	           "\n  --version, --help\n");
 }
 
