@@ -39,17 +39,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chimed.h"
 #include "control.h"
 #include "db.h"
 #include "diag.h"
 #include "ledger.h"
-#include "queries.h"
 #include "log.h"
 #include "node.h"
+#include "queries.h"
 #include "timespan.h"
 #include "tz.h"
-
-#include "chimed.h"
 
 #define CONTROL_MAX_CLIENTS    16
 #define CONTROL_BACKLOG        16
@@ -68,8 +67,8 @@ struct control_client {
 	bool busy;    /* a command is on a worker */
 	bool reading; /* uv_read_start() is in effect */
 	bool closing;
-	bool discard; /* after a too long line: read and drop until EOF */
-	bool leaving; /* its last reply is on the way, then it is closed */
+	bool discard;          /* after a too long line: read and drop until EOF */
+	bool leaving;          /* its last reply is on the way, then it is closed */
 	uint64_t line_started; /* loop ms of the pending partial request's first byte; 0 none */
 	uint64_t last_active;  /* loop ms of the connection or its last complete request */
 	uv_shutdown_t shutdown;
@@ -242,8 +241,8 @@ work_cb(uv_work_t *req)
 	}
 	switch (w->kind) {
 	case CW_HISTORY:
-		w->r = chime_ledger_query_history(c->pg, w->rq.job, w->rq.limit, &w->result,
-		                                   w->err, sizeof(w->err));
+		w->r = chime_ledger_query_history(c->pg, w->rq.job, w->rq.limit, &w->result, w->err,
+		                                  sizeof(w->err));
 		break;
 	case CW_PAUSE:
 		w->r = chime_ledger_pause(c->pg, w->rq.job, w->node, w->err, sizeof(w->err));
@@ -266,8 +265,7 @@ static const char *job_zone(const struct chime_job_config *job);
 static void
 reply_history(struct control_client *c, struct control_work *w)
 {
-	const struct chime_job_config *job =
-	        chime_config_find_job(c->ctl->d->config, w->rq.job);
+	const struct chime_job_config *job = chime_config_find_job(c->ctl->d->config, w->rq.job);
 	json_t *body;
 
 	if (w->r < 0) {
@@ -381,7 +379,6 @@ json_local_time(int64_t utc_usec, const struct chime_tz *tz)
 	return json_string(buf);
 }
 
-
 static const char *
 job_zone(const struct chime_job_config *job)
 {
@@ -479,10 +476,10 @@ reply_list(struct control_client *c, const char *ledger_error)
 		} else {
 			/* The JSON boundary: the status as text. */
 			json_object_set_new(o, "paused", json_boolean(l.paused));
-			json_object_set_new(o, "last_status",
-			                    l.has_last
-			                            ? json_string(chime_run_status_name(l.last_status))
-			                            : json_null());
+			json_object_set_new(
+			        o, "last_status",
+			        l.has_last ? json_string(chime_run_status_name(l.last_status))
+			                   : json_null());
 			json_object_set_new(o, "last_finished_at",
 			                    chime_ledger_json_time(l.last_finished_usec));
 			json_object_set_new(o, "last_success_at",
@@ -696,8 +693,8 @@ client_arm(struct control_client *c)
 		}
 	} else {
 		c->line_started = 0;
-		uv_timer_start(&c->idle, idle_cb, c->busy ? CONTROL_REQUEST_MSEC : CONTROL_IDLE_MSEC,
-		               0);
+		uv_timer_start(&c->idle, idle_cb,
+		               c->busy ? CONTROL_REQUEST_MSEC : CONTROL_IDLE_MSEC, 0);
 	}
 }
 

@@ -11,13 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chimed.h"
 #include "diag.h"
 #include "log.h"
 #include "notify.h"
 #include "timespan.h"
 #include "tz.h"
-
-#include "chimed.h"
 
 void
 chimed_log_diags(const struct chime_diag_list *diags)
@@ -113,11 +112,12 @@ chimed_tick(struct chimed *d)
 		if (due.skipped > 0)
 			chime_log_run(
 			        CHIME_LOG_NOTICE,
-			        &(struct chime_log_run){.job = due.job->name,
-			                                .plugin = due.job->plugin_name,
-			                                .scheduled_for_usec = due.slot.instant_usec,
-			                                .status = chime_run_status_name(CHIME_RUN_SKIPPED),
-			                                .message_id = CHIME_MESSAGE_RUN_SKIPPED},
+			        &(struct chime_log_run){
+			                .job = due.job->name,
+			                .plugin = due.job->plugin_name,
+			                .scheduled_for_usec = due.slot.instant_usec,
+			                .status = chime_run_status_name(CHIME_RUN_SKIPPED),
+			                .message_id = CHIME_MESSAGE_RUN_SKIPPED},
 			        "%u missed slot%s skipped (clock jump or stall), misfire policy",
 			        due.skipped, due.skipped == 1 ? "" : "s");
 		r = chime_runner_dispatch(d->runner, d->config, due.job, &due.slot,

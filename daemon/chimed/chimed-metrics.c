@@ -26,13 +26,12 @@
 #include <microhttpd.h>
 #endif
 
+#include "chimed.h"
 #include "log.h"
 #include "metrics.h"
 
-#include "chimed.h"
-
-#define PUBLISH_MSEC          1000
-#define HEALTH_MAX_AGE_USEC   (INT64_C(5) * 1000000)
+#define PUBLISH_MSEC        1000
+#define HEALTH_MAX_AGE_USEC (INT64_C(5) * 1000000)
 /* The listener is loopback by default, where every client has the same
  * address: a per-address limit would let a few idle connections (a
  * scraper's keep-alive pool, a stuck probe) lock out /healthz. So no

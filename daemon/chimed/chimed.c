@@ -17,10 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "clock.h"
 #include "log.h"
 #include "notify.h"
-#include "builtin.h"
 
 static const char *arg_config = CHIME_DEFAULT_CONFIG;
 static bool arg_check;
@@ -31,7 +31,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: chimed [--config FILE] [--check] [--log-level LEVEL] [--log-format FORMAT]\n"
+	        "usage: chimed [--config FILE] [--check] [--log-level LEVEL] [--log-format "
+	        "FORMAT]\n"
 	        "              [--version]\n"
 	        "\n"
 	        "Run the chime scheduler in the foreground.\n"
@@ -104,7 +105,7 @@ parse_argv(int argc, char **argv)
 	return -1;
 }
 
-#define CLOCK_STEP_NOTICE_USEC    INT64_C(1000000)  /* smaller steps are NTP's slewing */
+#define CLOCK_STEP_NOTICE_USEC     INT64_C(1000000)  /* smaller steps are NTP's slewing */
 #define CLOCK_NOTICE_INTERVAL_USEC INT64_C(60000000) /* at most one notice a minute */
 
 /* Say that the wall clock was set, when it moved more than a second
@@ -220,8 +221,8 @@ setup(struct chimed *d)
 		if (r < 0)
 			return r;
 		chime_ledger_service_stages(d->ledger, &ropts.stages);
-		ropts.workers_cap = d->config->database.pool > 0 ? (size_t)d->config->database.pool
-		                                                 : 0;
+		ropts.workers_cap =
+		        d->config->database.pool > 0 ? (size_t)d->config->database.pool : 0;
 	} else
 		chime_log_warning("no 'database:' section: runs are not recorded in a ledger, "
 		                  "and several chimed would each run every slot");

@@ -121,8 +121,8 @@ format_rfc3339(int64_t utc_usec, int32_t offset_sec, bool zulu, char *buf, size_
 		snprintf(obuf, sizeof(obuf), "%c%02d:%02d:%02d", offset_sec < 0 ? '-' : '+',
 		         aoff / 3600, aoff / 60 % 60, aoff % 60);
 	else if (!zulu || offset_sec != 0)
-		snprintf(obuf, sizeof(obuf), "%c%02d:%02d", offset_sec < 0 ? '-' : '+',
-		         aoff / 3600, aoff / 60 % 60);
+		snprintf(obuf, sizeof(obuf), "%c%02d:%02d", offset_sec < 0 ? '-' : '+', aoff / 3600,
+		         aoff / 60 % 60);
 	n = snprintf(buf, size, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%s%s", y, m, d,
 	             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), fbuf, obuf);
 	if (n < 0 || (size_t)n >= size)

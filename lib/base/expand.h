@@ -30,7 +30,7 @@ typedef const char *(*chime_expand_lookup_fn)(const char *name, void *userdata);
  *   -ENOMEM  out of memory.
  * *ret_out is not touched on failure.
  */
-int chime_expand_env(const char *in, chime_expand_lookup_fn lookup, void *userdata,
-                     char **ret_out, char *errbuf, size_t errsize);
+int chime_expand_env(const char *in, chime_expand_lookup_fn lookup, void *userdata, char **ret_out,
+                     char *errbuf, size_t errsize);
 
 #endif

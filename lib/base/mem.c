@@ -4,10 +4,10 @@
  * chime_free_many() macro, linked into the plugin kit as well
  * (lib/plugins/kit/freemany.h).
  */
+#include "mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "mem.h"
 
 void
 chime__free_many(void *ptrs[], size_t n)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config-keys.h"
 #include "config.h"
 #include "cron.h"
 #include "diag.h"
@@ -20,8 +21,6 @@
 #include "node.h"
 #include "timespan.h"
 #include "tz.h"
-
-#include "config-keys.h"
 
 /* ---- Setters -------------------------------------------------------- */
 

@@ -620,8 +620,7 @@ cut_log_redirect(char *cmd, char *redirect, size_t size)
 
 			if (!log_target_plain(w) || !word_before(cmd, &at, prev, sizeof(prev)) ||
 			    prev[strspn(prev, "12&") <= 1 ? strspn(prev, "12&") : 0] != '>' ||
-			    strlen(prev) - strspn(prev, "12&") > 2 ||
-			    prev[strlen(prev) - 1] != '>')
+			    strlen(prev) - strspn(prev, "12&") > 2 || prev[strlen(prev) - 1] != '>')
 				break;
 			snprintf(op, sizeof(op), "%s", prev);
 			target = w;
@@ -652,8 +651,8 @@ write_job(struct import *im, const char *name, const char *sched, bool days_any,
 
 		snprintf(note, sizeof(note), "crontab: %s", redirect);
 		yaml_comment(f, 2, note);
-		snprintf(note, sizeof(note), "now in the journal: journalctl -u chimed CHIME_JOB=%s",
-		         name);
+		snprintf(note, sizeof(note),
+		         "now in the journal: journalctl -u chimed CHIME_JOB=%s", name);
 		yaml_comment(f, 2, note);
 	}
 	if (stdin_text != NULL) {

@@ -689,8 +689,7 @@ text_position(const char *text, size_t len, size_t offset, unsigned *ret_line, u
  * anchor, and libyaml says only that it found no name. Say what happened, and show the line quoted.
  */
 static int
-parser_alias_error(struct node_parser *p, const yaml_parser_t *yp, unsigned line,
-                   unsigned column)
+parser_alias_error(struct node_parser *p, const yaml_parser_t *yp, unsigned line, unsigned column)
 {
 	size_t start = yp->context_mark.index, end = start;
 
@@ -702,11 +701,10 @@ parser_alias_error(struct node_parser *p, const yaml_parser_t *yp, unsigned line
 		return parser_error(p, line, column, NULL,
 		                    "%s %s: a value starting with '*' or '&' must be quoted",
 		                    yp->problem, yp->context);
-	return parser_error(p, (unsigned)yp->context_mark.line + 1,
-	                    (unsigned)yp->context_mark.column + 1, NULL,
-	                    "a value starting with '%c' is a YAML %s here: quote it: \"%.*s\"",
-	                    p->text[start], p->text[start] == '&' ? "anchor" : "alias",
-	                    (int)(end - start), p->text + start);
+	return parser_error(
+	        p, (unsigned)yp->context_mark.line + 1, (unsigned)yp->context_mark.column + 1, NULL,
+	        "a value starting with '%c' is a YAML %s here: quote it: \"%.*s\"", p->text[start],
+	        p->text[start] == '&' ? "anchor" : "alias", (int)(end - start), p->text + start);
 }
 
 /*
@@ -721,12 +719,13 @@ parser_late_error(struct node_parser *p, const yaml_parser_t *yp)
 	size_t pos = yp->context_mark.index, end = yp->problem_mark.index;
 	unsigned line = (unsigned)yp->context_mark.line + 1, col;
 
-	if (strstr(yp->context, "flow mapping") != NULL || strstr(yp->context, "flow sequence") != NULL) {
+	if (strstr(yp->context, "flow mapping") != NULL ||
+	    strstr(yp->context, "flow sequence") != NULL) {
 		char open = pos < p->len ? p->text[pos] : '?';
 
 		parser_error(p, line, (unsigned)yp->context_mark.column + 1, NULL,
-		             "this '%c' is not closed (YAML noticed at line %u, column %u: %s)", open,
-		             (unsigned)yp->problem_mark.line + 1,
+		             "this '%c' is not closed (YAML noticed at line %u, column %u: %s)",
+		             open, (unsigned)yp->problem_mark.line + 1,
 		             (unsigned)yp->problem_mark.column + 1, yp->problem);
 		return true;
 	}
@@ -754,12 +753,13 @@ parser_late_error(struct node_parser *p, const yaml_parser_t *yp)
 		}
 		if (quote != 0) {
 			col = (unsigned)(at - start) + 1;
-			parser_error(p, line, col, NULL,
-			             "this %s quote is not closed on its line, so YAML read on (and "
-			             "noticed at line %u, column %u: %s)",
-			             quote == '"' ? "double" : "single",
-			             (unsigned)yp->problem_mark.line + 1,
-			             (unsigned)yp->problem_mark.column + 1, yp->problem);
+			parser_error(
+			        p, line, col, NULL,
+			        "this %s quote is not closed on its line, so YAML read on (and "
+			        "noticed at line %u, column %u: %s)",
+			        quote == '"' ? "double" : "single",
+			        (unsigned)yp->problem_mark.line + 1,
+			        (unsigned)yp->problem_mark.column + 1, yp->problem);
 			return true;
 		}
 		start = pos;
@@ -788,8 +788,8 @@ parser_yaml_error(struct node_parser *p, const yaml_parser_t *yp)
 	}
 	line = (unsigned)yp->problem_mark.line + 1;
 	column = (unsigned)yp->problem_mark.column + 1;
-	if (yp->context != NULL && (strstr(yp->context, "alias") != NULL ||
-	                            strstr(yp->context, "anchor") != NULL))
+	if (yp->context != NULL &&
+	    (strstr(yp->context, "alias") != NULL || strstr(yp->context, "anchor") != NULL))
 		return parser_alias_error(p, yp, line, column);
 	if (yp->context != NULL && yp->context_mark.line < yp->problem_mark.line &&
 	    parser_late_error(p, yp))

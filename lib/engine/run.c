@@ -268,8 +268,8 @@ chime_run_item(struct chime_run *run, const char *fmt, ...)
 	va_end(ap);
 	if (text == NULL)
 		goto dropped;
-	if (chime_grow(&run->items, &run->items_allocated, run->n_items + 1,
-	               sizeof(*run->items)) < 0) {
+	if (chime_grow(&run->items, &run->items_allocated, run->n_items + 1, sizeof(*run->items)) <
+	    0) {
 		free(text);
 		goto dropped;
 	}

@@ -34,7 +34,7 @@ struct sched_entry {
 
 struct chime_schedule {
 	struct chime_clock clock; /* only its wall clock is read */
-	struct chime_tz *utc; /* for jobs without a zone */
+	struct chime_tz *utc;     /* for jobs without a zone */
 	struct sched_entry **heap;
 	size_t n, allocated;
 	struct sched_entry **buckets; /* the name index; a power of two of them */

@@ -7,9 +7,6 @@
  * loop; nothing here logs.
  */
 #include "db.h"
-#include "clock.h"
-#include "mem.h"
-#include "pgutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,7 +20,10 @@
 #include <libpq-fe.h>
 
 #include "chime-sql-ledger.h"
+#include "clock.h"
 #include "config.h"
+#include "mem.h"
+#include "pgutil.h"
 
 struct chime_db_pool {
 	pthread_mutex_t lock;
@@ -507,7 +507,7 @@ chime_db_health_format(const struct chime_db_health *health, char *buf, size_t s
 	char since[40];
 
 	if (chime_clock_format_utc(health->since_wall_usec / 1000000 * 1000000, since,
-	                                sizeof(since)) < 0)
+	                           sizeof(since)) < 0)
 		snprintf(since, sizeof(since), "?");
 	switch (health->state) {
 	case CHIME_DB_UP:

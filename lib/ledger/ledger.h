@@ -44,7 +44,6 @@
 
 #define CHIME_LEDGER_SCHEMA_VERSION 1
 
-
 /*
  * Create or upgrade schema `chime` to CHIME_LEDGER_SCHEMA_VERSION. Cheap
  * when current (one catalog query, no lock, no CREATE privilege needed);

@@ -66,7 +66,8 @@ table_print(FILE *out, struct table *tb)
 		       tb->rows[r].cells[last - 1][0] == '\0')
 			last--;
 		for (size_t c = 0; c < last; c++) {
-			const char *cell = tb->rows[r].cells[c] != NULL ? tb->rows[r].cells[c] : "?";
+			const char *cell =
+			        tb->rows[r].cells[c] != NULL ? tb->rows[r].cells[c] : "?";
 
 			if (c + 1 < last)
 				fprintf(out, "%-*s  ", (int)width[c], cell);
@@ -152,7 +153,7 @@ cell_span(int64_t usec, const char *suffix, char *buf, size_t size)
 {
 	int64_t unit = usec < INT64_C(3600000000)    ? INT64_C(1000000)
 	               : usec < INT64_C(86400000000) ? INT64_C(60000000)
-	                                              : INT64_C(3600000000);
+	                                             : INT64_C(3600000000);
 	char span[64];
 
 	if (usec < 0) {
@@ -192,14 +193,16 @@ status_next(const struct chime_control_text *t, json_t *next)
 	qsort(sorted, n, sizeof(*sorted), compare_fire);
 	table_add(&tb, (const char *const[]){"NEXT", "LEFT", "JOB"});
 	for (size_t i = 0; i < n; i++) {
-		int64_t fire = member_time(sorted[i], "fire"), slot = member_time(sorted[i], "slot");
+		int64_t fire = member_time(sorted[i], "fire"),
+		        slot = member_time(sorted[i], "slot");
 		const char *text = member_text(sorted[i], "slot");
 		char when[64], left[64];
 
 		/* The slot keeps the offset the daemon wrote (the job's zone). */
 		if (text != NULL && strlen(text) >= 25 && slot != INT64_MIN)
 			snprintf(when, sizeof(when), "%.10s %.8s %s", text, text + 11,
-			         text[strlen(text) - 1] == 'Z' ? "+00:00" : text + strlen(text) - 6);
+			         text[strlen(text) - 1] == 'Z' ? "+00:00"
+			                                       : text + strlen(text) - 6);
 		else
 			cell_time(t, NULL, slot, when, sizeof(when));
 		cell_span(fire == INT64_MIN ? -1 : fire - t->now_usec, "", left, sizeof(left));
@@ -229,7 +232,8 @@ chime_control_text_status(const struct chime_control_text *t, json_t *reply)
 	        member_text(reply, "state") ? member_text(reply, "state") : "-",
 	        (long long)member_int(reply, "pid"), up,
 	        member_text(reply, "version") ? member_text(reply, "version") : "-");
-	fprintf(t->out, "node:      %s\n", member_text(reply, "node") ? member_text(reply, "node") : "-");
+	fprintf(t->out, "node:      %s\n",
+	        member_text(reply, "node") ? member_text(reply, "node") : "-");
 	fprintf(t->out, "config:    %s\n",
 	        member_text(reply, "config") ? member_text(reply, "config") : "-");
 	/* The daemon's detail repeats "database: "; say it once. */
@@ -238,8 +242,10 @@ chime_control_text_status(const struct chime_control_text *t, json_t *reply)
 	if (state == NULL || strcmp(state, "none") == 0)
 		fprintf(t->out, "database:  none (no ledger)\n");
 	else
-		fprintf(t->out, "database:  %s\n", detail != NULL && detail[0] != '\0' ? detail : state);
-	fprintf(t->out, "jobs:      %lld, %lld run%s in flight\n", (long long)member_int(reply, "jobs"),
+		fprintf(t->out, "database:  %s\n",
+		        detail != NULL && detail[0] != '\0' ? detail : state);
+	fprintf(t->out, "jobs:      %lld, %lld run%s in flight\n",
+	        (long long)member_int(reply, "jobs"),
 	        (long long)member_int(reply, "runs_in_flight"),
 	        member_int(reply, "runs_in_flight") == 1 ? "" : "s");
 	fprintf(t->out,
@@ -280,7 +286,7 @@ list_row(const struct chime_control_text *t, struct table *tb, json_t *job)
 	cell_span(next == INT64_MIN ? -1 : next - t->now_usec, "", c_left, sizeof(c_left));
 	cell_time(t, zone, done, c_last, sizeof(c_last));
 	cell_span(done == INT64_MIN ? -1 : t->now_usec - done, " ago", c_passed, sizeof(c_passed));
-	flag = json_is_true(json_object_get(job, "paused"))      ? "paused"
+	flag = json_is_true(json_object_get(job, "paused"))     ? "paused"
 	       : json_is_false(json_object_get(job, "enabled")) ? "disabled"
 	                                                        : NULL;
 	if (flag == NULL)
@@ -456,11 +462,12 @@ chime_control_text_history(const struct chime_control_text *t, json_t *reply)
 			snprintf(dur, sizeof(dur), "%.3fs", json_number_value(d));
 		else
 			snprintf(dur, sizeof(dur), "-");
-		row = table_add(&tb, (const char *const[]){
-		                             id, slot, member_text(run, "status"), try,
-		                             member_text(run, "node"),
-		                             json_is_true(json_object_get(run, "manual")) ? "yes" : "no",
-		                             dur, member_text(run, "error") ? member_text(run, "error") : ""});
+		row = table_add(
+		        &tb,
+		        (const char *const[]){
+		                id, slot, member_text(run, "status"), try, member_text(run, "node"),
+		                json_is_true(json_object_get(run, "manual")) ? "yes" : "no", dur,
+		                member_text(run, "error") ? member_text(run, "error") : ""});
 		if (row != NULL)
 			row->notes = history_notes(t, run);
 	}

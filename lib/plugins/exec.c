@@ -55,11 +55,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "freemany.h"
 #include "monoclock.h"
 #include "sqlutil.h"
-
-#include "builtin.h"
 
 #define EXEC_LINE_MAX     4096
 #define EXEC_POLL_MSEC    100
@@ -120,10 +119,9 @@ env_name_valid(const char *k)
 static int
 exec_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
-	static const char *const known[] = {"command",      "shell",         "env",
-	                                    "workdir",      "user",          "group",
-	                                    "kill_timeout", "max_log_lines", "inherit_env",
-	                                    "kill_group",   NULL};
+	static const char *const known[] = {
+	        "command",      "shell",         "env",         "workdir",    "user", "group",
+	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", NULL};
 	const char *workdir = NULL, *user = NULL, *group = NULL;
 	const struct chime_node *cmd, *env;
 	struct exec_state *st = NULL;
@@ -303,9 +301,9 @@ env_lookup(const struct exec_prep *pr, const char *k)
 static bool
 env_passed(const char *k, bool inherit_env)
 {
-	static const char *const systemd_only[] = {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID",
-	                                           "LISTEN_FDNAMES", "WATCHDOG_USEC",
-	                                           "WATCHDOG_PID"};
+	static const char *const systemd_only[] = {"NOTIFY_SOCKET", "LISTEN_FDS",
+	                                           "LISTEN_PID",    "LISTEN_FDNAMES",
+	                                           "WATCHDOG_USEC", "WATCHDOG_PID"};
 	static const char *const kept[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ"};
 
 	for (size_t i = 0; i < sizeof(systemd_only) / sizeof(systemd_only[0]); i++)
@@ -704,13 +702,13 @@ exec_run(void *state, struct chime_run *run)
 			reaped = true;
 			exited_at = now;
 		}
-		if (reaped && st->kill_group && group_stop(run, pid, st->kill_timeout_usec, now,
-		                                           &group))
+		if (reaped && st->kill_group &&
+		    group_stop(run, pid, st->kill_timeout_usec, now, &group))
 			continue;
 		/* A background grandchild may hold the pipes: stop reading soon
 		 * after the command (and what was left of its group) ended. */
-		if (reaped && now - (group.gone_at > exited_at ? group.gone_at : exited_at) >
-		                      EXEC_DRAIN_USEC)
+		if (reaped &&
+		    now - (group.gone_at > exited_at ? group.gone_at : exited_at) > EXEC_DRAIN_USEC)
 			break;
 		if (!reaped && chime_run_cancelled(run)) {
 			if (term_at == 0) {

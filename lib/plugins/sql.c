@@ -30,9 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sqlutil.h"
-
 #include "builtin.h"
+#include "sqlutil.h"
 
 #define SQL_OID_TIMESTAMPTZ 1184
 
@@ -213,12 +212,13 @@ sql_run(void *state, struct chime_run *run)
 		chime_run_fail(run, "cancelled before the statement ran");
 		return -ECANCELED;
 	}
-	if (chime__sql_format_timestamptz(chime_run_nominal_usec(run), nominal, sizeof(nominal)) < 0)
+	if (chime__sql_format_timestamptz(chime_run_nominal_usec(run), nominal, sizeof(nominal)) <
+	    0)
 		return -EINVAL;
 	values[0] = nominal;
 	if (chime_run_previous_usec(run) != INT64_MIN &&
-	    chime__sql_format_timestamptz(chime_run_previous_usec(run), previous, sizeof(previous)) >=
-	            0)
+	    chime__sql_format_timestamptz(chime_run_previous_usec(run), previous,
+	                                  sizeof(previous)) >= 0)
 		values[1] = previous;
 
 	if (dry) {

@@ -15,9 +15,8 @@
 #include <strings.h>
 
 #include "cron.h"
-#include "tz.h"
-
 #include "match.h"
+#include "tz.h"
 
 /* What a component item became: a plain bitset, year rules, or from-end days. */
 enum comp_kind {

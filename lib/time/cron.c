@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "match.h"
 #include "mem.h"
 #include "timespan.h"
-
-#include "match.h"
 
 #define EXPR_MAX_LEN 1024
 

@@ -317,7 +317,8 @@ civil_seconds(int64_t y, int mo, int d, int h, int mi, int s)
 bool
 chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret)
 {
-	int64_t days = chime_floor_div(t, CHIME_SEC_PER_DAY), sod = t - days * CHIME_SEC_PER_DAY, y, ny;
+	int64_t days = chime_floor_div(t, CHIME_SEC_PER_DAY), sod = t - days * CHIME_SEC_PER_DAY, y,
+	        ny;
 	unsigned um, ud, type = 0;
 	int mo, d, h, mi, s;
 	bool have_type = false;
@@ -407,7 +408,8 @@ chime__match_next_local(const struct chime__match *m, int64_t t, int64_t *ret)
 bool
 chime__match_prev_local(const struct chime__match *m, int64_t t, int64_t *ret)
 {
-	int64_t days = chime_floor_div(t, CHIME_SEC_PER_DAY), sod = t - days * CHIME_SEC_PER_DAY, y, py;
+	int64_t days = chime_floor_div(t, CHIME_SEC_PER_DAY), sod = t - days * CHIME_SEC_PER_DAY, y,
+	        py;
 	unsigned um, ud, type = 0;
 	int mo, d, h, mi, s;
 	bool have_type = false;

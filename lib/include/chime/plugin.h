@@ -97,9 +97,10 @@ struct chime_plugin {
  *           .idempotent = true,
  *   };
  */
-#define CHIME_PLUGIN_INIT(plugin_name, configure_fn, run_fn, release_fn)                          \
+#define CHIME_PLUGIN_INIT(plugin_name, configure_fn, run_fn, release_fn)                           \
 	.abi_version = CHIME_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct chime_plugin),       \
-	.name = (plugin_name), .configure = (configure_fn), .run = (run_fn), .release = (release_fn)
+	.name = (plugin_name), .configure = (configure_fn), .run = (run_fn),                       \
+	.release = (release_fn)
 
 /* The one symbol a plugin .so exports. */
 CHIME_EXPORT const struct chime_plugin *chime_plugin_entry(void);

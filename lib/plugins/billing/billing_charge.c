@@ -362,8 +362,8 @@ skip_no_card(struct charge_ctx *c, const char *sub_id, const char *tenant)
 
 /* A dry run's line for an open order a real run would call the gateway for again. */
 static void
-note_would_retry(struct charge_ctx *c, const char *order_id, const char *sub_id,
-                 const char *tenant, const char *key)
+note_would_retry(struct charge_ctx *c, const char *order_id, const char *sub_id, const char *tenant,
+                 const char *key)
 {
 	chime_run_count(c->run, "would_retry", 1);
 	chime_run_item(c->run, "would retry order %s of subscription %s (tenant '%s') with key %s",

@@ -380,14 +380,14 @@ batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime_kit_sqlbuf
 	int last = (b->dry_run ? b->n_where_params : b->n_params) + 1;
 
 	if (b->dry_run) {
-		chime_kit_sqlbuf_printf(s, "SELECT r.%s::text%s%s FROM %s AS r %s WHERE (%s)", b->key,
-		                     comma, report, b->table, join, b->where);
+		chime_kit_sqlbuf_printf(s, "SELECT r.%s::text%s%s FROM %s AS r %s WHERE (%s)",
+		                        b->key, comma, report, b->table, join, b->where);
 		if (keyset)
 			chime_kit_sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
 		chime_kit_sqlbuf_printf(s, " ORDER BY r.%s LIMIT %" PRId64, b->key, b->batch_size);
 	} else {
 		chime_kit_sqlbuf_printf(s, "WITH b AS (SELECT r.%s AS k FROM %s AS r WHERE (%s)",
-		                     b->key, b->table, b->where);
+		                        b->key, b->table, b->where);
 		if (keyset)
 			chime_kit_sqlbuf_printf(s, " AND r.%s > $%d", b->key, last);
 		chime_kit_sqlbuf_printf(

@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "chime/plugin.h"
+
 #include "pgutil.h"
 #include "sqltext.h"
 
@@ -138,7 +139,6 @@ int chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
 
 /* Format `usec` (UTC microseconds) as an RFC 3339 UTC timestamp for a
  * timestamptz parameter; `buf` needs 40 bytes. */
-
 
 /* Called with each changed (or, in a dry run, matching) row: column 0 is
  * the key as text, then the report columns. Returns 0 or a negative errno
