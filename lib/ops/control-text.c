@@ -114,6 +114,21 @@ member_time(json_t *obj, const char *key)
 	return usec;
 }
 
+/* An RFC 3339 time as a cell, keeping its offset: "YYYY-MM-DDTHH:MM:SS"
+ * then "Z" or "+HH:MM" becomes "YYYY-MM-DD HH:MM:SS +HH:MM". */
+static void
+cell_rfc3339(const char *rfc, char *buf, size_t size)
+{
+	size_t n = strlen(rfc);
+
+	if (n < 20) {
+		snprintf(buf, size, "%s", rfc);
+		return;
+	}
+	snprintf(buf, size, "%.10s %.8s %s", rfc, rfc + 11,
+	         rfc[n - 1] == 'Z' ? "+00:00" : rfc + n - 6);
+}
+
 /* "2026-12-04 16:20:00 +01:00": the instant in ZONE (NULL or unknown:
  * UTC), to the second. */
 static void
@@ -122,7 +137,6 @@ cell_time(const struct chime_control_text *t, const char *zone, int64_t usec, ch
 {
 	struct chime_tz *tz = NULL;
 	char rfc[CHIME_CLOCK_FORMAT_MAX];
-	size_t n;
 
 	if (usec == INT64_MIN) {
 		snprintf(buf, size, "-");
@@ -137,13 +151,7 @@ cell_time(const struct chime_control_text *t, const char *zone, int64_t usec, ch
 		return;
 	}
 	chime_tz_unref(tz);
-	/* "YYYY-MM-DDTHH:MM:SS" then "Z" or "+HH:MM". */
-	n = strlen(rfc);
-	if (n < 20) {
-		snprintf(buf, size, "%s", rfc);
-		return;
-	}
-	snprintf(buf, size, "%.10s %.8s %s", rfc, rfc + 11, rfc[19] == 'Z' ? "+00:00" : rfc + 19);
+	cell_rfc3339(rfc, buf, size);
 }
 
 /* A span rounded the way people read one: seconds under an hour, minutes
@@ -199,10 +207,8 @@ status_next(const struct chime_control_text *t, json_t *next)
 		char when[64], left[64];
 
 		/* The slot keeps the offset the daemon wrote (the job's zone). */
-		if (text != NULL && strlen(text) >= 25 && slot != INT64_MIN)
-			snprintf(when, sizeof(when), "%.10s %.8s %s", text, text + 11,
-			         text[strlen(text) - 1] == 'Z' ? "+00:00"
-			                                       : text + strlen(text) - 6);
+		if (text != NULL && slot != INT64_MIN)
+			cell_rfc3339(text, when, sizeof(when));
 		else
 			cell_time(t, NULL, slot, when, sizeof(when));
 		cell_span(fire == INT64_MIN ? -1 : fire - t->now_usec, "", left, sizeof(left));
