@@ -4,7 +4,8 @@
  * operations on libuv's pool, the database health, the 1 s tick that
  * drives the periodic work (a reconnect probe while the database is down
  * -- the pool's backoff, 1 s doubling to 60 s, decides when it really
- * tries --, heartbeats, lost claims, catch-up, expect, pruning) and the
+ * tries --, lost claims, catch-up, expect, pruning), the heartbeat timer
+ * (renewals and self-fencing, ledger-fence.c) and the
  * ledger's view of the jobs. The stages are in ledger-stages.c and
  * ledger-runconn.c, the scans in ledger-scan.c and ledger-catchup.c.
  */
@@ -193,6 +194,7 @@ struct heartbeat_op {
 	struct ledger_work w;
 	int64_t *ids, *stop;
 	size_t n_ids, n_stop;
+	int64_t sent_mono;
 };
 
 static void
@@ -213,6 +215,8 @@ heartbeat_after(struct ledger_work *w)
 	svc->heartbeat_busy = false;
 	if (w->r < 0 || svc->closing)
 		return;
+	chime__ledger_heartbeat_renewed(svc, op->ids, op->n_ids, op->stop, op->n_stop,
+	                                op->sent_mono);
 	for (size_t i = 0; i < op->n_stop; i++) {
 		struct chime_runner_run *rr = chime_runner_find_live(svc->runner, op->stop[i]);
 
@@ -252,6 +256,7 @@ queue_heartbeat(struct chime_ledger_service *svc)
 	op = chime__ledger_op_new(sizeof(*op), &heartbeat_type);
 	if (op == NULL)
 		return;
+	op->sent_mono = chime__ledger_mono(svc);
 	if (chime__ledger_live_ids(svc, &op->ids, &op->n_ids) < 0 || op->n_ids == 0 ||
 	    (op->stop = calloc(op->n_ids, sizeof(*op->stop))) == NULL) {
 		heartbeat_free(&op->w);
@@ -505,13 +510,44 @@ tick_cb(uv_timer_t *timer)
 		queue_probe(svc);
 		return;
 	}
-	if (now >= svc->next_heartbeat_mono) {
-		queue_heartbeat(svc);
-		svc->next_heartbeat_mono = now + svc->heartbeat_every_usec;
-	}
 	if (svc->stages_only || chime_runner_draining(svc->runner))
 		return;
 	tick_scans(svc, now);
+}
+
+/*
+ * Every half heartbeat period: fence the runs whose claim went unrenewed
+ * (also while the database is down: that is when it matters), then renew
+ * the claims once per period. Its own timer, not the 1 s tick: a 2 s
+ * lease needs a heartbeat every 500 ms.
+ */
+static void
+heartbeat_timer_cb(uv_timer_t *timer)
+{
+	struct chime_ledger_service *svc = timer->data;
+	int64_t now = chime__ledger_mono(svc);
+
+	if (svc->closing || svc->runner == NULL)
+		return;
+	chime__ledger_fence_check(svc);
+	if (svc->health.state != CHIME_DB_UP || now < svc->next_heartbeat_mono)
+		return;
+	queue_heartbeat(svc);
+	/* A quarter period early: the timer's next firing is due then. */
+	svc->next_heartbeat_mono = now + svc->heartbeat_every_usec * 3 / 4;
+}
+
+static void
+heartbeat_timer_arm(struct chime_ledger_service *svc)
+{
+	uint64_t ms = (uint64_t)(svc->heartbeat_every_usec / 2000);
+
+	if (svc->runner == NULL || svc->closing)
+		return;
+	if (uv_is_active((uv_handle_t *)&svc->heartbeat_timer) &&
+	    uv_timer_get_repeat(&svc->heartbeat_timer) == ms)
+		return;
+	uv_timer_start(&svc->heartbeat_timer, heartbeat_timer_cb, ms, ms);
 }
 
 /* ---- Public ------------------------------------------------------------ */
@@ -551,7 +587,9 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	svc->health_async.data = svc;
 	uv_timer_init(svc->loop, &svc->tick);
 	svc->tick.data = svc;
-	svc->open_handles = 2;
+	uv_timer_init(svc->loop, &svc->heartbeat_timer);
+	svc->heartbeat_timer.data = svc;
+	svc->open_handles = 3;
 	chime_db_pool_set_health_cb(svc->lpool, health_cb, svc);
 	chime_db_pool_health(svc->lpool, &svc->health);
 	svc->heartbeat_every_usec = INT64_C(10) * 1000000;
@@ -587,6 +625,7 @@ chime_ledger_service_attach(struct chime_ledger_service *svc, struct chime_runne
 {
 	svc->runner = runner;
 	uv_timer_start(&svc->tick, tick_cb, 0, 1000);
+	heartbeat_timer_arm(svc);
 }
 
 /* Clamp `v` to [lo, hi]. */
@@ -618,9 +657,13 @@ chime_ledger_service_set_config(struct chime_ledger_service *svc, struct chime_c
 	if (min_lease == INT64_MAX)
 		min_lease = INT64_C(60) * 1000000;
 	svc->expect_every_usec = clamp_usec(expect_every, 1000000, EXPECT_EVERY_USEC);
-	/* Heartbeat three times per lease; look for lost claims twice. */
-	svc->heartbeat_every_usec = clamp_usec(min_lease / 3, 1000000, INT64_C(10) * 1000000);
+	/* Heartbeat four times per lease (ledger-fence.c says why); look for
+	 * lost claims twice. */
+	svc->heartbeat_every_usec =
+	        clamp_usec(min_lease / CHIME_LEASE_HEARTBEATS,
+	                   CHIME_LEASE_MIN_USEC / CHIME_LEASE_HEARTBEATS, INT64_C(10) * 1000000);
 	svc->lost_every_usec = clamp_usec(min_lease / 2, 1000000, INT64_C(30) * 1000000);
+	heartbeat_timer_arm(svc);
 }
 
 void
@@ -657,5 +700,7 @@ chime_ledger_service_close(struct chime_ledger_service *svc)
 	chime_db_pool_set_health_cb(svc->lpool, NULL, NULL);
 	uv_timer_stop(&svc->tick);
 	uv_close((uv_handle_t *)&svc->tick, service_handle_closed);
+	uv_timer_stop(&svc->heartbeat_timer);
+	uv_close((uv_handle_t *)&svc->heartbeat_timer, service_handle_closed);
 	uv_close((uv_handle_t *)&svc->health_async, service_handle_closed);
 }
