@@ -664,6 +664,8 @@ chime_ledger_service_stages(struct chime_ledger_service *svc, struct chime_runne
 	        .abort = chime__ledger_abort,
 	        .acquire_conn = chime__ledger_acquire_conn,
 	        .release_conn = chime__ledger_release_conn,
+	        .fence = chime__ledger_run_fence,
+	        .record_in_tx = chime__ledger_record_in_tx,
 	        .run_freed = chime__ledger_run_freed,
 	        .userdata = svc,
 	};

@@ -115,6 +115,28 @@ int chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64
 int chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
                         const char *summary_json, const char *error, char *errbuf, size_t errsize);
 
+/*
+ * The fence (docs/design.md, "Fencing effects"), on a run's own connection
+ * inside the plugin's open unit transaction: 0 when run `id` is still
+ * node `node`'s running claim within its lease, and then the row is held
+ * against recovery until the transaction ends (and the server rolls the
+ * transaction back once it idles longer than the lease). -ESTALE with the
+ * reason ("fenced: run N is no longer this node's claim (...)") when it is
+ * not; another negative errno when the statement failed.
+ */
+int chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, size_t errsize);
+
+/*
+ * A run's outcome when chime_ledger_finish() said -ESTALE: when another
+ * node recovered the row as lost while this node (`node`) still worked,
+ * record on it what really happened (succeeded late, or why the run
+ * ended). 0 when the row was amended, -ESTALE when it was not such a row
+ * (already final otherwise, or amended before).
+ */
+int chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node,
+                             enum chime_run_status status, const char *summary_json,
+                             const char *error, char *errbuf, size_t errsize);
+
 /* Write a `skipped` row for a slot with its reason ("misfire", "overlap",
  * "paused"). 0 with *ret_id (may be NULL), or -EEXIST when the slot has a
  * row already. */
