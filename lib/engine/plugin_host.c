@@ -236,6 +236,11 @@ chime_plugin_rerun_safe(const struct chime_job_config *job)
  * to the re-run) nor be re-run safely. Placed at the on_lost key that
  * applies (the job's own, or the one in defaults).
  */
+#define ON_LOST_RERUN_REFUSED                                                                      \
+	"rerun: plugin '%s' of job '%s' can neither fence its work nor be re-run safely "         \
+	"(use auto or fail; or, when the work is safe to repeat, say so where the plugin "        \
+	"allows it, as exec's options.idempotent: true)"
+
 static int
 check_on_lost(const struct chime_job_config *job, const struct chime_plugin *plugin,
               struct chime_diag_list *diags)
@@ -245,15 +250,9 @@ check_on_lost(const struct chime_job_config *job, const struct chime_plugin *plu
 	if (plugin->rerun_safe != NULL ? plugin->rerun_safe(job->plugin_state) : plugin->idempotent)
 		return 0;
 	if (job->on_lost_node != NULL)
-		return chime_node_error(diags, job->on_lost_node,
-		                        "on_lost: rerun for job '%s', but plugin '%s' can neither "
-		                        "fence its work nor be re-run safely (declare it "
-		                        "idempotent, or use on_lost: auto or fail)",
-		                        job->name, plugin->name);
-	return job_error(diags, job, "on_lost",
-	                 "on_lost: rerun, but plugin '%s' can neither fence its work nor be "
-	                 "re-run safely",
-	                 plugin->name);
+		return chime_node_error(diags, job->on_lost_node, ON_LOST_RERUN_REFUSED,
+		                        plugin->name, job->name);
+	return job_error(diags, job, "on_lost", ON_LOST_RERUN_REFUSED, plugin->name, job->name);
 }
 
 static int
