@@ -49,7 +49,8 @@ attnum_array(struct chime__sql_check *k, const struct chime__sql_table *t, const
 
 	len += (size_t)snprintf(buf, size, "{");
 	for (size_t i = 0; i < n; i++) {
-		const struct chime__sql_column *c = chime__sql_check_column(k, t, option, cols[i], 0);
+		const struct chime__sql_column *c =
+		        chime__sql_check_column(k, t, option, cols[i], 0);
 
 		if (c == NULL)
 			return -ENOENT;
@@ -166,7 +167,7 @@ chime__sql_check_insert_columns(struct chime__sql_check *k, const struct chime__
 			continue;
 		chime__sql_check_error(k, option,
 		                       "table '%s' column '%s' is NOT NULL without a default and "
-		                       "chime does not fill it: give it a value under option %s",
+		                       "chime does not fill it (option %s)",
 		                       t->name, c->name, option);
 		missing++;
 	}
@@ -207,9 +208,10 @@ chime__sql_check_value(struct chime__sql_check *k, const struct chime__sql_table
 		                              : "RELEASE SAVEPOINT chime_check"));
 	chime_kit_sqlbuf_done(&sql);
 	if (r < 0)
-		chime__sql_check_error(k, option,
-		                       "table '%s' column '%s' (option %s) has type %s, which cannot "
-		                       "hold the value '%s': %s",
-		                       t->name, c->name, option, c->type, value, err);
+		chime__sql_check_error(
+		        k, option,
+		        "table '%s' column '%s' (option %s) has type %s, which cannot "
+		        "hold the value '%s': %s",
+		        t->name, c->name, option, c->type, value, err);
 	return r;
 }

@@ -153,8 +153,8 @@ int chime__sql_check_index(struct chime__sql_check *k, const struct chime__sql_t
 /*
  * Every NOT NULL column of `t` without a default that the plugin's INSERT
  * does not fill (the `n` names in `filled`) is an error placed at option
- * `option` ("table 'T' column 'C' is NOT NULL without a default: give it
- * a value under OPTION"). Returns the number of such columns.
+ * `option` ("table 'T' column 'C' is NOT NULL without a default and chime
+ * does not fill it (option O)"). Returns the number of such columns.
  */
 int chime__sql_check_insert_columns(struct chime__sql_check *k, const struct chime__sql_table *t,
                                     const char *option, const char *const *filled, size_t n);
