@@ -54,7 +54,7 @@
 static const char sql_due[] =
         "SELECT s.{s.id}::text, t.{t.name}::text, s.{s.plan}::text, s.{s.amount}::text,"
         " s.{s.currency}::text, " KEY(3) ", " CARD " FROM {subscriptions} s JOIN {tenants} t ON "
-                                                   "t.{t.id} = s.{s.tenant_id}" CARD_JOIN
+                                         "t.{t.id} = s.{s.tenant_id}" CARD_JOIN
                                          " WHERE s.{s.status} = {=active} AND t.{t.is_active}"
                                          " AND s.{s.expires_at} > " NOMINAL
                                          " AND s.{s.expires_at} <= " NOMINAL
@@ -64,9 +64,10 @@ static const char sql_due[] =
 /* The application's other NOT NULL columns take their `values:`. */
 static const char sql_insert[] =
         "INSERT INTO {payment_orders} ({o.subscription_id}[[o.period|, {o.period}]], {o.amount},"
-        " {o.currency}, {o.status}, {o.idempotency_key}{=values.columns})"
+        " {o.currency}, {o.status}, {o.idempotency_key}[[o.created_at|, {o.created_at}]]"
+        "[[o.updated_at|, {o.updated_at}]]{=values.columns})"
         " SELECT s.{s.link}[[o.period|, s.{s.expires_at}]], s.{s.amount}, s.{s.currency},"
-        " {=pending}, $2::text{=values.select}"
+        " {=pending}, $2::text[[o.created_at|, now()]][[o.updated_at|, now()]]{=values.select}"
         " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}"
         " AND " KEY(3) " = $2::text"
                        " ON CONFLICT DO NOTHING RETURNING {o.id}::text";
@@ -100,7 +101,9 @@ static const char sql_record[] =
         " {o.gateway_order_id} = coalesce($3::text, o.{o.gateway_order_id}::text)"
         "[[o.gateway_message|, {o.gateway_message} = $4::text]]"
         "[[o.updated_at|, {o.updated_at} = now()]]"
-        " WHERE o.{o.id} = $1::bigint AND o.{o.status} IN ({=pending}, {=unknown})";
+        " WHERE o.{o.id} = $1::bigint AND o.{o.status} IN ({=pending}, {=unknown})"
+        /* $4 typed even when gateway_message is turned off. */
+        " AND ($4::text IS NULL OR true)";
 
 static const char sql_sum_orders[] =
         "SELECT o.{o.currency}::text, sum(o.{o.amount})::text FROM {payment_orders} o"

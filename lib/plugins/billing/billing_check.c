@@ -178,10 +178,10 @@ static void
 check_orders(const struct billing_state *state, struct chime__sql_check *k,
              const struct billing_checked *ck)
 {
-	static const char *const filled_by_chime[] = {"o.subscription_id", "o.period",
-	                                              "o.amount",          "o.currency",
-	                                              "o.status",          "o.idempotency_key"};
-	const char *filled[BILLING_MAX_VALUES + 6];
+	static const char *const filled_by_chime[] = {
+	        "o.subscription_id", "o.period",          "o.amount",     "o.currency",
+	        "o.status",          "o.idempotency_key", "o.created_at", "o.updated_at"};
+	const char *filled[BILLING_MAX_VALUES + 8];
 	size_t n = 0;
 	char option[96];
 

@@ -185,9 +185,11 @@ chime__sql_check_value(struct chime__sql_check *k, const struct chime__sql_table
 	bool fence = PQtransactionStatus(k->conn) == PQTRANS_INTRANS;
 	int r = 0;
 
-	/* An explicit cast truncates a varchar silently: reading the value
-	 * back as text tells a value that does not fit. */
-	chime_kit_sqlbuf_printf(&sql, "SELECT CAST($1::text AS %s)::text = $1::text", c->type);
+	/* An explicit cast truncates a varchar silently: reading a text
+	 * value back tells one that does not fit. Other types only have to
+	 * accept it ('now' for a timestamp reads back as the instant). */
+	chime_kit_sqlbuf_printf(&sql, "SELECT CAST($1::text AS %s)::text = $1::text OR %s", c->type,
+	                        c->kind == CHIME_SQL_TEXT ? "false" : "true");
 	if (sql.failed) {
 		chime__sql_check_error(k, option, "out of memory");
 		return -ENOMEM;

@@ -160,8 +160,9 @@ int chime__sql_check_insert_columns(struct chime__sql_check *k, const struct chi
                                     const char *option, const char *const *filled, size_t n);
 /*
  * Require that `value` (text from the options: a status word, a constant)
- * is a value of column `c`'s type that reads back unchanged (so 'active'
- * for a boolean, or a 20-character word for varchar(16), is an error
+ * is a value of column `c`'s type, one that reads back unchanged for a
+ * text column (so 'active' for a boolean, or a 20-character word for
+ * varchar(16), is an error
  * naming the option, the table, the column and its type). Returns 0, or
  * -EINVAL after the error.
  */
