@@ -40,6 +40,7 @@ struct chime_run {
 	              size_t errsize);
 	void *host;
 	atomic_bool recorded;
+	bool fenced; /* under lock: a fence failed; its reason stays the run's */
 
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
@@ -163,9 +164,31 @@ chime_run_fence(struct chime_run *run, PGconn *conn)
 		return -EINVAL;
 	}
 	r = run->fence(run->host, conn, err, sizeof(err));
-	if (r < 0)
+	if (r == -ESTALE) {
+		/* The claim is gone: nothing more may commit. The reason
+		 * stays the run's whatever the plugin says next, the run
+		 * stops at its next cancel check, and it cannot succeed
+		 * (chime_run_fenced()). */
 		chime_run_fail(run, "%s", err);
+		pthread_mutex_lock(&run->lock);
+		run->fenced = true;
+		pthread_mutex_unlock(&run->lock);
+		chime_run_cancel(run);
+	} else if (r < 0) {
+		chime_run_fail(run, "%s", err);
+	}
 	return r;
+}
+
+bool
+chime_run_fenced(struct chime_run *run)
+{
+	bool fenced;
+
+	pthread_mutex_lock(&run->lock);
+	fenced = run->fenced;
+	pthread_mutex_unlock(&run->lock);
+	return fenced;
 }
 
 CHIME_EXPORT int
@@ -288,6 +311,13 @@ chime_run_fail(struct chime_run *run, const char *fmt, ...)
 	text = chime_vformat(fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&run->lock);
+	if (run->fenced) {
+		/* What the plugin says after a failed fence (a failed unit, a
+		 * cancel) follows from it: the fence's reason is the truth. */
+		pthread_mutex_unlock(&run->lock);
+		free(text);
+		return;
+	}
 	free(run->error);
 	/* Out of memory still leaves a reason rather than none. */
 	run->error = text != NULL ? text : strdup("failed (out of memory formatting the reason)");

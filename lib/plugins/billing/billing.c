@@ -652,6 +652,7 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        .fences = true, /* each order and notice write, and each suspension */
         .check = billing_check,
         .needs_database = true,
 };

@@ -296,6 +296,14 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 	r = es_exec(db, "BEGIN", err, errsize);
 	if (r < 0)
 		goto out;
+	/* Each chunk a fenced unit (on the worker's own connection to the
+	 * same database): a node whose claim was recovered stores nothing
+	 * more; the run is then cancelled with the fence's reason. */
+	if (chime_run_fence(s->run, db) < 0) {
+		snprintf(err, errsize, "fenced: the run's claim is no longer this node's");
+		r = -EIO;
+		goto rollback;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct es_msg *m = &msgs[i];
 		char uid[24], size[24], date[40];
