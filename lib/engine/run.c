@@ -40,7 +40,7 @@ struct chime_run {
 	              size_t errsize);
 	void *host;
 	atomic_bool recorded;
-	bool fenced; /* under lock: a fence failed; its reason stays the run's */
+	atomic_bool fenced; /* a fence failed: its reason stays the run's */
 
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
@@ -84,6 +84,7 @@ chime_run_new(const struct chime_run_params *params)
 	run->record = params->record;
 	run->host = params->host;
 	atomic_init(&run->recorded, false);
+	atomic_init(&run->fenced, false);
 	atomic_init(&run->cancelled, false);
 	atomic_init(&run->cancel_grace_usec, INT64_MAX);
 	return run;
@@ -170,9 +171,7 @@ chime_run_fence(struct chime_run *run, PGconn *conn)
 		 * stops at its next cancel check, and it cannot succeed
 		 * (chime_run_fenced()). */
 		chime_run_fail(run, "%s", err);
-		pthread_mutex_lock(&run->lock);
-		run->fenced = true;
-		pthread_mutex_unlock(&run->lock);
+		atomic_store(&run->fenced, true);
 		chime_run_cancel(run);
 	} else if (r < 0) {
 		chime_run_fail(run, "%s", err);
@@ -181,14 +180,9 @@ chime_run_fence(struct chime_run *run, PGconn *conn)
 }
 
 bool
-chime_run_fenced(struct chime_run *run)
+chime_run_fenced(const struct chime_run *run)
 {
-	bool fenced;
-
-	pthread_mutex_lock(&run->lock);
-	fenced = run->fenced;
-	pthread_mutex_unlock(&run->lock);
-	return fenced;
+	return atomic_load(&run->fenced);
 }
 
 CHIME_EXPORT int
@@ -311,7 +305,7 @@ chime_run_fail(struct chime_run *run, const char *fmt, ...)
 	text = chime_vformat(fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&run->lock);
-	if (run->fenced) {
+	if (atomic_load(&run->fenced)) {
 		/* What the plugin says after a failed fence (a failed unit, a
 		 * cancel) follows from it: the fence's reason is the truth. */
 		pthread_mutex_unlock(&run->lock);

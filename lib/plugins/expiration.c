@@ -917,7 +917,8 @@ out:
 const struct chime_plugin chime_plugin_expiration = {
         CHIME_PLUGIN_INIT("expiration", expiration_configure, expiration_run, expiration_release),
         .idempotent = true,
-        .fences = true, /* every batch (chime__sql_unit_begin) */
+        /* Every batch is fenced (chime__sql_unit_begin). */
+        .fences = true,
         .check = expiration_check,
         .needs_database = true,
 };

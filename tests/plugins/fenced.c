@@ -21,8 +21,7 @@ struct fenced_state {
 };
 
 static int
-fenced_configure(const struct chime_node *options, struct chime_diag_list *diags,
-                 void **ret_state)
+fenced_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
 	struct fenced_state *st = calloc(1, sizeof(*st));
 

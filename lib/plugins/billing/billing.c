@@ -652,7 +652,8 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
-        .fences = true, /* each order and notice write, and each suspension */
+        /* Each order and notice write, and each suspension, is fenced. */
+        .fences = true,
         .check = billing_check,
         .needs_database = true,
 };

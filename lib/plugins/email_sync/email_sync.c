@@ -573,5 +573,6 @@ const struct chime_plugin chime_plugin_email_sync = {
         CHIME_PLUGIN_INIT("email_sync", es_configure, es_run, es_release),
         .idempotent = true,
         .needs_database = true,
-        .fences = true, /* each chunk (chime__email_db_store) */
+        /* Each chunk is a fenced unit (chime__email_db_store). */
+        .fences = true,
 };
