@@ -189,6 +189,7 @@ rr_new(struct chime_runner *runner, struct chime_config *config, const struct ch
 	rr->previous_usec = previous_usec;
 	rr->attempt = attempt;
 	pthread_mutex_init(&rr->lock, NULL);
+	rr->cancel_grace_usec = INT64_MAX;
 	uv_timer_init(runner->options.loop, &rr->timer);
 	rr->timer.data = rr;
 	runner->open_handles++;
@@ -246,7 +247,7 @@ rr_interrupt(struct chime_runner_run *rr)
 	pthread_mutex_lock(&rr->lock);
 	rr->cancel_pending = true;
 	if (rr->run != NULL)
-		chime_run_cancel(rr->run);
+		chime_run_cancel_within(rr->run, rr->cancel_grace_usec);
 	pthread_mutex_unlock(&rr->lock);
 	if (rr->state == RR_WORKING && stages->cancel != NULL)
 		stages->cancel(rr, stages->userdata);
@@ -258,6 +259,16 @@ chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason)
 	if (rr->cancel_reason == NULL)
 		rr->cancel_reason = reason;
 	rr_interrupt(rr);
+}
+
+void
+chime_runner_run_cancel_within(struct chime_runner_run *rr, const char *reason, int64_t grace_usec)
+{
+	pthread_mutex_lock(&rr->lock);
+	if (grace_usec < rr->cancel_grace_usec)
+		rr->cancel_grace_usec = grace_usec;
+	pthread_mutex_unlock(&rr->lock);
+	chime_runner_run_cancel(rr, reason);
 }
 
 static void
@@ -475,7 +486,7 @@ chime__runner_worker(struct chime_runner_run *rr)
 	pthread_mutex_lock(&rr->lock);
 	rr->run = run;
 	if (rr->cancel_pending && run != NULL)
-		chime_run_cancel(run);
+		chime_run_cancel_within(run, rr->cancel_grace_usec);
 	pthread_mutex_unlock(&rr->lock);
 
 	if (run == NULL) {

@@ -276,6 +276,10 @@ bool chime_runner_run_cancelled(struct chime_runner_run *rr);
  * with chime_runner_run_defer() sees chime_runner_run_cancelled().
  */
 void chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason);
+/* The same, and the plugin has at most `grace_usec` to stop
+ * (chime_run_cancel_grace_usec()): a self-fenced run. */
+void chime_runner_run_cancel_within(struct chime_runner_run *rr, const char *reason,
+                                    int64_t grace_usec);
 /* What the stages keep for this run (NULL at first); the run_freed hook
  * drops it. */
 void *chime_runner_run_stage_data(const struct chime_runner_run *rr);

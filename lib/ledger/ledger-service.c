@@ -2,11 +2,12 @@
 /*
  * The ledger service (ledger-service.h): its life, the queue of database
  * operations on libuv's pool, the database health, the 1 s tick that
- * drives the periodic work (heartbeats, lost claims, catch-up, expect,
- * pruning), the reconnect probe that runs every PROBE_EVERY while the
- * database is down (the pools' shared backoff, 100 ms doubling to 500 ms
- * per failed connect, decides when it really tries) and the ledger's view
- * of the jobs. The stages are in ledger-stages.c and
+ * drives the periodic work (lost claims, catch-up, expect, pruning), the
+ * reconnect probe that runs every PROBE_EVERY while the database is down
+ * (the pools' shared backoff, 100 ms doubling to 500 ms per failed
+ * connect, decides when it really tries), the heartbeat timer (renewals
+ * and self-fencing, ledger-fence.c) and the ledger's view of the jobs.
+ * The stages are in ledger-stages.c and
  * ledger-runconn.c, the scans in ledger-scan.c and ledger-catchup.c.
  */
 #include <errno.h>
@@ -197,6 +198,7 @@ struct heartbeat_op {
 	struct ledger_work w;
 	int64_t *ids, *stop;
 	size_t n_ids, n_stop;
+	int64_t sent_mono;
 };
 
 static void
@@ -217,6 +219,8 @@ heartbeat_after(struct ledger_work *w)
 	svc->heartbeat_busy = false;
 	if (w->r < 0 || svc->closing)
 		return;
+	chime__ledger_heartbeat_renewed(svc, op->ids, op->n_ids, op->stop, op->n_stop,
+	                                op->sent_mono);
 	for (size_t i = 0; i < op->n_stop; i++) {
 		struct chime_runner_run *rr = chime_runner_find_live(svc->runner, op->stop[i]);
 
@@ -273,6 +277,7 @@ queue_heartbeat(struct chime_ledger_service *svc)
 	op = chime__ledger_op_new(sizeof(*op), &heartbeat_type);
 	if (op == NULL)
 		return;
+	op->sent_mono = chime__ledger_mono(svc);
 	if (chime__ledger_live_ids(svc, &op->ids, &op->n_ids) == 0)
 		heartbeat_drop_abandoned(svc, op->ids, &op->n_ids);
 	if (op->n_ids == 0 || (op->stop = calloc(op->n_ids, sizeof(*op->stop))) == NULL) {
@@ -549,13 +554,44 @@ tick_cb(uv_timer_t *timer)
 		queue_probe(svc);
 		return;
 	}
-	if (now >= svc->next_heartbeat_mono) {
-		queue_heartbeat(svc);
-		svc->next_heartbeat_mono = now + svc->heartbeat_every_usec;
-	}
 	if (svc->stages_only || chime_runner_draining(svc->runner))
 		return;
 	tick_scans(svc, now);
+}
+
+/*
+ * Every half heartbeat period: fence the runs whose claim went unrenewed
+ * (also while the database is down: that is when it matters), then renew
+ * the claims once per period. Its own timer, not the 1 s tick: a 2 s
+ * lease needs a heartbeat every 500 ms.
+ */
+static void
+heartbeat_timer_cb(uv_timer_t *timer)
+{
+	struct chime_ledger_service *svc = timer->data;
+	int64_t now = chime__ledger_mono(svc);
+
+	if (svc->closing || svc->runner == NULL)
+		return;
+	chime__ledger_fence_check(svc);
+	if (svc->health.state != CHIME_DB_UP || now < svc->next_heartbeat_mono)
+		return;
+	queue_heartbeat(svc);
+	/* A quarter period early: the timer's next firing is due then. */
+	svc->next_heartbeat_mono = now + svc->heartbeat_every_usec * 3 / 4;
+}
+
+static void
+heartbeat_timer_arm(struct chime_ledger_service *svc)
+{
+	uint64_t ms = (uint64_t)(svc->heartbeat_every_usec / 2000);
+
+	if (svc->runner == NULL || svc->closing)
+		return;
+	if (uv_is_active((uv_handle_t *)&svc->heartbeat_timer) &&
+	    uv_timer_get_repeat(&svc->heartbeat_timer) == ms)
+		return;
+	uv_timer_start(&svc->heartbeat_timer, heartbeat_timer_cb, ms, ms);
 }
 
 /* ---- Public ------------------------------------------------------------ */
@@ -599,7 +635,9 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	svc->tick.data = svc;
 	uv_timer_init(svc->loop, &svc->probe_timer);
 	svc->probe_timer.data = svc;
-	svc->open_handles = 3;
+	uv_timer_init(svc->loop, &svc->heartbeat_timer);
+	svc->heartbeat_timer.data = svc;
+	svc->open_handles = 4; /* tick, probe_timer, heartbeat_timer, health_async */
 	chime_db_pool_set_health_cb(svc->lpool, health_cb, svc);
 	chime_db_pool_health(svc->lpool, &svc->health);
 	svc->heartbeat_every_usec = INT64_C(10) * 1000000;
@@ -636,6 +674,7 @@ chime_ledger_service_attach(struct chime_ledger_service *svc, struct chime_runne
 {
 	svc->runner = runner;
 	uv_timer_start(&svc->tick, tick_cb, 0, 1000);
+	heartbeat_timer_arm(svc);
 }
 
 /* Clamp `v` to [lo, hi]. */
@@ -667,9 +706,13 @@ chime_ledger_service_set_config(struct chime_ledger_service *svc, struct chime_c
 	if (min_lease == INT64_MAX)
 		min_lease = INT64_C(60) * 1000000;
 	svc->expect_every_usec = clamp_usec(expect_every, 1000000, EXPECT_EVERY_USEC);
-	/* Heartbeat three times per lease; look for lost claims twice. */
-	svc->heartbeat_every_usec = clamp_usec(min_lease / 3, 1000000, INT64_C(10) * 1000000);
+	/* Heartbeat four times per lease (ledger-fence.c says why); look for
+	 * lost claims twice. */
+	svc->heartbeat_every_usec =
+	        clamp_usec(min_lease / CHIME_LEASE_HEARTBEATS,
+	                   CHIME_LEASE_MIN_USEC / CHIME_LEASE_HEARTBEATS, INT64_C(10) * 1000000);
 	svc->lost_every_usec = clamp_usec(min_lease / 2, 1000000, INT64_C(30) * 1000000);
+	heartbeat_timer_arm(svc);
 }
 
 void
@@ -707,5 +750,7 @@ chime_ledger_service_close(struct chime_ledger_service *svc)
 	uv_timer_stop(&svc->tick);
 	uv_close((uv_handle_t *)&svc->tick, service_handle_closed);
 	uv_close((uv_handle_t *)&svc->probe_timer, service_handle_closed);
+	uv_timer_stop(&svc->heartbeat_timer);
+	uv_close((uv_handle_t *)&svc->heartbeat_timer, service_handle_closed);
 	uv_close((uv_handle_t *)&svc->health_async, service_handle_closed);
 }
