@@ -48,6 +48,7 @@ struct chime_runner_run {
 	enum chime_run_status status;
 	const char *cancel_reason; /* why the runner cancelled it, or NULL */
 	bool timed_out;
+	bool abandoned;  /* working past timeout + grace: aborted */
 	bool retry;      /* a retry follows this failure */
 	bool preclaimed; /* the ledger row exists already (a recovered lost claim) */
 	bool catchup;    /* dispatched by catch-up: queued behind, never skipped */

@@ -492,7 +492,9 @@ chime__runner_worker(struct chime_runner_run *rr)
 	if (run == NULL) {
 		rr->result = -ENOMEM;
 	} else if (r < 0) {
-		chime_run_fail(run, "no database connection for the run: %s", err);
+		/* A run that waited in vain for the database is not a failure
+		 * of its work: it says it never started. */
+		chime_run_fail(run, "not started: %s", err);
 		rr->result = r;
 	} else {
 		rr->result = job->plugin->run(job->plugin_state, run);
@@ -536,6 +538,20 @@ runner_async_cb(uv_async_t *async)
 	}
 }
 
+/* Still working a grace after its timeout: the cancel did not end it. */
+static void
+abort_cb(uv_timer_t *timer)
+{
+	struct chime_runner_run *rr = timer->data;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	if (rr->state != RR_WORKING)
+		return;
+	rr->abandoned = true;
+	if (stages->abort != NULL)
+		stages->abort(rr, stages->userdata);
+}
+
 static void
 timeout_cb(uv_timer_t *timer)
 {
@@ -549,6 +565,8 @@ timeout_cb(uv_timer_t *timer)
 	chime_timespan_format(rr->job->timeout_usec, span, sizeof(span));
 	chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
 	                     "run exceeded its timeout of %s, cancelling", span);
+	uv_timer_start(&rr->timer, abort_cb,
+	               chime__usec_to_msec_ceil(CHIME_RUNNER_TIMEOUT_GRACE_USEC), 0);
 }
 
 /* A live run that ends before its worker (claim refused or failed). */

@@ -51,14 +51,23 @@ struct ledger_work {
 };
 
 /*
- * A run connection's PGcancel, shared by the run and its queued PQcancel
- * work. PQcancel is issued under `lock`, and the worker clears `pg` under
- * it before giving the connection back: a timeout's cancel either reaches
- * the run's own statement or nothing, never the connection's next user.
+ * A run connection's cancel handles, shared by the run and the threads
+ * that send its PQcancel. A cancel is sent only while the run holds the
+ * connection (`pg` set, not `released`); the worker waits up to
+ * CANCEL_DEADLINE for the cancels in flight before giving the connection
+ * back, and closes it instead when one is still in flight or the loop
+ * cut its socket: a cancel either reaches the run's own statement or a
+ * closed backend, never the connection's next user.
  */
 struct ledger_cancel {
 	pthread_mutex_t lock;
-	PGcancel *pg; /* NULL while the run holds no connection */
+	pthread_cond_t idle; /* inflight dropped */
+	PGcancel *pg;        /* freed with the last reference */
+	int sock;            /* the connection's socket; -1 when not held */
+	int backend_pid;
+	int inflight;  /* PQcancel threads running */
+	bool released; /* the worker gave the connection back: no more cancels */
+	bool cut;      /* the loop shut the socket down (a hung run) */
 	atomic_int refs;
 };
 
@@ -97,8 +106,9 @@ struct chime_ledger_service {
 	atomic_bool schema_ready;    /* any thread */
 
 	uv_async_t health_async;       /* a pool's health changed (any thread) */
-	uv_timer_t tick;               /* 1 s: probe, scans */
+	uv_timer_t tick;               /* 1 s: scans */
 	uv_timer_t heartbeat_timer;    /* half a heartbeat period: self-fence, heartbeats */
+	uv_timer_t probe_timer;        /* while the database is down: PROBE_EVERY */
 	struct chime_db_health health; /* as the loop last saw it */
 	size_t pending_work;           /* uv_queue_work requests in flight */
 	size_t open_handles;
@@ -158,6 +168,7 @@ bool chime__ledger_run_waiting(const struct chime_runner_run *rr);
 
 /* ledger-runconn.c: run connections and cancels. */
 void chime__ledger_cancel(struct chime_runner_run *rr, void *userdata);
+void chime__ledger_abort(struct chime_runner_run *rr, void *userdata);
 int chime__ledger_acquire_conn(struct chime_runner_run *rr, PGconn **ret_conn, char *errbuf,
                                size_t errsize, void *userdata);
 void chime__ledger_release_conn(struct chime_runner_run *rr, PGconn *conn, void *userdata);
