@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# A zombie node (issue 13): three nodes, an exec job (on_lost: rerun)
-# whose command sleeps 16 s, then appends its run id to a file (the side
-# effect). The node running it is SIGSTOPped for three leases (lease 4 s:
+# A zombie node (issue 13): three nodes, an exec job (not idempotent, so
+# a lost run is marked failed, not re-run) whose command sleeps 16 s, then
+# appends its run id to a file (the side effect). The node running it is SIGSTOPped for three leases (lease 4 s:
 # heartbeat every 1 s, self-fence at 3 s, recovery after 5 s), then
 # SIGCONTed. Its child keeps sleeping meanwhile; on waking the node sees
 # its claim unrenewed and kills the child's process group before it
 # writes (self-fencing). Another node recovered the claim only after lease
-# + one heartbeat period and re-ran it: the slot has one final outcome,
-# succeeded, and its effect is in the file once, by the re-run. Prints the
-# figures: time from SIGCONT to the fence, from SIGSTOP to the recovery.
+# + one heartbeat period: the slot has one final outcome, failed (lost),
+# and its effect never happened. Prints the figures: time from SIGCONT to
+# the fence, from SIGSTOP to the recovery.
 set -euo pipefail
 . "$CHIME_PG_ENV"
 . "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
@@ -53,7 +53,6 @@ jobs:
   zombie:
     schedule: "$spec"
     plugin: exec
-    on_lost: rerun
     timeout: 1min
     options:
       shell: true
@@ -74,15 +73,15 @@ stopped=${pid[$holder]}
 echo "# SIGSTOP $holder (pid ${pid[$holder]}, child $child) for 12 s"
 
 # While it is stopped another node recovers the claim and re-runs it.
-wait_sql 20 "SELECT count(*) FROM chime.runs WHERE job = 'zombie' AND attempt = 2" 1 ||
+wait_sql 20 "SELECT count(*) FROM chime.runs WHERE job = 'zombie' AND status = 'failed'" 1 ||
 	fail "no recovery while $holder was stopped"
 recover_ms=$(ms)
 waited=$(q "SELECT round(extract(epoch FROM finished_at - heartbeat_at) * 1000)
 	FROM chime.runs WHERE job = 'zombie' AND attempt = 1")
 [ "$waited" -ge 5000 ] || fail "recovered ${waited} ms after the last heartbeat, before lease + period (5000 ms)"
 ok "recovered ${waited} ms after the holder's last heartbeat (lease + one period: 5000 ms)"
-rerun_node=$(q "SELECT node FROM chime.runs WHERE job = 'zombie' AND attempt = 2")
-[ "$rerun_node" != "$holder" ] || fail "the re-run went to the stopped node"
+expect_sql "recovered by another node, marked failed (lost), not re-run" \
+	"SELECT error LIKE 'lost: node ''$holder'' stopped heartbeating, not re-run%' FROM chime.runs WHERE job = 'zombie'" t
 
 # Wake it when three leases have passed since the stop.
 while [ $(($(ms) - stop_ms)) -lt 12000 ]; do sleep 0.1; done
@@ -98,11 +97,10 @@ ok "the self-fence is logged"
 
 wait_sql 40 "SELECT count(*) FROM chime.runs WHERE job = 'zombie' AND status IN ('claimed', 'running')" 0 ||
 	fail "a run of the slot stays live"
-expect_sql "the slot: attempt 1 lost, attempt 2 succeeded" \
+expect_sql "the slot has one final outcome: attempt 1 failed" \
 	"SELECT string_agg(attempt || ':' || status, ',' ORDER BY attempt) FROM chime.runs WHERE job = 'zombie'" \
-	"1:lost,2:succeeded"
-rerun_id=$(q "SELECT id FROM chime.runs WHERE job = 'zombie' AND attempt = 2")
-expect_eq "the side effect once, by the re-run" "$(cat "$effects")" "$rerun_id"
+	"1:failed"
+expect_eq "the side effect never happened" "$(cat "$effects")" ""
 expect_sql "no other slot in the window" "SELECT count(DISTINCT scheduled_for) FROM chime.runs" 1
 echo "# figures: recovery $((recover_ms - stop_ms)) ms after SIGSTOP (${waited} ms after the last heartbeat); self-fence ${fence_ms} ms after SIGCONT"
 for n in "${!pid[@]}"; do kill -TERM "${pid[$n]}"; done
