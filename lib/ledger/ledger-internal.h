@@ -107,8 +107,8 @@ struct chime_ledger_service {
 
 	uv_async_t health_async;       /* a pool's health changed (any thread) */
 	uv_timer_t tick;               /* 1 s: scans */
-	uv_timer_t heartbeat_timer;    /* half a heartbeat period: self-fence, heartbeats */
 	uv_timer_t probe_timer;        /* while the database is down: PROBE_EVERY */
+	uv_timer_t heartbeat_timer;    /* half a heartbeat period: self-fence, heartbeats */
 	struct chime_db_health health; /* as the loop last saw it */
 	size_t pending_work;           /* uv_queue_work requests in flight */
 	size_t open_handles;

@@ -3,11 +3,11 @@
  * The ledger service (ledger-service.h): its life, the queue of database
  * operations on libuv's pool, the database health, the 1 s tick that
  * drives the periodic work (lost claims, catch-up, expect, pruning), the
- * heartbeat timer (renewals and self-fencing, ledger-fence.c), the
  * reconnect probe that runs every PROBE_EVERY while the database is down
  * (the pools' shared backoff, 100 ms doubling to 500 ms per failed
- * connect, decides when it really tries) and the ledger's view
- * of the jobs. The stages are in ledger-stages.c and
+ * connect, decides when it really tries), the heartbeat timer (renewals
+ * and self-fencing, ledger-fence.c) and the ledger's view of the jobs.
+ * The stages are in ledger-stages.c and
  * ledger-runconn.c, the scans in ledger-scan.c and ledger-catchup.c.
  */
 #include <errno.h>
@@ -641,11 +641,11 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	svc->health_async.data = svc;
 	uv_timer_init(svc->loop, &svc->tick);
 	svc->tick.data = svc;
-	uv_timer_init(svc->loop, &svc->heartbeat_timer);
-	svc->heartbeat_timer.data = svc;
 	uv_timer_init(svc->loop, &svc->probe_timer);
 	svc->probe_timer.data = svc;
-	svc->open_handles = 4;
+	uv_timer_init(svc->loop, &svc->heartbeat_timer);
+	svc->heartbeat_timer.data = svc;
+	svc->open_handles = 4; /* tick, probe_timer, heartbeat_timer, health_async */
 	chime_db_pool_set_health_cb(svc->lpool, health_cb, svc);
 	chime_db_pool_health(svc->lpool, &svc->health);
 	svc->heartbeat_every_usec = INT64_C(10) * 1000000;
@@ -758,8 +758,8 @@ chime_ledger_service_close(struct chime_ledger_service *svc)
 	chime_db_pool_set_health_cb(svc->lpool, NULL, NULL);
 	uv_timer_stop(&svc->tick);
 	uv_close((uv_handle_t *)&svc->tick, service_handle_closed);
+	uv_close((uv_handle_t *)&svc->probe_timer, service_handle_closed);
 	uv_timer_stop(&svc->heartbeat_timer);
 	uv_close((uv_handle_t *)&svc->heartbeat_timer, service_handle_closed);
-	uv_close((uv_handle_t *)&svc->probe_timer, service_handle_closed);
 	uv_close((uv_handle_t *)&svc->health_async, service_handle_closed);
 }
