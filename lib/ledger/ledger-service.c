@@ -61,6 +61,14 @@ chime__ledger_gap(struct chime_ledger_service *svc, int64_t wall_usec)
 		svc->catchup_latest_wall_usec = wall_usec;
 }
 
+void
+chime__ledger_missed(struct chime_ledger_service *svc, int64_t instant_usec)
+{
+	chime__ledger_gap(svc, instant_usec - 1);
+	if (instant_usec > svc->catchup_until_wall_usec)
+		svc->catchup_until_wall_usec = instant_usec;
+}
+
 static void
 service_maybe_free(struct chime_ledger_service *svc)
 {
@@ -647,6 +655,7 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	/* Slots after the start are the live schedule's. */
 	svc->catchup_since_wall_usec = svc->started_wall_usec;
 	svc->catchup_latest_wall_usec = svc->started_wall_usec;
+	svc->catchup_until_wall_usec = svc->started_wall_usec;
 	svc->next_expect_mono = chime__ledger_mono(svc) + 1000000;
 	svc->next_prune_mono = chime__ledger_mono(svc) + PRUNE_FIRST_USEC;
 	*ret_service = svc;

@@ -239,6 +239,9 @@ struct chime_catchup_params {
 	void *userdata;
 	int64_t last_instant_usec; /* the ledger's last slot; INT64_MIN: none (no catch-up) */
 	int64_t now_usec;
+	/* The newest slot that may have been missed: later ones are the live
+	 * schedule's (claimed as they come), never catch-up's. 0: now_usec. */
+	int64_t until_usec;
 	enum chime_misfire_policy misfire;
 	int64_t window_usec; /* catchup_window; <= 0: no window */
 	int max_catchup;     /* run-all bound; <= 0: no bound */
@@ -247,7 +250,8 @@ struct chime_catchup_params {
 
 /*
  * Plan catch-up: the missed slots are those with an instant in
- * (last, now]. Slots older than now - window are skipped. Within the
+ * (last, until] (until at most now). Slots older than now - window are
+ * skipped. Within the
  * window, `skip` skips all, `run-once` runs the newest and skips the rest,
  * `run-all` runs the newest max_catchup of them oldest first and skips the
  * older rest. At most max_listed skipped slots are listed (the oldest ones
