@@ -10,8 +10,7 @@
  * the run's conninfo; units are queued round-robin across tenants so a
  * tenant with many mailboxes does not starve the others. Per unit:
  * EXAMINE for UIDVALIDITY (a change voids the stored UIDs: resync from UID
- * 1, noted in last_error and the report; the unique key includes
- * uidvalidity, so nothing is duplicated), `UID SEARCH UID last+1:*`
+ * 1, noted in last_error and the report), `UID SEARCH UID last+1:*`
  * filtered to UIDs above last_uid, the oldest `max_messages`, then in
  * chunks of `batch_size`: flags and sizes, each message by URL (over
  * `max_size`: not fetched, a row with raw NULL and a note), \Seen cleared
@@ -20,6 +19,19 @@
  * uid)) and advances last_uid and last_sync_at. A crash loses nothing and
  * duplicates nothing: a chunk is either committed with its last_uid or
  * fetched again by the next run.
+ *
+ * A message whose Message-ID is already stored for the connection (under
+ * any UIDVALIDITY: a resync, or one message copied twice into the
+ * mailbox) is not stored again and is counted `already_stored`; a message
+ * without a Message-ID is matched on its UID only, so a resync stores it
+ * again under the new UIDVALIDITY. Each message is inserted under a
+ * savepoint: one the application's table refuses (a subject too long for
+ * its varchar, a Message-ID its own UNIQUE has seen) is reported with its
+ * UID and the reason, counted `not_stored`, noted in last_error and
+ * skipped, and the rest of the chunk and the mailbox go on. Mailbox names
+ * are UTF-8 in the table and sent in modified UTF-7; From, To and Subject
+ * are decoded (RFC 2047, raw 8-bit read as Latin-1) while raw stays byte
+ * for byte; text columns that are NOT NULL get '' instead of NULL.
  *
  * Errors of one connection (DNS, refused, TLS, login, mailbox) go to its
  * last_error/last_error_at; the others continue. The run fails only when
@@ -517,7 +529,7 @@ es_run(void *state, struct chime_run *run)
 		r = -ENOMEM;
 		goto out;
 	}
-	chime__email_db_raw_kind(&s, conn);
+	chime__email_db_columns(&s, conn);
 	for (int64_t i = 0; i < s.cfg->concurrency && i < (int64_t)s.n_units; i++) {
 		if (pthread_create(&threads[n_threads], NULL, es_worker, &s) != 0)
 			break;

@@ -75,6 +75,7 @@ struct es_sync {
 	char statement_timeout[64];
 	struct chime_kit_ident ids[N_NAMES]; /* {option} -> its name (templates) */
 	bool raw_bytea;
+	bool notnull[N_NAMES]; /* the text columns that are NOT NULL: '' for nothing */
 	struct es_unit *units;
 	size_t n_units, next;
 	pthread_mutex_t lock;
@@ -109,7 +110,11 @@ void chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es
 
 /*
  * Store `msgs` and advance the connection to `last` in one transaction;
- * `note` (or NULL) becomes last_error. Returns 0 or -EIO with err set.
+ * `note` (or NULL) becomes last_error, or the first refused message's
+ * reason. Each message is inserted under a savepoint: one the table
+ * refuses is reported with its UID and skipped (last_uid passes it); one
+ * whose Message-ID is already stored for the connection is not stored
+ * again. Returns 0 or -EIO with err set.
  */
 int chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u,
                           uint64_t uidvalidity, const struct es_msg *msgs, size_t n, uint64_t last,
@@ -123,7 +128,8 @@ PGconn *chime__email_db_connect(struct es_sync *s, char *err, size_t errsize);
  * -ENOMEM. */
 int chime__email_db_prepare(struct es_sync *s, PGconn *conn);
 
-/* Is the emails raw column bytea (in the first schema that has the table)? */
-void chime__email_db_raw_kind(struct es_sync *s, PGconn *conn);
+/* Is the emails raw column bytea, which text columns are NOT NULL (in the
+ * first schema that has the tables)? */
+void chime__email_db_columns(struct es_sync *s, PGconn *conn);
 
 #endif
