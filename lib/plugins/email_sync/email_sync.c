@@ -546,6 +546,8 @@ es_run(void *state, struct chime_run *run)
 	if (!s.dry_run) {
 		chime_run_count(run, "fetched", 0);
 		chime_run_count(run, "skipped", 0);
+		chime_run_count(run, "not_stored", 0);
+		chime_run_count(run, "already_stored", 0);
 	}
 	chime_run_count(run, "tenants", s.cfg->tenants_table != NULL ? (int64_t)n_schemas : 0);
 	chime_run_log(run, s.failed > 0 ? 4 : 6,
