@@ -35,7 +35,7 @@
 -- absent ('' for a NOT NULL column). A message whose message_id is already
 -- stored for its connection is not stored again (a resync after a
 -- UIDVALIDITY change); one without a Message-ID is matched on its UID
--- only. The index on (connection_id, message_id) serves that lookup.
+-- only. The index on message_id serves that lookup.
 -- Idempotent: safe to load again on a database that already has the tables.
 
 CREATE TABLE IF NOT EXISTS email_connections (
@@ -75,4 +75,4 @@ CREATE TABLE IF NOT EXISTS emails (
 	CONSTRAINT emails_connection_uid_key UNIQUE (connection_id, uidvalidity, uid)
 );
 
-CREATE INDEX IF NOT EXISTS emails_connection_message_id_idx ON emails (connection_id, message_id);
+CREATE INDEX IF NOT EXISTS emails_message_id_idx ON emails (message_id);

@@ -13,7 +13,11 @@
 # - a Cyrillic folder (sent in modified UTF-7) syncs; a Message-ID the
 #   app's UNIQUE has seen under another connection is skipped with its UID;
 # - after a UIDVALIDITY change the messages still in the folder are matched
-#   on Message-ID and not stored twice.
+#   on Message-ID and not stored twice;
+# - `chimectl check` passes the right mapping and fails each wrong one at
+#   its option (a missing column, a varchar as the active flag, no unique
+#   key for (connection, uidvalidity, uid), a NOT NULL column chime does not
+#   fill), and a run with a wrong mapping fails before it fetches anything.
 set -euo pipefail
 # shellcheck disable=SC1091
 . "$CHIME_SOURCE_DIR/tests/harness/email-fixture.sh"
@@ -50,6 +54,8 @@ CREATE TABLE crm_emailmessage (
 	CONSTRAINT crm_emailmessage_connection_uid_uniq UNIQUE (connection_id, uid_validity, uid)
 );
 CREATE INDEX crm_emailmessage_connection_id_idx ON crm_emailmessage (connection_id);
+CREATE TABLE crm_emailmessage_flagged (LIKE crm_emailmessage INCLUDING ALL,
+	is_read boolean NOT NULL);
 SQL
 
 folder='Входящие'
@@ -84,6 +90,39 @@ sql "INSERT INTO crm_emailconnection (id, imap_server, imap_port, security, emai
      VALUES (1, '127.0.0.1', $DOVECOT_IMAP_PORT, 'none', 'alice', 'secret', 'INBOX', true, 0, ''),
             (2, '127.0.0.1', $DOVECOT_IMAP_PORT, 'none', 'alice', 'secret', '$folder', true, 0, '')"
 
+# The same mapping with one mistake per job (YAML merge keys share it).
+sed -n '/^  sync:/,$p' "$tmp/chime.yaml" | sed '1s/.*/  good: \&good/' >"$tmp/jobs.yaml"
+{
+	printf 'timezone: UTC\ndatabase: {conninfo: ""}\njobs:\n'
+	cat "$tmp/jobs.yaml"
+	cat <<'YAML'
+  column:
+    <<: *good
+    options: {<<: *opts, emails_subject: title}
+  flag:
+    <<: *good
+    options: {<<: *opts, connections_active: email_address}
+  nokey:
+    <<: *good
+    options: {<<: *opts, emails_uid: id}
+  notnull:
+    <<: *good
+    options: {<<: *opts, emails_table: crm_emailmessage_flagged}
+YAML
+} >"$tmp/bad.yaml"
+sed -i 's/^    options:$/    options: \&opts/' "$tmp/bad.yaml"
+"$CHIMECTL" check "$tmp/chime.yaml" >"$tmp/out" 2>&1 || { sed 's/^/#   /' "$tmp/out"; not_ok "check passes the right mapping"; }
+expect_grep "check passes the right mapping" "$tmp/out" "configuration OK"
+if "$CHIMECTL" check "$tmp/bad.yaml" >"$tmp/out" 2>&1; then not_ok "check fails the wrong mappings"; fi
+expect_grep "a missing column is named at its option" "$tmp/out" \
+	"bad.yaml:[0-9]+:[0-9]+: error: jobs.column.options.emails_subject: table 'crm_emailmessage' has no column 'title' \(option emails_subject\)"
+expect_grep "a varchar as the active flag is refused" "$tmp/out" \
+	"error: jobs.flag.options.connections_active: table 'crm_emailconnection' column 'email_address' \(option connections_active\) has type character varying\(254\), expected boolean"
+expect_grep "no unique key on (connection, uidvalidity, uid): refused with the CREATE UNIQUE INDEX" "$tmp/out" \
+	"error: jobs.nokey.options.emails_uid: table 'crm_emailmessage' has no unique index on \(\"connection_id\", \"uid_validity\", \"id\"\).*CREATE UNIQUE INDEX"
+expect_grep "a NOT NULL column chime does not fill is named" "$tmp/out" \
+	"error: jobs.notnull.options.emails_table: table 'crm_emailmessage_flagged' column 'is_read' is NOT NULL without a default"
+
 doveadm -c "$DOVECOT_CONF" mailbox create -u alice "$folder"
 long=$(printf 'x%.0s' $(seq 1264))
 save() { "$dovecot_sh" save "$tmp/dovecot" alice "${1:-INBOX}"; }
@@ -92,6 +131,17 @@ message 2 "$long" | save
 message 3 '=?KOI8-R?B?8NLJ18XU?= =?ISO-8859-1?Q?Andr=E9?=' | save
 printf 'Message-ID: <m4@test.example>\r\nFrom: Ren\xe9 <r@test.example>\r\nTo: alice@test.example\r\nSubject: Gr\xfc\xdfe\r\n\r\nLatin-1 body \xe9\r\n' | save
 message 5 | save
+
+for dry in --dry-run ""; do
+	# shellcheck disable=SC2086
+	if "$CHIMECTL" run nokey --config "$tmp/bad.yaml" --at 2026-03-02T09:00:00Z $dry >"$tmp/bad.out" 2>&1; then
+		not_ok "run ${dry:-(real)} without the unique key fails"
+	fi
+	expect_grep "run ${dry:-(real)} without the unique key names job, table and option" "$tmp/bad.out" \
+		"job 'nokey': table 'crm_emailmessage' has no unique index on .*\(option emails_uid\)"
+done
+expect_sql "nothing fetched by the refused runs" \
+	"SELECT (SELECT count(*) FROM crm_emailmessage), (SELECT max(last_uid) FROM crm_emailconnection)" "0|0"
 
 sync sync "$tmp/run1.out" && ok "first run succeeds" || { not_ok "first run succeeds"; sed 's/^/#   /' "$tmp/run1.out"; }
 expect_eq "report: 4 fetched" "$(count_of fetched "$tmp/run1.out")" 4

@@ -529,7 +529,10 @@ es_run(void *state, struct chime_run *run)
 		r = -ENOMEM;
 		goto out;
 	}
-	chime__email_db_columns(&s, conn);
+	/* A schema that cannot work is refused before anything is fetched. */
+	r = chime__email_db_check(&s, conn, es_names);
+	if (r < 0)
+		goto out;
 	for (int64_t i = 0; i < s.cfg->concurrency && i < (int64_t)s.n_units; i++) {
 		if (pthread_create(&threads[n_threads], NULL, es_worker, &s) != 0)
 			break;
@@ -583,8 +586,19 @@ out:
 	return r;
 }
 
+/* `chimectl check`: the run's schema checks, every problem at its option. */
+static int
+es_check(void *state, PGconn *conn, const char *job, const char *timezone,
+         const struct chime_node *options, struct chime_diag_list *diags)
+{
+	(void)job;
+	(void)timezone;
+	return chime__email_check(state, es_names, conn, options, diags);
+}
+
 const struct chime_plugin chime_plugin_email_sync = {
         CHIME_PLUGIN_INIT("email_sync", es_configure, es_run, es_release),
         .idempotent = true,
+        .check = es_check,
         .needs_database = true,
 };

@@ -175,11 +175,7 @@ chime__email_db_load_tenants(struct es_sync *s, PGconn *conn, char ***ret, size_
 		*ret_n = 1;
 		return 0;
 	}
-	r = chime_kit_sql_template(&b, conn,
-	                           "SELECT {tenants.schema_column}::text FROM {tenants.table}"
-	                           " WHERE {tenants.active_column} AND ($1::text IS NULL"
-	                           " OR {tenants.schema_column} = $1) ORDER BY 1",
-	                           ids, sizeof(ids) / sizeof(ids[0]), err, sizeof(err));
+	r = chime_kit_sql_template(&b, conn, CHIME__EMAIL_TENANTS_SQL, ids, sizeof(ids) / sizeof(ids[0]), err, sizeof(err));
 	if (r < 0) {
 		chime_run_fail(s->run, "cannot read the tenants from %s: %s", cfg->tenants_table,
 		               err);
@@ -252,7 +248,7 @@ chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es_unit
 static const char *
 es_text_param(const struct es_sync *s, int name, const char *v)
 {
-	return v == NULL && s->notnull[name] ? "" : v;
+	return v == NULL && s->shape.notnull[name] ? "" : v;
 }
 
 /* Is a message with this Message-ID already stored for the connection
@@ -323,7 +319,7 @@ es_store_one(struct es_sync *s, PGconn *db, const char *ins, const char *seen,
 	params[7] = have_date ? date : NULL;
 	params[8] = m->raw;
 	params[9] = size;
-	if (m->raw != NULL && s->raw_bytea) {
+	if (m->raw != NULL && s->shape.raw_bytea) {
 		lengths[8] = (int)m->len;
 		formats[8] = 1;
 	} else if (m->raw != NULL) {
@@ -387,7 +383,7 @@ es_store_sql(struct es_sync *s, PGconn *db, struct chime_kit_sqlbuf *ins,
 	             " {emails_subject}, {emails_date}, {emails_raw}, {emails_size})"
 	             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9",
 	             err, errsize);
-	chime_kit_sqlbuf_printf(ins, "%s", s->raw_bytea ? "::bytea" : "::text");
+	chime_kit_sqlbuf_printf(ins, "%s", s->shape.raw_bytea ? "::bytea" : "::text");
 	(void)es_sql(s, db, ins,
 	             ", $10) ON CONFLICT ({emails_connection}, {emails_uidvalidity}, {emails_uid})"
 	             " DO NOTHING",
@@ -548,35 +544,22 @@ chime__email_db_prepare(struct es_sync *s, PGconn *conn)
 	return 0;
 }
 
-/* The column kinds the plugin adapts to, read from the first schema that
- * has the tables: is raw bytea (else text), and which text columns are NOT
- * NULL (they get '' where the plugin has nothing). */
-void
-chime__email_db_columns(struct es_sync *s, PGconn *conn)
+int
+chime__email_db_check(struct es_sync *s, PGconn *conn, const struct chime_kit_name_option *names)
 {
-	static const int text_cols[] = {N_EMAILS_FROM, N_EMAILS_TO, N_EMAILS_SUBJECT,
-	                                N_CONNS_LAST_ERROR};
+	struct chime__sql_check k;
 	char err[256];
+	int r;
 
-	s->raw_bytea = true;
-	if (s->n_units == 0 || es_search_path(conn, s->units[0].schema, err, sizeof(err)) < 0)
-		return;
-	for (size_t i = 0; i < sizeof(text_cols) / sizeof(text_cols[0]) + 1; i++) {
-		int name = i < sizeof(text_cols) / sizeof(text_cols[0]) ? text_cols[i] : N_EMAILS_RAW;
-		const char *params[2] = {s->cfg->names[name < N_EMAILS ? N_CONNS : N_EMAILS],
-		                         s->cfg->names[name]};
-		PGresult *res = PQexecParams(conn,
-		                             "SELECT format_type(atttypid, NULL), attnotnull"
-		                             " FROM pg_attribute WHERE attrelid = to_regclass($1)"
-		                             " AND attname = $2 AND NOT attisdropped",
-		                             2, NULL, params, NULL, NULL, 0);
-
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-			s->notnull[name] = PQgetvalue(res, 0, 1)[0] == 't';
-			if (name == N_EMAILS_RAW)
-				s->raw_bytea = strcmp(PQgetvalue(res, 0, 0), "bytea") == 0;
-		}
-		PQclear(res);
+	if (s->n_units == 0)
+		return 0;
+	r = es_search_path(conn, s->units[0].schema, err, sizeof(err));
+	if (r < 0) {
+		chime_run_fail(s->run, "cannot use schema '%s': %s", s->units[0].schema, err);
+		return r;
 	}
+	chime__sql_check_init_run(&k, s->run);
+	r = chime__email_check_schema(&k, s->cfg, names, &s->shape);
 	(void)es_search_path(conn, NULL, err, sizeof(err));
+	return r;
 }
