@@ -14,6 +14,8 @@
 #   app's UNIQUE has seen under another connection is skipped with its UID;
 # - after a UIDVALIDITY change the messages still in the folder are matched
 #   on Message-ID and not stored twice;
+# - a connection whose folder is '' reads the job's `mailbox` (INBOX), and
+#   the app has no password_ref column (turned off with "");
 # - `chimectl check` passes the right mapping and fails each wrong one at
 #   its option (a missing column, a varchar as the active flag, no unique
 #   key for (connection, uidvalidity, uid), a NOT NULL column chime does not
@@ -72,7 +74,7 @@ jobs:
       connections_host: imap_server
       connections_tls: security
       connections_username: email_address
-      connections_password_ref: password
+      connections_password_ref: ""
       connections_mailbox: folder
       connections_uidvalidity: uid_validity
       connections_last_sync_at: last_synced_at
@@ -87,7 +89,7 @@ jobs:
 YAML
 sql "INSERT INTO crm_emailconnection (id, imap_server, imap_port, security, email_address,
          password, folder, is_active, last_uid, sync_error)
-     VALUES (1, '127.0.0.1', $DOVECOT_IMAP_PORT, 'none', 'alice', 'secret', 'INBOX', true, 0, ''),
+     VALUES (1, '127.0.0.1', $DOVECOT_IMAP_PORT, 'none', 'alice', 'secret', '', true, 0, ''),
             (2, '127.0.0.1', $DOVECOT_IMAP_PORT, 'none', 'alice', 'secret', '$folder', true, 0, '')"
 
 # The same mapping with one mistake per job (YAML merge keys share it).

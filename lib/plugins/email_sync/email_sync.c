@@ -73,8 +73,8 @@ static const struct chime_kit_name_option es_names[N_NAMES] = {
         [N_CONNS_TLS] = {"connections_tls", "tls_mode", false},
         [N_CONNS_USER] = {"connections_username", "username", false},
         [N_CONNS_PASSWORD] = {"connections_password", "password", false},
-        [N_CONNS_PASSWORD_REF] = {"connections_password_ref", "password_ref", false},
-        [N_CONNS_MAILBOX] = {"connections_mailbox", "mailbox", false},
+        [N_CONNS_PASSWORD_REF] = {"connections_password_ref", "password_ref", true},
+        [N_CONNS_MAILBOX] = {"connections_mailbox", "mailbox", true},
         [N_CONNS_ACTIVE] = {"connections_active", "is_active", false},
         [N_CONNS_UIDVALIDITY] = {"connections_uidvalidity", "uidvalidity", false},
         [N_CONNS_LAST_UID] = {"connections_last_uid", "last_uid", false},
@@ -96,7 +96,7 @@ static const struct chime_kit_name_option es_names[N_NAMES] = {
 
 static const char *const es_settings[] = {
         "tenants",     "tenant",  "max_messages", "max_size",
-        "concurrency", "timeout", "ca_file",      "batch_size",
+        "concurrency", "timeout", "ca_file",      "batch_size", "mailbox",
 };
 
 #define N_SETTINGS (sizeof(es_settings) / sizeof(es_settings[0]))
@@ -107,6 +107,34 @@ static void
 es_release(void *state)
 {
 	free(state);
+}
+
+/* The folder of a connection whose row names none. A name must be one
+ * modified UTF-7 can carry: YAML text is UTF-8 by the time it gets here
+ * (a file that is not is refused at its line and column), so what is
+ * left to refuse is the empty name and line breaks. */
+static int
+es_configure_mailbox(const struct chime_node *options, struct chime_diag_list *diags,
+                     const char **ret)
+{
+	const char *name;
+	char *utf7 = NULL;
+	int r;
+
+	if (chime_node_get_string(options, "mailbox", "INBOX", diags, &name) < 0)
+		return -EINVAL;
+	if (name[0] == '\0' || strpbrk(name, "\r\n") != NULL)
+		return chime_node_error(diags, chime_node_get(options, "mailbox"),
+		                        "a folder name must be one line and not empty");
+	r = chime__imap_mutf7_encode(name, &utf7);
+	free(utf7);
+	if (r == -EILSEQ)
+		return chime_node_error(diags, chime_node_get(options, "mailbox"),
+		                        "folder name '%s' is not valid UTF-8", name);
+	if (r < 0)
+		return r;
+	*ret = name;
+	return 0;
 }
 
 static int
@@ -157,6 +185,8 @@ es_configure(const struct chime_node *options, struct chime_diag_list *diags, vo
 		r = chime_node_error(diags, chime_node_get(options, "timeout"),
 		                     "must be at least 1s (the time one connection may take)");
 	if (chime_node_get_string(options, "ca_file", NULL, diags, &cfg->ca_file) < 0)
+		r = -EINVAL;
+	if (es_configure_mailbox(options, diags, &cfg->mailbox) < 0)
 		r = -EINVAL;
 	if (chime_kit_mapping_read(options, es_names, N_NAMES, diags, cfg->names) < 0)
 		r = -EINVAL;
@@ -211,7 +241,7 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 	        .host = u->host != NULL ? u->host : "",
 	        .port = u->port,
 	        .username = u->user != NULL ? u->user : "",
-	        .mailbox = u->mailbox != NULL ? u->mailbox : "INBOX",
+	        .mailbox = u->mailbox != NULL && u->mailbox[0] != '\0' ? u->mailbox : cfg->mailbox,
 	        .ca_file = cfg->ca_file,
 	        .timeout_usec = cfg->timeout_usec,
 	        .run = s->run,

@@ -137,8 +137,8 @@ chime__email_check_schema(struct chime__sql_check *k, const struct es_config *cf
 		struct chime__sql_table *t = i < N_EMAILS ? conns : emails;
 		const struct chime__sql_column *c;
 
-		if (i == N_CONNS || i == N_EMAILS)
-			continue;
+		if (i == N_CONNS || i == N_EMAILS || cfg->names[i] == NULL)
+			continue; /* a table, or a column turned off */
 		c = chime__sql_check_column(k, t, names[i].key, cfg->names[i], column_kinds[i]);
 		if (c == NULL)
 			continue;

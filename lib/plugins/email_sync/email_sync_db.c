@@ -92,14 +92,29 @@ chime__email_db_load_units(struct es_sync *s, PGconn *conn, const char *schema,
 	r = es_search_path(conn, schema, err, sizeof(err));
 	if (r < 0)
 		goto fail;
+	/* password_ref and mailbox may be turned off (""): NULL stands in. */
 	r = es_sql(s, conn, &b,
 	           "SELECT {connections_id}::text, {connections_host}::text,"
 	           " {connections_port}::int, {connections_tls}::text,"
-	           " {connections_username}::text, {connections_password}::text,"
-	           " {connections_password_ref}::text, {connections_mailbox}::text,"
-	           " {connections_uidvalidity}::bigint, {connections_last_uid}::bigint"
-	           " FROM {connections_table} WHERE {connections_active} ORDER BY {connections_id}",
+	           " {connections_username}::text, {connections_password}::text, ",
 	           err, sizeof(err));
+	if (r == 0)
+		r = es_sql(s, conn, &b,
+		           s->cfg->names[N_CONNS_PASSWORD_REF] != NULL
+		                   ? "{connections_password_ref}::text, "
+		                   : "NULL::text, ",
+		           err, sizeof(err));
+	if (r == 0)
+		r = es_sql(s, conn, &b,
+		           s->cfg->names[N_CONNS_MAILBOX] != NULL ? "{connections_mailbox}::text,"
+		                                                  : "NULL::text,",
+		           err, sizeof(err));
+	if (r == 0)
+		r = es_sql(s, conn, &b,
+		           " {connections_uidvalidity}::bigint, {connections_last_uid}::bigint"
+		           " FROM {connections_table} WHERE {connections_active}"
+		           " ORDER BY {connections_id}",
+		           err, sizeof(err));
 	if (r < 0)
 		goto fail;
 	res = PQexec(conn, b.data);

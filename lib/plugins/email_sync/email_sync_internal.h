@@ -55,6 +55,7 @@ struct es_config {
 	int64_t max_messages, max_size, concurrency, batch_size;
 	int64_t timeout_usec;
 	const char *ca_file;
+	const char *mailbox; /* for a row without one (or no mailbox column) */
 	const char *names[N_NAMES];
 };
 
