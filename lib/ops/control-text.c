@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "audit.h"
 #include "clock.h"
 #include "timespan.h"
 #include "tz.h"
@@ -175,6 +176,41 @@ cell_span(int64_t usec, const char *suffix, char *buf, size_t size)
 	snprintf(buf, size, "%s%s", span, suffix);
 }
 
+/* TEXT up to LEN bytes, with control bytes as \xNN: a report holds what a
+ * command printed, which must not drive the operator's terminal. */
+static void
+put_text(FILE *f, const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
+/* ---- pauses ----------------------------------------------------------- */
+
+/* "renewals: paused by alice: card processor outage (since ...)": who
+ * paused the job `name` and why, from a list or status member. */
+static void
+pause_line(const struct chime_control_text *t, const char *prefix, bool in_status, const char *name,
+           json_t *o)
+{
+	char phrase[768], since[64];
+
+	chime_audit_pause_phrase(member_text(o, "paused_by"), member_text(o, "pause_note"), phrase,
+	                         sizeof(phrase));
+	cell_time(t, member_text(o, "timezone"), member_time(o, "paused_at"), since, sizeof(since));
+	/* Under "paused:" the phrase goes on after its first word. */
+	fprintf(t->out, "%s%s%s", prefix, name != NULL ? name : "-", in_status ? "" : ": ");
+	put_text(t->out, in_status ? phrase + 6 : phrase, strlen(phrase) - (in_status ? 6 : 0));
+	fprintf(t->out, "%s%s%s\n", strcmp(since, "-") != 0 ? " (since " : "",
+	        strcmp(since, "-") != 0 ? since : "", strcmp(since, "-") != 0 ? ")" : "");
+}
+
 /* ---- status ----------------------------------------------------------- */
 
 static int
@@ -232,6 +268,8 @@ chime_control_text_status(const struct chime_control_text *t, json_t *reply)
 	json_t *db = json_object_get(reply, "database"), *runs = json_object_get(reply, "runs");
 	const char *state = member_text(db, "state"), *detail = member_text(db, "detail");
 	char up[64];
+	json_t *p;
+	size_t i;
 
 	cell_span(member_int(reply, "uptime_seconds") * INT64_C(1000000), "", up, sizeof(up));
 	fprintf(t->out, "state:     %s (pid %lld, up %s, version %s)\n",
@@ -263,6 +301,8 @@ chime_control_text_status(const struct chime_control_text *t, json_t *reply)
 	if (json_is_true(json_object_get(reply, "reload_failed")))
 		fprintf(t->out, "reload:    the last reload failed; the previous configuration "
 		                "runs (journalctl -u chimed)\n");
+	json_array_foreach(json_object_get(reply, "paused"), i, p)
+	        pause_line(t, "paused:    ", true, member_text(p, "job"), p);
 	status_next(t, json_object_get(reply, "next"));
 }
 
@@ -327,26 +367,15 @@ chime_control_text_list(const struct chime_control_text *t, json_t *reply)
 		list_row(t, &tb, sorted[i]);
 	table_print(t->out, &tb);
 	table_free(&tb);
+	for (size_t i = 0, shown = 0; i < n; i++)
+		if (json_is_true(json_object_get(sorted[i], "paused")))
+			pause_line(t, shown++ == 0 ? "\n" : "", false,
+			           member_text(sorted[i], "name"), sorted[i]);
 	free(sorted);
 	fprintf(t->out, "\n%zu job%s listed.\n", n, n == 1 ? "" : "s");
 }
 
 /* ---- history ---------------------------------------------------------- */
-
-/* TEXT up to LEN bytes, with control bytes as \xNN: a report holds what a
- * command printed, which must not drive the operator's terminal. */
-static void
-put_text(FILE *f, const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-}
 
 /* A multi-line value (exec's output_tail) as a block of "| " lines. */
 static void
