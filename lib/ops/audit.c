@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "array.h"
-#include "clock.h"
+#include "text-table.h"
 #include "timespan.h"
 #include "tz.h"
 
@@ -42,22 +42,6 @@ chime_audit_skip_name(enum chime_audit_skip skip)
 	                                    "dst-gap", "dst-overlap", "other"};
 
 	return (unsigned)skip < sizeof(names) / sizeof(names[0]) ? names[skip] : NULL;
-}
-
-void
-chime_audit_time(int64_t utc_usec, const struct chime_tz *tz, char *buf, size_t size)
-{
-	char rfc[CHIME_CLOCK_FORMAT_MAX];
-	size_t n;
-
-	utc_usec -= ((utc_usec % USEC_PER_SEC) + USEC_PER_SEC) % USEC_PER_SEC;
-	if (chime_time_format(utc_usec, tz, rfc, sizeof(rfc)) < 0) {
-		snprintf(buf, size, "?");
-		return;
-	}
-	n = strlen(rfc);
-	snprintf(buf, size, "%.10s %.8s %s", rfc, rfc + 11,
-	         rfc[n - 1] == 'Z' ? "+00:00" : rfc + n - 6);
 }
 
 /* A civil (local wall) time as "2026-03-29 02:30:00", or its "HH:MM". */
@@ -328,7 +312,7 @@ judge_skipped(const struct chime_audit_input *in, struct chime_audit_entry *e, c
 			return;
 		}
 		chime_audit_pause_phrase(p->by, p->note, buf, size);
-		chime_audit_time(p->paused_usec, in->tz, when, sizeof(when));
+		chime_text_time(p->paused_usec, in->tz, when, sizeof(when));
 		snprintf(buf + strlen(buf), size - strlen(buf), " (since %s)", when);
 	} else if (strncmp(error, "overlap", 7) == 0) {
 		const struct chime_run_record *b = overlap_blocker(in, run, t);
@@ -339,13 +323,13 @@ judge_skipped(const struct chime_audit_input *in, struct chime_audit_entry *e, c
 			return;
 		}
 		e->blocker_id = b->id;
-		chime_audit_time(b->scheduled_usec, in->tz, when, sizeof(when));
+		chime_text_time(b->scheduled_usec, in->tz, when, sizeof(when));
 		snprintf(buf, size,
 		         "overlap: run %" PRId64 " (slot %s) was still running on node %s", b->id,
 		         when, text_or(b->node, "?"));
 	} else if (strncmp(error, "misfire", 7) == 0) {
 		e->skip = CHIME_AUDIT_SKIP_MISFIRE;
-		chime_audit_time(t, in->tz, when, sizeof(when));
+		chime_text_time(t, in->tz, when, sizeof(when));
 		snprintf(
 		        buf, size,
 		        "misfire policy %s: missed while no node could run it; recorded skipped by "
@@ -410,13 +394,13 @@ judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
 		break;
 	case CHIME_RUN_RUNNING:
 		e->verdict = CHIME_AUDIT_RUNNING;
-		chime_audit_time(run->started_usec, in->tz, when, sizeof(when));
+		chime_text_time(run->started_usec, in->tz, when, sizeof(when));
 		snprintf(buf, size, "running on node %s since %s, late by %s", node, when, late);
 		break;
 	case CHIME_RUN_CLAIMED:
 	default:
 		e->verdict = CHIME_AUDIT_RUNNING;
-		chime_audit_time(run->claimed_usec, in->tz, when, sizeof(when));
+		chime_text_time(run->claimed_usec, in->tz, when, sizeof(when));
 		snprintf(buf, size, "claimed by node %s at %s, not started yet", node, when);
 		break;
 	}
@@ -476,7 +460,7 @@ judge_empty(const struct chime_audit_input *in, struct chime_audit_entry *e, cha
 	if (in->first_row_usec == INT64_MIN) {
 		snprintf(buf, size, "no row: the ledger has no row of this job at all");
 	} else if (at < in->first_row_usec) {
-		chime_audit_time(in->first_row_usec, in->tz, when, sizeof(when));
+		chime_text_time(in->first_row_usec, in->tz, when, sizeof(when));
 		snprintf(buf, size,
 		         "no row: before the job's first row in the ledger (%s): not configured "
 		         "yet, or no node was up",
@@ -506,8 +490,8 @@ note_outages(const struct chime_audit_input *in, struct chime_audit *a)
 			i = j + 1;
 			continue;
 		}
-		chime_audit_time(a->entries[i].slot.slot.instant_usec, in->tz, from, sizeof(from));
-		chime_audit_time(a->entries[j - 1].slot.slot.instant_usec, in->tz, to, sizeof(to));
+		chime_text_time(a->entries[i].slot.slot.instant_usec, in->tz, from, sizeof(from));
+		chime_text_time(a->entries[j - 1].slot.slot.instant_usec, in->tz, to, sizeof(to));
 		for (size_t k = i; k < j; k++) {
 			if (asprintf(&text, "%s; %zu slots in a row missing, %s to %s",
 			             a->entries[k].reason, j - i, from, to) < 0)

@@ -128,7 +128,4 @@ void chime_audit_done(struct chime_audit *audit);
  * "paused (who and why not recorded)" into buf. */
 void chime_audit_pause_phrase(const char *by, const char *note, char *buf, size_t size);
 
-/* `utc_usec` in `tz` (NULL: UTC) as "2026-03-29 03:00:00 +02:00". */
-void chime_audit_time(int64_t utc_usec, const struct chime_tz *tz, char *buf, size_t size);
-
 #endif
