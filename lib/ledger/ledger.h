@@ -42,7 +42,7 @@
 #include "cron.h"
 #include "run-status.h"
 
-#define CHIME_LEDGER_SCHEMA_VERSION 1
+#define CHIME_LEDGER_SCHEMA_VERSION 2
 
 /*
  * Create or upgrade schema `chime` to CHIME_LEDGER_SCHEMA_VERSION. Cheap
@@ -212,8 +212,22 @@ int chime_ledger_recover(PGconn *conn, const struct chime_ledger_lost *lost, boo
 int chime_ledger_prune(PGconn *conn, const char *job, int64_t before_usec, int64_t *ret_n,
                        char *errbuf, size_t errsize);
 
-/* chime.paused: pause/resume that survives restarts. */
-int chime_ledger_pause(PGconn *conn, const char *job, const char *node, char *errbuf,
+/* A job's pause: when, by whom and why (`chimectl pause --note`). */
+struct chime_ledger_pause {
+	int64_t paused_usec;
+	char by[128];   /* "" when not recorded */
+	char note[512]; /* "" when not given */
+	bool created;   /* this call paused it; false: it was paused already */
+};
+
+/*
+ * chime.paused: pause/resume that survives restarts. A pause also goes to
+ * chime.pause_log, which keeps it after the resume for `chimectl audit`.
+ * `by` and `note` may be NULL. A job already paused keeps its first pause
+ * (who and why); *ret_pause (may be NULL) gets the pause in force.
+ */
+int chime_ledger_pause(PGconn *conn, const char *job, const char *node, const char *by,
+                       const char *note, struct chime_ledger_pause *ret_pause, char *errbuf,
                        size_t errsize);
 int chime_ledger_resume(PGconn *conn, const char *job, char *errbuf, size_t errsize);
 int chime_ledger_is_paused(PGconn *conn, const char *job, bool *ret_paused, char *errbuf,
