@@ -381,6 +381,10 @@ rr_complete(struct chime_runner_run *rr)
 	} else if (rr->timed_out) {
 		rr_set_status(rr, CHIME_RUN_TIMED_OUT);
 		runner->stats.timed_out++;
+		/* Timed out waiting for its connection, it ran no work: the
+		 * retry policy applies as to a failure. */
+		rr->retry =
+		        rr->not_started && !runner->draining && rr->attempt < job->retry.attempts;
 	} else if (rr->cancel_reason != NULL) {
 		rr_set_status(rr, CHIME_RUN_CANCELLED);
 		runner->stats.cancelled++;
@@ -517,6 +521,7 @@ chime__runner_worker(struct chime_runner_run *rr)
 		/* A run that waited in vain for the database is not a failure
 		 * of its work: it says it never started. */
 		chime_run_fail(run, "not started: %s", err);
+		rr->not_started = true;
 		rr->result = r;
 	} else {
 		rr->result = job->plugin->run(job->plugin_state, run);

@@ -251,7 +251,7 @@ claim_after(struct ledger_work *w)
 		op->done(rr, -EEXIST);
 		return;
 	}
-	chime__ledger_gap(w->svc, chime_runner_run_slot(rr)->instant_usec - 1);
+	chime__ledger_missed(w->svc, chime_runner_run_slot(rr)->instant_usec);
 	/* Each slot an outage costs is a line with the job's fields, so
 	 * `journalctl CHIME_JOB=x` shows it; the total comes with the
 	 * "database is back" line. */

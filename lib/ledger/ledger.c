@@ -675,13 +675,34 @@ chime_ledger_prune(PGconn *conn, const char *job, int64_t before_usec, int64_t *
 }
 
 int
-chime_ledger_pause(PGconn *conn, const char *job, const char *node, char *errbuf, size_t errsize)
+chime_ledger_pause(PGconn *conn, const char *job, const char *node, const char *by,
+                   const char *note, struct chime_ledger_pause *ret_pause, char *errbuf,
+                   size_t errsize)
 {
 	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
 
 	p_str(&p, job);
 	p_str(&p, node != NULL ? node : "");
-	return ledger_exec(conn, chime_sql_paused_insert, &p, NULL, errbuf, errsize);
+	p_str(&p, by != NULL && by[0] != '\0' ? by : NULL);
+	p_str(&p, note != NULL && note[0] != '\0' ? note : NULL);
+	r = ledger_exec(conn, chime_sql_paused_insert, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+		PQclear(res);
+		snprintf(errbuf, errsize, "pause: unexpected reply from the server");
+		return -EPROTO;
+	}
+	if (ret_pause != NULL) {
+		ret_pause->paused_usec = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		snprintf(ret_pause->by, sizeof(ret_pause->by), "%s", PQgetvalue(res, 0, 1));
+		snprintf(ret_pause->note, sizeof(ret_pause->note), "%s", PQgetvalue(res, 0, 2));
+		ret_pause->created = PQgetvalue(res, 0, 3)[0] == 't';
+	}
+	PQclear(res);
+	return 0;
 }
 
 int

@@ -103,6 +103,16 @@ struct chime_plugin {
 	 * `state` for (exec's `idempotent: true` option); overrides
 	 * `idempotent` for that job. Optional (NULL: `idempotent`). */
 	bool (*rerun_safe)(const void *state);
+	/* Since ABI 1 (read only when struct_size covers it): install, now
+	 * and committed, what check() warns is missing and run() would
+	 * install itself at its next run (expiration's on_save trigger), for
+	 * `chimectl check --apply`. `conn` is in autocommit state. Describes
+	 * what it did in `done` (one line, left empty when nothing was
+	 * missing); problems are diagnostics as in check(). Returns 0 or a
+	 * negative errno. Optional (NULL: nothing to install). */
+	int (*apply)(void *state, PGconn *conn, const char *job, const char *timezone,
+	             const struct chime_node *options, struct chime_diag_list *diags, char *done,
+	             size_t done_size);
 };
 
 /*

@@ -77,6 +77,17 @@ chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
 	*k = (struct chime__sql_check){.conn = conn, .diags = diags, .options = options};
 }
 
+int
+chime__sql_check_diags(PGconn *conn, const struct chime_node *options,
+                       struct chime_diag_list *diags, chime__sql_schema_fn schema,
+                       const void *state)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_diags(&k, conn, options, diags);
+	return schema(&k, state);
+}
+
 const struct chime_node *
 chime__sql_option_node(const struct chime_node *options, const char *option)
 {

@@ -113,6 +113,13 @@ struct chime__sql_check {
 void chime__sql_check_init_run(struct chime__sql_check *k, struct chime_run *run);
 void chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
                                  const struct chime_node *options, struct chime_diag_list *diags);
+/* A plugin's check() in the usual case: `schema(k, state)` with a
+ * check-time context over `conn`, `options` and `diags` (the same function
+ * a run calls with chime__sql_check_init_run()). Returns what it returns. */
+typedef int (*chime__sql_schema_fn)(struct chime__sql_check *k, const void *state);
+int chime__sql_check_diags(PGconn *conn, const struct chime_node *options,
+                           struct chime_diag_list *diags, chime__sql_schema_fn schema,
+                           const void *state);
 /* The node of dotted option `option` ("status.column") in `options`, or
  * the nearest one above it that exists (NULL when options is NULL). */
 const struct chime_node *chime__sql_option_node(const struct chime_node *options,
