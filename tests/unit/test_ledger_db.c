@@ -146,9 +146,10 @@ test_migrate_concurrent_and_idempotent(void **state)
 		pthread_join(t[i], &r);
 		assert_int_equal((intptr_t)r, 0);
 	}
-	assert_scalar(conn, "SELECT string_agg(version::text, ',') FROM chime.schema_version", "1");
+	assert_scalar(conn, "SELECT string_agg(version::text, ',') FROM chime.schema_version",
+	              "1,2");
 	assert_int_equal(chime_ledger_migrate(conn, NULL, 0), 0);
-	assert_scalar(conn, "SELECT count(*) FROM chime.schema_version", "1");
+	assert_scalar(conn, "SELECT count(*) FROM chime.schema_version", "2");
 	/* A newer schema than this binary knows is refused. */
 	exec_ok(conn, "INSERT INTO chime.schema_version (version) VALUES (99)");
 	assert_int_equal(chime_ledger_migrate(conn, NULL, 0), -EPROTO);
@@ -347,8 +348,25 @@ test_last_slot_skip_prune_pause(void **state)
 
 	assert_int_equal(chime_ledger_is_paused(conn, "hist", &paused, NULL, 0), 0);
 	assert_false(paused);
-	assert_int_equal(chime_ledger_pause(conn, "hist", "a", NULL, 0), 0);
-	assert_int_equal(chime_ledger_pause(conn, "hist", "b", NULL, 0), 0);
+	{
+		struct chime_ledger_pause pz;
+
+		assert_int_equal(chime_ledger_pause(conn, "hist", "a", "alice", "deploy freeze",
+		                                    &pz, NULL, 0),
+		                 0);
+		assert_true(pz.created);
+		/* Paused again: the first pause, who and why, stands. */
+		assert_int_equal(chime_ledger_pause(conn, "hist", "b", "bob", NULL, &pz, NULL, 0),
+		                 0);
+		assert_false(pz.created);
+		assert_string_equal(pz.by, "alice");
+		assert_string_equal(pz.note, "deploy freeze");
+		assert_scalar(
+		        conn,
+		        "SELECT count(*) || ' ' || paused_by || ' ' || note FROM chime.pause_log"
+		        " WHERE job = 'hist' AND resumed_at IS NULL GROUP BY paused_by, note",
+		        "1 alice deploy freeze");
+	}
 	assert_int_equal(chime_ledger_is_paused(conn, "hist", &paused, NULL, 0), 0);
 	assert_true(paused);
 	/* A paused job's scheduled claim becomes a skipped row; a manual
