@@ -9,23 +9,7 @@
 # two, which must stay under the 3/4-lease self-fence (1.5 s) and far
 # under the 2.5 s after which another node may recover the claim.
 set -euo pipefail
-. "$CHIME_PG_ENV"
-. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
-
-db=t_short_lease_$$
-tmp=$(mktemp -d)
-createdb "$db"
-export PGDATABASE=$db
-declare -A pid
-cleanup() {
-	for n in "${!pid[@]}"; do kill -KILL "${pid[$n]}" 2>/dev/null || true; done
-	dropdb --if-exists "$db" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() { echo "not ok - $*" >&2; for n in 1 2; do echo "--- n$n" >&2; tail -15 "$tmp/n$n.log" >&2; done; exit 1; }
-q() { psql -X -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
+. "$CHIME_SOURCE_DIR/tests/harness/pgnodes.sh"
 
 q "CREATE TABLE effects (slot timestamptz, node text)" >/dev/null
 at=$(($(date +%s) + 4))
@@ -45,8 +29,7 @@ jobs:
     options:
       statement: "INSERT INTO effects SELECT \$1, current_setting('application_name') FROM pg_sleep(8)"
 EOF
-	"$CHIMED" --config "$tmp/n$n.yaml" >"$tmp/n$n.log" 2>&1 &
-	pid[n$n]=$!
+	start_node "n$n"
 done
 
 wait_sql 15 "SELECT to_regclass('chime.runs') IS NOT NULL" t || fail "no ledger"
@@ -73,7 +56,5 @@ expect_sql "one attempt, succeeded" \
 expect_sql "the effect once" "SELECT count(*) FROM effects" 1
 check "no node took the run for lost, none fenced it" \
 	sh -c "! grep -E 'lost \(no heartbeat|self-fencing' $tmp/n1.log $tmp/n2.log"
-for n in "${!pid[@]}"; do kill -TERM "${pid[$n]}"; done
-for n in "${!pid[@]}"; do wait "${pid[$n]}" || fail "$n exited with an error"; done
-pid=()
+stop_nodes
 finish
