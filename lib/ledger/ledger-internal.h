@@ -173,6 +173,11 @@ int chime__ledger_acquire_conn(struct chime_runner_run *rr, PGconn **ret_conn, c
                                size_t errsize, void *userdata);
 void chime__ledger_release_conn(struct chime_runner_run *rr, PGconn *conn, void *userdata);
 void chime__ledger_run_freed(struct chime_runner_run *rr, void *userdata);
+/* The fence and in-transaction record stages (ledger-stages.c). */
+int chime__ledger_run_fence(struct chime_runner_run *rr, PGconn *conn, char *errbuf, size_t errsize,
+                            void *userdata);
+int chime__ledger_record_in_tx(struct chime_runner_run *rr, PGconn *conn, const char *summary_json,
+                               char *errbuf, size_t errsize, void *userdata);
 /* The run's ledger state (created on first use, on the loop), or NULL on OOM. */
 struct ledger_run *chime__ledger_run(struct chime_runner_run *rr);
 

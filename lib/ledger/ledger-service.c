@@ -344,6 +344,15 @@ jobs_work(struct ledger_work *w, struct chime_db_conn *c)
 		        json_epoch_usec(json_object_get(o, "last_finished_at"));
 		e->state.last_success_usec = json_epoch_usec(json_object_get(o, "last_success_at"));
 		e->state.paused = json_is_true(json_object_get(o, "paused"));
+		e->state.paused_usec = json_epoch_usec(json_object_get(o, "paused_at"));
+		snprintf(e->state.paused_by, sizeof(e->state.paused_by), "%s",
+		         json_is_string(json_object_get(o, "paused_by"))
+		                 ? json_string_value(json_object_get(o, "paused_by"))
+		                 : "");
+		snprintf(e->state.pause_note, sizeof(e->state.pause_note), "%s",
+		         json_is_string(json_object_get(o, "pause_note"))
+		                 ? json_string_value(json_object_get(o, "pause_note"))
+		                 : "");
 		op->n_jobs++;
 	}
 out:
@@ -429,6 +438,7 @@ chime_ledger_service_job_state(const struct chime_ledger_service *svc, const cha
 	*ret_state = (struct chime_ledger_job_state){
 	        .last_finished_usec = INT64_MIN,
 	        .last_success_usec = INT64_MIN,
+	        .paused_usec = INT64_MIN,
 	};
 	return 0;
 }
@@ -673,6 +683,8 @@ chime_ledger_service_stages(struct chime_ledger_service *svc, struct chime_runne
 	        .abort = chime__ledger_abort,
 	        .acquire_conn = chime__ledger_acquire_conn,
 	        .release_conn = chime__ledger_release_conn,
+	        .fence = chime__ledger_run_fence,
+	        .record_in_tx = chime__ledger_record_in_tx,
 	        .run_freed = chime__ledger_run_freed,
 	        .userdata = svc,
 	};
