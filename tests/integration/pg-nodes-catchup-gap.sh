@@ -43,9 +43,16 @@ wait_sql 20 "SELECT count(*) >= 2 FROM ticks WHERE job = 'skip'" t || fail "the 
 stop_nodes
 down=$(q "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM chime.runs")
 sleep 9 # the outage: slots must pass with no node up
-restart=$(date +%s)
 start_nodes
-echo "# every node down after the slot at $down, restarted at $restart"
+started_twice() { [ "$(grep -c "info: started:" "$tmp/$1.log")" = 2 ]; }
+wait_until 10 started_twice n1 || fail "n1 did not start"
+wait_until 10 started_twice n2 || fail "n2 did not start"
+# The outage ends when the first node's schedule starts: a slot after that
+# is its live schedule's (seconds since the epoch, with fractions).
+restart=$(for n in 1 2; do
+	date -d "$(grep "info: started:" "$tmp/n$n.log" | tail -1 | cut -d' ' -f1)" +%s.%N
+done | sort -n | head -1)
+echo "# every node down after the slot at $down, the first up again at $restart"
 
 # Every slot of each job from its first to the newest has its row, the
 # grace slot included (catch-up plans it again once it is 2 s old).
