@@ -136,7 +136,8 @@ check_ledger_step(PGconn *conn, int step, int64_t *id, char *err, size_t errsize
 		return chime_ledger_prune(conn, CHECK_PROBE_JOB, now + INT64_C(3600) * 1000000,
 		                          NULL, err, errsize);
 	case 5:
-		return chime_ledger_pause(conn, CHECK_PROBE_JOB, CHECK_PROBE_NODE, err, errsize);
+		return chime_ledger_pause(conn, CHECK_PROBE_JOB, CHECK_PROBE_NODE, NULL, NULL, NULL,
+		                          err, errsize);
 	default:
 		return chime_ledger_resume(conn, CHECK_PROBE_JOB, err, errsize);
 	}
@@ -152,10 +153,13 @@ static size_t
 check_ledger(PGconn *conn, const struct chime_config *config, struct chime_diag_list *diags)
 {
 	static const char *const steps[] = {
-	        "claim a run (INSERT INTO chime.runs)",   "start it (UPDATE chime.runs)",
-	        "heartbeat it (UPDATE chime.runs)",       "record its outcome (UPDATE chime.runs)",
-	        "prune history (DELETE FROM chime.runs)", "pause a job (INSERT INTO chime.paused)",
-	        "resume it (DELETE FROM chime.paused)",
+	        "claim a run (INSERT INTO chime.runs)",
+	        "start it (UPDATE chime.runs)",
+	        "heartbeat it (UPDATE chime.runs)",
+	        "record its outcome (UPDATE chime.runs)",
+	        "prune history (DELETE FROM chime.runs)",
+	        "pause a job (INSERT INTO chime.paused, chime.pause_log)",
+	        "resume it (DELETE FROM chime.paused, UPDATE chime.pause_log)",
 	};
 	size_t before = diags->errors;
 	int64_t id = 0;

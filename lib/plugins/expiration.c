@@ -3,8 +3,9 @@
  * The `expiration` plugin: rows of an application table whose expiry passed
  * (before the run's nominal instant) or whose use count reached its maximum
  * get the expired status and, if configured, a stamp; in keyset batches
- * with FOR UPDATE SKIP LOCKED, one transaction per batch. The report names
- * each row by its key and an optional label from a related row
+ * with FOR UPDATE SKIP LOCKED, one fenced transaction per batch
+ * (chime__sql_unit_begin()). The report names each row by its key and an
+ * optional label from a related row
  * ("JOHNS-20 (Agent: John Smith)"). With `on_save: true` it also keeps a
  * BEFORE INSERT OR UPDATE trigger that expires a row saved already expired
  * (seed 000's post_save signal), installing or refreshing it at run time.
@@ -711,6 +712,12 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 		(void)snprintf(limit, sizeof(limit), "%" PRId64,
 		               labelled < ITEMS_LABELLED ? ITEMS_LABELLED - labelled : 0);
 		params[5] = last;
+		/* Each batch a fenced unit. BEGIN (a simple query) and the
+		 * fence drop the unnamed statement: prepare it again. */
+		r = chime__sql_unit_begin(run, conn);
+		if (r < 0)
+			goto out;
+		prepared = NULL;
 		if (last == NULL) {
 			res = PQexecParams(conn, first.data, 5, types, params, NULL, NULL, 0);
 		} else {
@@ -752,6 +759,8 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 			}
 		}
 		PQclear(res);
+		if (r == 0)
+			r = chime__sql_unit_commit(run, conn);
 		if (r < 0)
 			goto out;
 		if (n == 0)
@@ -767,6 +776,7 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 	}
 	*ret_rows = rows;
 out:
+	chime__sql_unit_rollback(conn);
 	free(last);
 	chime_kit_sqlbuf_done(&x.item);
 	chime_kit_sqlbuf_done(&first);
@@ -948,6 +958,7 @@ expiration_apply(void *state, PGconn *conn, const char *job, const char *timezon
 const struct chime_plugin chime_plugin_expiration = {
         CHIME_PLUGIN_INIT("expiration", expiration_configure, expiration_run, expiration_release),
         .idempotent = true,
+        .fences = true, /* every batch (chime__sql_unit_begin) */
         .check = expiration_check,
         .needs_database = true,
         .apply = expiration_apply,

@@ -249,7 +249,7 @@ ok "role without INSERT on chime.runs: error, exit 1"
 q "CREATE ROLE chime_check_granted_$$ LOGIN;
    GRANT USAGE ON SCHEMA chime TO chime_check_granted_$$;
    GRANT SELECT ON chime.schema_version TO chime_check_granted_$$;
-   GRANT SELECT, INSERT, UPDATE, DELETE ON chime.runs, chime.paused TO chime_check_granted_$$;
+   GRANT SELECT, INSERT, UPDATE, DELETE ON chime.runs, chime.paused, chime.pause_log TO chime_check_granted_$$;
    GRANT USAGE ON ALL SEQUENCES IN SCHEMA chime TO chime_check_granted_$$"
 write_sql_config "database: {conninfo: \"dbname=$db user=chime_check_granted_$$\"}"
 check "$tmp/chime.yaml" || { cat "$tmp/out"; fail "the documented grants are not enough"; }
