@@ -36,7 +36,7 @@
  * expiry being renewed (UTC). */
 #define KEY(n)                                                                                     \
 	"$" #n "::text || '-sub-' || s.{s.id}::text || '-' ||"                                     \
-	" to_char(s.{s.expires_at} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')"
+	" to_char({=expires} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')"
 
 /* Whether the subscription has a saved card, and the card: its own
  * columns, or the gateway order id of its latest successful payment
@@ -56,17 +56,16 @@ static const char sql_due[] =
         " s.{s.currency}::text, " KEY(3) ", " CARD " FROM {subscriptions} s JOIN {tenants} t ON "
                                          "t.{t.id} = s.{s.tenant_id}" CARD_JOIN
                                          " WHERE s.{s.status} = {=active} AND t.{t.is_active}"
-                                         " AND s.{s.expires_at} > " NOMINAL
-                                         " AND s.{s.expires_at} <= " NOMINAL
+                                         " AND {=expires} > " NOMINAL " AND {=expires} <= " NOMINAL
                                          " + $2::int * interval '1 day'"
-                                         " ORDER BY s.{s.expires_at}, s.{s.id}";
+                                         " ORDER BY {=expires}, s.{s.id}";
 
 /* The application's other NOT NULL columns take their `values:`. */
 static const char sql_insert[] =
         "INSERT INTO {payment_orders} ({o.subscription_id}[[o.period|, {o.period}]], {o.amount},"
         " {o.currency}, {o.status}, {o.idempotency_key}[[o.created_at|, {o.created_at}]]"
         "[[o.updated_at|, {o.updated_at}]]{=values.columns})"
-        " SELECT s.{s.link}[[o.period|, s.{s.expires_at}]], s.{s.amount}, s.{s.currency},"
+        " SELECT s.{s.link}[[o.period|, {=expires}]], s.{s.amount}, s.{s.currency},"
         " {=pending}, $2::text[[o.created_at|, now()]][[o.updated_at|, now()]]{=values.select}"
         " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}"
         " AND " KEY(3) " = $2::text"
