@@ -564,7 +564,7 @@ billing_charge_run(const struct billing_state *state, struct chime_run *run)
 
 	/* A mapping that cannot work fails the run before anything changes. */
 	chime__sql_check_init_run(&k, run);
-	r = billing_check_schema(state, &k);
+	r = billing_check_schema(&k, state);
 	if (r >= 0)
 		r = billing_key_prefix(state, run, c.prefix, sizeof(c.prefix));
 	if (r >= 0)

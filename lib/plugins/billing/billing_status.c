@@ -591,7 +591,7 @@ billing_status_run(const struct billing_state *state, struct chime_run *run)
 
 	/* A mapping that cannot work fails the run before anything changes. */
 	chime__sql_check_init_run(&k, run);
-	r = billing_check_schema(state, &k);
+	r = billing_check_schema(&k, state);
 	if (r >= 0)
 		r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
 	if (r < 0)
