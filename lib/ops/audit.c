@@ -45,8 +45,8 @@ chime_audit_skip_name(enum chime_audit_skip skip)
 }
 
 /* A civil (local wall) time as "2026-03-29 02:30:00", or its "HH:MM". */
-static void
-local_text(int64_t local_usec, bool time_only, char *buf, size_t size)
+void
+chime_audit_wall_text(int64_t local_usec, bool time_only, char *buf, size_t size)
 {
 	int64_t sec = chime_floor_div(local_usec, USEC_PER_SEC), days = chime_floor_div(sec, 86400);
 	int64_t tod = sec - days * 86400, y;
@@ -419,14 +419,14 @@ judge_empty(const struct chime_audit_input *in, struct chime_audit_entry *e, cha
 	if (s->dropped == CHIME_AUDIT_SKIP_DST_GAP) {
 		e->verdict = CHIME_AUDIT_SKIPPED;
 		e->skip = CHIME_AUDIT_SKIP_DST_GAP;
-		local_text(s->slot.local_usec, true, wall, sizeof(wall));
+		chime_audit_wall_text(s->slot.local_usec, true, wall, sizeof(wall));
 		if (s->merged_local_usec == INT64_MIN) {
 			snprintf(buf, size,
 			         "dst gap: %s does not exist that night (the clocks jump forward); "
 			         "the DST policy (gap: skip) does not run it",
 			         wall);
 		} else {
-			local_text(s->merged_local_usec, true, merged, sizeof(merged));
+			chime_audit_wall_text(s->merged_local_usec, true, merged, sizeof(merged));
 			snprintf(buf, size,
 			         "dst gap: %s does not exist that night (the clocks jump forward); "
 			         "the DST policy (gap: run-at-jump) runs the gap once, as the slot "
@@ -438,7 +438,7 @@ judge_empty(const struct chime_audit_input *in, struct chime_audit_entry *e, cha
 	if (s->dropped == CHIME_AUDIT_SKIP_DST_OVERLAP) {
 		e->verdict = CHIME_AUDIT_SKIPPED;
 		e->skip = CHIME_AUDIT_SKIP_DST_OVERLAP;
-		local_text(s->slot.local_usec, true, wall, sizeof(wall));
+		chime_audit_wall_text(s->slot.local_usec, true, wall, sizeof(wall));
 		snprintf(buf, size,
 		         "dst overlap: %s happens twice that night (the clocks fall back); the DST "
 		         "policy (overlap: once) runs only the first",
