@@ -216,8 +216,8 @@ print_json(json_t *o)
 	json_decref(o);
 }
 
-/* The range asked for: [from, to] for audit; for why, a day before the
- * slot at or before --at (so an outage it is part of shows) up to --at. */
+/* The range asked for: [from, to] for audit; for why, a day either side
+ * of the slot at or before --at (so an outage it is part of shows). */
 static int
 audit_range(const struct audit_args *a, const struct chime_job_config *job, int64_t *ret_from,
             int64_t *ret_to, int64_t *ret_at)
@@ -234,6 +234,7 @@ audit_range(const struct audit_args *a, const struct chime_job_config *job, int6
 			s.instant_usec = *ret_to;
 		*ret_from =
 		        (s.instant_usec < *ret_to ? s.instant_usec : *ret_to) - WHY_CONTEXT_USEC;
+		*ret_to += WHY_CONTEXT_USEC;
 		return 0;
 	}
 	if (a->to != NULL && parse_time(a, "--to", a->to, job->tz, ret_to) < 0)

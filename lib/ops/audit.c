@@ -342,6 +342,25 @@ judge_skipped(const struct chime_audit_input *in, struct chime_audit_entry *e, c
 	}
 }
 
+/* A slot whose wall time is in a DST gap and fired at the jump says so:
+ * its instant is not its wall time. */
+static void
+note_jump(const struct chime_audit_input *in, const struct chime_audit_entry *e, char *buf,
+          size_t size)
+{
+	int64_t utc[2], jump;
+	char wall[32];
+
+	if (in->tz == NULL || e->slot.dropped != CHIME_AUDIT_SKIP_NONE ||
+	    chime_tz_resolve(in->tz, chime_floor_div(e->slot.slot.local_usec, USEC_PER_SEC), utc,
+	                     &jump, NULL) != 0)
+		return;
+	chime_audit_wall_text(e->slot.slot.local_usec, true, wall, sizeof(wall));
+	snprintf(buf + strlen(buf), size - strlen(buf),
+	         "; the slot %s does not exist that night: the DST policy ran it at the jump",
+	         wall);
+}
+
 /* The verdict of a slot with rows[0..n) (its attempts, oldest first). */
 static void
 judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
@@ -406,6 +425,7 @@ judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
 	}
 	if (run->manual)
 		snprintf(buf + strlen(buf), size - strlen(buf), " (a manual run)");
+	note_jump(in, e, buf, size);
 }
 
 /* A slot without a row, or one the DST policy dropped. */
