@@ -34,6 +34,12 @@ struct chime_run {
 	bool dry_run;
 	PGconn *conn;
 	atomic_bool cancelled;
+	_Atomic int64_t cancel_grace_usec; /* INT64_MAX: no limit */
+	int (*fence)(void *host, PGconn *conn, char *errbuf, size_t errsize);
+	int (*record)(void *host, PGconn *conn, const char *summary_json, char *errbuf,
+	              size_t errsize);
+	void *host;
+	atomic_bool recorded;
 
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
@@ -73,7 +79,12 @@ chime_run_new(const struct chime_run_params *params)
 	run->attempt = params->attempt > 0 ? params->attempt : 1;
 	run->dry_run = params->dry_run;
 	run->conn = params->conn;
+	run->fence = params->fence;
+	run->record = params->record;
+	run->host = params->host;
+	atomic_init(&run->recorded, false);
 	atomic_init(&run->cancelled, false);
+	atomic_init(&run->cancel_grace_usec, INT64_MAX);
 	return run;
 }
 
@@ -100,6 +111,19 @@ chime_run_free(struct chime_run *run)
 void
 chime_run_cancel(struct chime_run *run)
 {
+	chime_run_cancel_within(run, INT64_MAX);
+}
+
+void
+chime_run_cancel_within(struct chime_run *run, int64_t grace_usec)
+{
+	int64_t old = atomic_load(&run->cancel_grace_usec);
+
+	/* The shortest grace asked for wins; it is set before the flag, so
+	 * a plugin that sees the flag sees its grace. */
+	while (grace_usec < old &&
+	       !atomic_compare_exchange_weak(&run->cancel_grace_usec, &old, grace_usec))
+		;
 	atomic_store(&run->cancelled, true);
 }
 
@@ -109,7 +133,68 @@ chime_run_error(const struct chime_run *run)
 	return run->error;
 }
 
+bool
+chime_run_recorded(const struct chime_run *run)
+{
+	return atomic_load(&run->recorded);
+}
+
 /* ---- Plugin-side accessors ------------------------------------------ */
+
+/* Without a ledger (no host hook), a dry run, or a run that has no row
+ * (run id 0): nothing to fence or record, and no other node can recover
+ * this run, so both succeed doing nothing. */
+static bool
+run_unrecorded(const struct chime_run *run)
+{
+	return run->dry_run || run->run_id <= 0;
+}
+
+CHIME_EXPORT int
+chime_run_fence(struct chime_run *run, PGconn *conn)
+{
+	char err[512];
+	int r;
+
+	if (run->fence == NULL || run_unrecorded(run))
+		return 0;
+	if (conn == NULL) {
+		chime_run_fail(run, "fence: no connection");
+		return -EINVAL;
+	}
+	r = run->fence(run->host, conn, err, sizeof(err));
+	if (r < 0)
+		chime_run_fail(run, "%s", err);
+	return r;
+}
+
+CHIME_EXPORT int
+chime_run_record_succeeded(struct chime_run *run, PGconn *conn)
+{
+	char err[512];
+	char *summary;
+	int r;
+
+	if (run->record == NULL || run_unrecorded(run))
+		return 0;
+	if (conn == NULL) {
+		chime_run_fail(run, "recording the outcome: no connection");
+		return -EINVAL;
+	}
+	summary = chime_run_report_json(run);
+	if (summary == NULL) {
+		chime_run_fail(run, "recording the outcome: out of memory");
+		return -ENOMEM;
+	}
+	r = run->record(run->host, conn, summary, err, sizeof(err));
+	free(summary);
+	if (r < 0) {
+		chime_run_fail(run, "recording the outcome: %s", err);
+		return r;
+	}
+	atomic_store(&run->recorded, true);
+	return 0;
+}
 
 CHIME_EXPORT PGconn *
 chime_run_db(struct chime_run *run)
@@ -165,7 +250,13 @@ chime_run_dry_run(const struct chime_run *run)
 	return run->dry_run;
 }
 
-CHIME_EXPORT bool
+CHIME_EXPORT int64_t
+chime_run_cancel_grace_usec(const struct chime_run *run)
+{
+	return atomic_load(&((struct chime_run *)(uintptr_t)run)->cancel_grace_usec);
+}
+
+bool
 chime_run_cancelled(const struct chime_run *run)
 {
 	return atomic_load(&((struct chime_run *)(uintptr_t)run)->cancelled);

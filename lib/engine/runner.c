@@ -189,6 +189,7 @@ rr_new(struct chime_runner *runner, struct chime_config *config, const struct ch
 	rr->previous_usec = previous_usec;
 	rr->attempt = attempt;
 	pthread_mutex_init(&rr->lock, NULL);
+	rr->cancel_grace_usec = INT64_MAX;
 	uv_timer_init(runner->options.loop, &rr->timer);
 	rr->timer.data = rr;
 	runner->open_handles++;
@@ -246,7 +247,7 @@ rr_interrupt(struct chime_runner_run *rr)
 	pthread_mutex_lock(&rr->lock);
 	rr->cancel_pending = true;
 	if (rr->run != NULL)
-		chime_run_cancel(rr->run);
+		chime_run_cancel_within(rr->run, rr->cancel_grace_usec);
 	pthread_mutex_unlock(&rr->lock);
 	if (rr->state == RR_WORKING && stages->cancel != NULL)
 		stages->cancel(rr, stages->userdata);
@@ -258,6 +259,16 @@ chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason)
 	if (rr->cancel_reason == NULL)
 		rr->cancel_reason = reason;
 	rr_interrupt(rr);
+}
+
+void
+chime_runner_run_cancel_within(struct chime_runner_run *rr, const char *reason, int64_t grace_usec)
+{
+	pthread_mutex_lock(&rr->lock);
+	if (grace_usec < rr->cancel_grace_usec)
+		rr->cancel_grace_usec = grace_usec;
+	pthread_mutex_unlock(&rr->lock);
+	chime_runner_run_cancel(rr, reason);
 }
 
 static void
@@ -370,6 +381,10 @@ rr_complete(struct chime_runner_run *rr)
 	} else if (rr->timed_out) {
 		rr_set_status(rr, CHIME_RUN_TIMED_OUT);
 		runner->stats.timed_out++;
+		/* Timed out waiting for its connection, it ran no work: the
+		 * retry policy applies as to a failure. */
+		rr->retry =
+		        rr->not_started && !runner->draining && rr->attempt < job->retry.attempts;
 	} else if (rr->cancel_reason != NULL) {
 		rr_set_status(rr, CHIME_RUN_CANCELLED);
 		runner->stats.cancelled++;
@@ -432,6 +447,25 @@ rr_complete(struct chime_runner_run *rr)
 	rr_record(rr);
 }
 
+/* The run context's fence and in-transaction record: the stages'. */
+static int
+worker_fence(void *host, PGconn *conn, char *errbuf, size_t errsize)
+{
+	struct chime_runner_run *rr = host;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	return stages->fence(rr, conn, errbuf, errsize, stages->userdata);
+}
+
+static int
+worker_record(void *host, PGconn *conn, const char *summary_json, char *errbuf, size_t errsize)
+{
+	struct chime_runner_run *rr = host;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	return stages->record_in_tx(rr, conn, summary_json, errbuf, errsize, stages->userdata);
+}
+
 /* On a worker thread: the run's own part, then post it to the loop. The
  * "run started" line is written here, after the hand-off, so the loop
  * dispatching the rest of a batch does not pay for it, and before the
@@ -471,17 +505,23 @@ chime__runner_worker(struct chime_runner_run *rr)
 	if (stages->acquire_conn != NULL)
 		r = stages->acquire_conn(rr, &conn, err, sizeof(err), stages->userdata);
 	params.conn = conn;
+	params.fence = stages->fence != NULL ? worker_fence : NULL;
+	params.record = stages->record_in_tx != NULL ? worker_record : NULL;
+	params.host = rr;
 	run = chime_run_new(&params);
 	pthread_mutex_lock(&rr->lock);
 	rr->run = run;
 	if (rr->cancel_pending && run != NULL)
-		chime_run_cancel(run);
+		chime_run_cancel_within(run, rr->cancel_grace_usec);
 	pthread_mutex_unlock(&rr->lock);
 
 	if (run == NULL) {
 		rr->result = -ENOMEM;
 	} else if (r < 0) {
-		chime_run_fail(run, "no database connection for the run: %s", err);
+		/* A run that waited in vain for the database is not a failure
+		 * of its work: it says it never started. */
+		chime_run_fail(run, "not started: %s", err);
+		rr->not_started = true;
 		rr->result = r;
 	} else {
 		rr->result = job->plugin->run(job->plugin_state, run);
@@ -525,6 +565,20 @@ runner_async_cb(uv_async_t *async)
 	}
 }
 
+/* Still working a grace after its timeout: the cancel did not end it. */
+static void
+abort_cb(uv_timer_t *timer)
+{
+	struct chime_runner_run *rr = timer->data;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	if (rr->state != RR_WORKING)
+		return;
+	rr->abandoned = true;
+	if (stages->abort != NULL)
+		stages->abort(rr, stages->userdata);
+}
+
 static void
 timeout_cb(uv_timer_t *timer)
 {
@@ -538,6 +592,8 @@ timeout_cb(uv_timer_t *timer)
 	chime_timespan_format(rr->job->timeout_usec, span, sizeof(span));
 	chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
 	                     "run exceeded its timeout of %s, cancelling", span);
+	uv_timer_start(&rr->timer, abort_cb,
+	               chime__usec_to_msec_ceil(CHIME_RUNNER_TIMEOUT_GRACE_USEC), 0);
 }
 
 /* A live run that ends before its worker (claim refused or failed). */

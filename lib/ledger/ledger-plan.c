@@ -80,7 +80,8 @@ chime_catchup_plan(const struct chime_catchup_params *params, struct chime_catch
 	max_listed = params->max_listed > 0 ? params->max_listed : 1000;
 	window_start = params->window_usec > 0 ? params->now_usec - params->window_usec : INT64_MIN;
 
-	at = params->now_usec;
+	at = params->until_usec != 0 && params->until_usec < params->now_usec ? params->until_usec
+	                                                                      : params->now_usec;
 	for (size_t walked = 0; params->last_instant_usec != INT64_MIN && walked < PLAN_MAX_WALK;
 	     walked++) {
 		if (plan_prev(params, at, &s) < 0 || s.instant_usec <= params->last_instant_usec)

@@ -45,13 +45,16 @@ struct claim_op {
 	bool poll;
 	enum claim_outcome outcome;
 	int64_t id;
+	int64_t sent_mono; /* when queued: the claim's renewal (ledger-fence.c) */
 };
 
 struct record_op {
 	struct ledger_work w;
 	struct chime_runner_run *rr;
 	chime_runner_stage_done_fn done;
-	bool again; /* a retry after the database was unreachable */
+	bool again;    /* a retry after the database was unreachable */
+	bool late;     /* recovered meanwhile: the truth was added to its row */
+	bool in_tx;    /* the plugin recorded `succeeded` in its transaction */
 	enum chime_run_status status;
 	char *summary, *error;
 };
@@ -203,11 +206,17 @@ claim_after(struct ledger_work *w)
 		chime_runner_run_defer(rr, WAIT_POLL_USEC, claim_poll_cb);
 		return;
 	}
+	/* The insert or the start wrote heartbeat_at; a poll's check did not. */
+	if (w->r == 0 && (!op->poll || op->outcome == CLAIM_RUN))
+		chime__ledger_renewed(rr, op->sent_mono);
 	switch (w->r == 0 ? (int)op->outcome : -1) {
 	case CLAIM_RUN:
 		chime_runner_run_set_id(rr, op->id);
 		lr->waiting = false;
-		op->done(rr, 0);
+		/* A claim answered after a stall (SIGSTOP) may be stale already. */
+		if (!lr->fenced && chime__ledger_fence_due(w->svc, rr))
+			chime__ledger_fence(w->svc, rr);
+		op->done(rr, lr->fenced ? -ECANCELED : 0);
 		return;
 	case CLAIM_WAIT:
 		if (!lr->waiting)
@@ -242,7 +251,7 @@ claim_after(struct ledger_work *w)
 		op->done(rr, -EEXIST);
 		return;
 	}
-	chime__ledger_gap(w->svc, chime_runner_run_slot(rr)->instant_usec - 1);
+	chime__ledger_missed(w->svc, chime_runner_run_slot(rr)->instant_usec);
 	/* Each slot an outage costs is a line with the job's fields, so
 	 * `journalctl CHIME_JOB=x` shows it; the total comes with the
 	 * "database is back" line. */
@@ -269,6 +278,7 @@ claim_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
 	op->rr = rr;
 	op->done = done;
 	op->poll = poll;
+	op->sent_mono = chime__ledger_mono(svc);
 	return chime__ledger_queue(svc, &op->w);
 }
 
@@ -305,8 +315,18 @@ record_work(struct ledger_work *w, struct chime_db_conn *c)
 {
 	struct record_op *op = (struct record_op *)w;
 
-	w->r = chime_ledger_finish(c->pg, chime_runner_run_id(op->rr), op->status, op->summary,
-	                           op->error, w->err, sizeof(w->err));
+	int64_t id = chime_runner_run_id(op->rr);
+
+	w->r = chime_ledger_finish(c->pg, id, op->status, op->summary, op->error, w->err,
+	                           sizeof(w->err));
+	/* Not live: another node recovered it while this one worked (a
+	 * stall, a pause). The row must not contradict the database: say on
+	 * it how the run really ended (succeeded late: its work committed;
+	 * else why, such as the fence rolling its unit back). */
+	if (w->r == -ESTALE && !op->in_tx)
+		op->late = chime_ledger_finish_late(c->pg, id, chime_runner_run_node(op->rr),
+		                                    op->status, op->summary, op->error, NULL,
+		                                    0) == 0;
 }
 
 static void
@@ -356,12 +376,17 @@ record_after(struct ledger_work *w)
 		chime_runner_run_defer(rr, RECORD_POLL_USEC, record_retry_cb);
 		return;
 	}
-	if (w->r == -ESTALE)
+	if (w->r == -ESTALE && op->late)
+		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
+		                     "run of %s: another node recovered the claim as lost meanwhile; "
+		                     "its row now says this run's outcome '%s' came late",
+		                     when, status);
+	else if (w->r == -ESTALE && !op->in_tx) /* in_tx: the plugin wrote the final row */
 		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
 		                     "run of %s: outcome '%s' not recorded: another node recovered "
 		                     "the claim as lost meanwhile",
 		                     when, status);
-	else if (w->r < 0)
+	else if (w->r < 0 && w->r != -ESTALE)
 		chime_runner_run_log(rr, CHIME_LOG_ERR, NULL,
 		                     "run of %s: outcome '%s' not recorded: %s; the claim will be "
 		                     "recovered after its lease",
@@ -408,6 +433,7 @@ record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
 	(void)chime_runner_run_status(rr, &op->status);
 	op->summary = run != NULL ? chime_run_report_json(run) : NULL;
 	op->error = record_error(rr, op->status);
+	op->in_tx = run != NULL && chime_run_recorded(run);
 	return chime__ledger_queue(svc, &op->w);
 }
 
@@ -416,13 +442,40 @@ chime__ledger_record(struct chime_runner_run *rr, chime_runner_stage_done_fn don
 {
 	struct ledger_run *lr = chime__ledger_run(rr);
 
-	/* A run that never got a row (no claim) has nothing to record. */
-	if (chime_runner_run_id(rr) <= 0 || lr == NULL) {
+	struct chime_run *run = chime_runner_run_context(rr);
+	enum chime_run_status status = CHIME_RUN_FAILED;
+
+	/* A run that never got a row (no claim) has nothing to record, nor
+	 * has a success whose row the plugin's committed transaction wrote
+	 * (records_in_transaction). Any other outcome of such a run is still
+	 * sent: the row is final when the COMMIT got through after all, and
+	 * chime_ledger_finish() then leaves it as the database says. */
+	(void)chime_runner_run_status(rr, &status);
+	if (chime_runner_run_id(rr) <= 0 || lr == NULL ||
+	    (status == CHIME_RUN_SUCCEEDED && run != NULL && chime_run_recorded(run))) {
 		done(rr, 0);
 		return 0;
 	}
 	lr->done = done;
 	return record_queue(userdata, rr, done, false);
+}
+
+/* ---- In the plugin's transaction (worker thread) ----------------------- */
+
+int
+chime__ledger_run_fence(struct chime_runner_run *rr, PGconn *conn, char *errbuf, size_t errsize,
+                        void *userdata)
+{
+	return chime_ledger_fence(conn, chime_runner_run_id(rr), chime_runner_run_node(rr), errbuf,
+	                          errsize);
+}
+
+int
+chime__ledger_record_in_tx(struct chime_runner_run *rr, PGconn *conn, const char *summary_json,
+                           char *errbuf, size_t errsize, void *userdata)
+{
+	return chime_ledger_finish(conn, chime_runner_run_id(rr), CHIME_RUN_SUCCEEDED, summary_json,
+	                           NULL, errbuf, errsize);
 }
 
 /* ---- Skipped by this node's overlap policy ----------------------------- */

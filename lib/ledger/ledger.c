@@ -375,6 +375,74 @@ chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
 	return ledger_update_one(conn, chime_sql_runs_finish, &p, errbuf, errsize);
 }
 
+/* Why a fence did not hold, from the row as it was (runs_fence). */
+static void
+fence_reason(const PGresult *res, int64_t id, const char *node, char *errbuf, size_t errsize)
+{
+	const char *status, *holder, *error;
+	int64_t age, lease;
+
+	if (PQntuples(res) == 0) {
+		snprintf(errbuf, errsize,
+		         "fenced: run %" PRId64 " is no longer this node's claim (its row is gone)",
+		         id);
+		return;
+	}
+	status = PQgetvalue(res, 0, 2);
+	holder = PQgetvalue(res, 0, 3);
+	error = PQgetvalue(res, 0, 4);
+	age = get_i64(res, 0, 5);
+	lease = get_i64(res, 0, 6);
+	if (strcmp(status, "running") == 0 && strcmp(holder, node) == 0)
+		snprintf(errbuf, errsize,
+		         "fenced: run %" PRId64 "'s claim lapsed (no heartbeat for %.1f s, lease "
+		         "%.1f s): another node may recover it",
+		         id, (double)age / 1e6, (double)lease / 1e6);
+	else
+		snprintf(errbuf, errsize,
+		         "fenced: run %" PRId64 " is no longer this node's claim (%s%s%s)", id,
+		         status, error[0] != '\0' ? ": " : "", error);
+}
+
+int
+chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_i64(&p, id);
+	p_str(&p, node);
+	r = ledger_exec(conn, chime_sql_runs_fence, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		PQclear(res);
+		return 0;
+	}
+	if (errbuf != NULL && errsize > 0)
+		fence_reason(res, id, node, errbuf, errsize);
+	PQclear(res);
+	return -ESTALE;
+}
+
+int
+chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node,
+                         enum chime_run_status status, const char *summary_json,
+                         const char *error, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	if (chime_run_status_name(status) == NULL)
+		return -EINVAL;
+	p_i64(&p, id);
+	p_str(&p, node);
+	p_str(&p, chime_run_status_name(status));
+	p_str(&p, summary_json);
+	p_str(&p, error);
+	return ledger_update_one(conn, chime_sql_runs_finish_late, &p, errbuf, errsize);
+}
+
 int
 chime_ledger_record_skipped(PGconn *conn, const struct chime_ledger_slot *slot, const char *node,
                             const char *reason, int64_t *ret_id, char *errbuf, size_t errsize)

@@ -115,6 +115,28 @@ int chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64
 int chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
                         const char *summary_json, const char *error, char *errbuf, size_t errsize);
 
+/*
+ * The fence (docs/design.md, "Fencing effects"), on a run's own connection
+ * inside the plugin's open unit transaction: 0 when run `id` is still
+ * node `node`'s running claim within its lease, and then the row is held
+ * against recovery until the transaction ends (and the server rolls the
+ * transaction back once it idles longer than the lease). -ESTALE with the
+ * reason ("fenced: run N is no longer this node's claim (...)") when it is
+ * not; another negative errno when the statement failed.
+ */
+int chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, size_t errsize);
+
+/*
+ * A run's outcome when chime_ledger_finish() said -ESTALE: when another
+ * node recovered the row as lost while this node (`node`) still worked,
+ * record on it what really happened (succeeded late, or why the run
+ * ended). 0 when the row was amended, -ESTALE when it was not such a row
+ * (already final otherwise, or amended before).
+ */
+int chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node,
+                             enum chime_run_status status, const char *summary_json,
+                             const char *error, char *errbuf, size_t errsize);
+
 /* Write a `skipped` row for a slot with its reason ("misfire", "overlap",
  * "paused"). 0 with *ret_id (may be NULL), or -EEXIST when the slot has a
  * row already. */
@@ -231,6 +253,9 @@ struct chime_catchup_params {
 	void *userdata;
 	int64_t last_instant_usec; /* the ledger's last slot; INT64_MIN: none (no catch-up) */
 	int64_t now_usec;
+	/* The newest slot that may have been missed: later ones are the live
+	 * schedule's (claimed as they come), never catch-up's. 0: now_usec. */
+	int64_t until_usec;
 	enum chime_misfire_policy misfire;
 	int64_t window_usec; /* catchup_window; <= 0: no window */
 	int max_catchup;     /* run-all bound; <= 0: no bound */
@@ -239,7 +264,8 @@ struct chime_catchup_params {
 
 /*
  * Plan catch-up: the missed slots are those with an instant in
- * (last, now]. Slots older than now - window are skipped. Within the
+ * (last, until] (until at most now). Slots older than now - window are
+ * skipped. Within the
  * window, `skip` skips all, `run-once` runs the newest and skips the rest,
  * `run-all` runs the newest max_catchup of them oldest first and skips the
  * older rest. At most max_listed skipped slots are listed (the oldest ones

@@ -13,13 +13,17 @@
  *     user: app            only when chimed runs as root: the user (and its
  *     group: app           groups) the command runs as
  *     kill_timeout: 10s    on cancel (timeout, shutdown): SIGTERM to the
- *                          process group, SIGKILL after this long
+ *                          process group, SIGKILL after this long (or the
+ *                          cancel's shorter grace: a self-fenced run)
  *     max_log_lines: 10000 lines logged per run; the rest are counted and
  *                          reported as "N lines suppressed"
  *     kill_group: true     once the command exits, SIGTERM (then SIGKILL
  *                          after kill_timeout) to what is left of its
  *                          process group, so a backgrounded grandchild does
  *                          not outlive its run; false leaves it running
+ *     idempotent: false    true declares the command safe to run again for
+ *                          the same slot: a lost run is then re-run
+ *                          (on_lost: auto), and on_lost: rerun is accepted
  *
  * The environment is scrubbed: a job must not read the daemon's database
  * password or gateway token from PG* or CREDENTIALS_DIRECTORY. The child
@@ -79,6 +83,7 @@ struct exec_state {
 	int64_t kill_timeout_usec;
 	int64_t max_log_lines;
 	bool inherit_env, kill_group;
+	bool idempotent; /* the job declares the command safe to repeat */
 };
 
 static void
@@ -121,7 +126,8 @@ exec_configure(const struct chime_node *options, struct chime_diag_list *diags, 
 {
 	static const char *const known[] = {
 	        "command",      "shell",         "env",         "workdir",    "user", "group",
-	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", NULL};
+	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", "idempotent",
+	        NULL};
 	const char *workdir = NULL, *user = NULL, *group = NULL;
 	const struct chime_node *cmd, *env;
 	struct exec_state *st = NULL;
@@ -140,6 +146,7 @@ exec_configure(const struct chime_node *options, struct chime_diag_list *diags, 
 	if (chime_node_get_bool(options, "shell", false, diags, &shell) < 0 ||
 	    chime_node_get_bool(options, "inherit_env", false, diags, &st->inherit_env) < 0 ||
 	    chime_node_get_bool(options, "kill_group", true, diags, &st->kill_group) < 0 ||
+	    chime_node_get_bool(options, "idempotent", false, diags, &st->idempotent) < 0 ||
 	    chime_node_get_string(options, "workdir", NULL, diags, &workdir) < 0 ||
 	    chime_node_get_string(options, "user", NULL, diags, &user) < 0 ||
 	    chime_node_get_string(options, "group", NULL, diags, &group) < 0 ||
@@ -594,6 +601,17 @@ struct exec_group {
 	int64_t term_at, kill_at, gone_at; /* 0: not yet */
 };
 
+/* How long after SIGTERM the group gets SIGKILL: kill_timeout, or less
+ * when the run was cancelled with a shorter grace (a self-fenced run must
+ * be gone before another node may recover its claim). */
+static int64_t
+kill_after_usec(const struct exec_state *st, const struct chime_run *run)
+{
+	int64_t grace = chime_run_cancelled(run) ? chime_run_cancel_grace_usec(run) : INT64_MAX;
+
+	return grace < st->kill_timeout_usec ? grace : st->kill_timeout_usec;
+}
+
 /* Stop the rest of the group: SIGTERM, SIGKILL after kill_timeout, and
  * give up waiting (zombies waiting for their reaper still count as
  * members) one drain period after SIGKILL. Returns true while the caller
@@ -703,7 +721,7 @@ exec_run(void *state, struct chime_run *run)
 			exited_at = now;
 		}
 		if (reaped && st->kill_group &&
-		    group_stop(run, pid, st->kill_timeout_usec, now, &group))
+		    group_stop(run, pid, kill_after_usec(st, run), now, &group))
 			continue;
 		/* A background grandchild may hold the pipes: stop reading soon
 		 * after the command (and what was left of its group) ended. */
@@ -714,11 +732,11 @@ exec_run(void *state, struct chime_run *run)
 			if (term_at == 0) {
 				term_at = now;
 				(void)kill(-pid, SIGTERM);
-			} else if (term_at > 0 && now - term_at >= st->kill_timeout_usec) {
+			} else if (term_at > 0 && now - term_at >= kill_after_usec(st, run)) {
 				chime_run_log(run, EXEC_PRIO_WARNING,
 				              "command did not exit %" PRId64
 				              " ms after SIGTERM, sending SIGKILL",
-				              st->kill_timeout_usec / 1000);
+				              kill_after_usec(st, run) / 1000);
 				(void)kill(-pid, SIGKILL);
 				term_at = -1;
 			}
@@ -766,8 +784,18 @@ out:
 	return r;
 }
 
+/* An arbitrary command may not be safe to repeat after a lost run: only
+ * when the job declares it (options.idempotent). */
+static bool
+exec_rerun_safe(const void *state)
+{
+	const struct exec_state *st = state;
+
+	return st != NULL && st->idempotent;
+}
+
 const struct chime_plugin chime_plugin_exec = {
         CHIME_PLUGIN_INIT("exec", exec_configure, exec_run, exec_release),
-        /* An arbitrary command may not be safe to repeat after a lost run. */
         .idempotent = false,
+        .rerun_safe = exec_rerun_safe,
 };

@@ -28,6 +28,22 @@ billing_cleanup() {
 . "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 psql -qX -v ON_ERROR_STOP=1 -f "$CHIME_SOURCE_DIR/config/sql/billing.sql" >/dev/null
+# BILLING_VARCHAR=1: every text column becomes varchar, as Django's
+# CharField makes them (the *-varchar tests run the same scripts so).
+if [ -n "${BILLING_VARCHAR:-}" ]; then
+	psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+DO $$
+DECLARE c record;
+BEGIN
+	FOR c IN SELECT table_name, column_name FROM information_schema.columns
+		  WHERE table_schema = 'public' AND data_type = 'text'
+		    AND table_name IN ('tenants', 'subscriptions', 'payment_orders', 'notices')
+	LOOP
+		EXECUTE format('ALTER TABLE %I ALTER %I TYPE varchar(250)', c.table_name, c.column_name);
+	END LOOP;
+END $$;
+SQL
+fi
 
 wait_port_file() { # FILE
 	for _ in $(seq 1 100); do
@@ -87,10 +103,15 @@ make_ca() {
 		-CAcreateserial -days 2 -extfile "$d/$n-ext.cnf" -out "$d/$n-server.pem" 2>/dev/null
 }
 
-# Requests the stub received / charges it made for one idempotency key.
-received_key() { grep '"event": "received"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$1\"" || true; }
-answered_key() { grep '"event": "answered"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$1\"" || true; }
-charges_key() { grep -c "\"key\": \"$1\"" "$GW_DIR/charges.jsonl" 2>/dev/null || true; }
+# The idempotency keys' installation part when a job sets no key_prefix:
+# the database's system identifier.
+KEY_PREFIX=$(psql -qAtX -c "SELECT system_identifier FROM pg_control_system()")
+
+# Requests the stub received / charges it made for one idempotency key
+# ("sub-1-...", after the default prefix).
+received_key() { grep '"event": "received"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$KEY_PREFIX-$1\"" || true; }
+answered_key() { grep '"event": "answered"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$KEY_PREFIX-$1\"" || true; }
+charges_key() { grep -c "\"key\": \"$KEY_PREFIX-$1\"" "$GW_DIR/charges.jsonl" 2>/dev/null || true; }
 wait_for() { # SECONDS 'SHELL CONDITION': poll until it holds (evaluated each time)
 	local n=$(($1 * 10))
 	for _ in $(seq 1 "$n"); do

@@ -12,6 +12,8 @@
 #                             resume then refuse
 #   pgcluster.sh halt DIR     stop the server, keep the data (outage tests,
 #                             on a cluster of their own)
+#   pgcluster.sh crash DIR    stop the server as a crash would (-m immediate:
+#                             backends killed, recovery at the next start)
 #   pgcluster.sh resume DIR   start it again on the same port
 #   pgcluster.sh stop DIR     stop the server and remove DIR
 #
@@ -26,8 +28,8 @@
 # owner left running, and resume refuses a server that is already up.
 set -euo pipefail
 
-cmd=${1:?usage: pgcluster.sh start|halt|resume|stop DIR}
-dir=${2:?usage: pgcluster.sh start|halt|resume|stop DIR}
+cmd=${1:?usage: pgcluster.sh start|halt|crash|resume|stop DIR}
+dir=${2:?usage: pgcluster.sh start|halt|crash|resume|stop DIR}
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 as_owner() {
@@ -134,6 +136,10 @@ halt)
 	refuse_shared
 	as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
 	;;
+crash)
+	refuse_shared
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+	;;
 resume)
 	refuse_shared
 	if pid=$(postmaster_pid); then
@@ -161,7 +167,7 @@ stop)
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: pgcluster.sh start|halt|resume|stop DIR" >&2
+	echo "usage: pgcluster.sh start|halt|crash|resume|stop DIR" >&2
 	exit 2
 	;;
 esac

@@ -77,6 +77,17 @@ chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
 	*k = (struct chime__sql_check){.conn = conn, .diags = diags, .options = options};
 }
 
+int
+chime__sql_check_diags(PGconn *conn, const struct chime_node *options,
+                       struct chime_diag_list *diags, chime__sql_schema_fn schema,
+                       const void *state)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_diags(&k, conn, options, diags);
+	return schema(&k, state);
+}
+
 const struct chime_node *
 chime__sql_option_node(const struct chime_node *options, const char *option)
 {
@@ -157,7 +168,8 @@ chime__sql_check_table(struct chime__sql_check *k, const char *option, const cha
 {
 	static const char sql[] =
 	        "SELECT c.oid::int8, n.nspname, a.attname, format_type(a.atttypid, a.atttypmod), "
-	        "       bt.typname, bt.typcategory, a.attnum "
+	        "       bt.typname, bt.typcategory, a.attnum, a.attnotnull, "
+	        "       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' "
 	        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	        "  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
 	        "       AND NOT a.attisdropped "
@@ -217,6 +229,8 @@ chime__sql_check_table(struct chime__sql_check *k, const char *option, const cha
 		}
 		c->kind = kind_of(PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
 		c->attnum = atoi(PQgetvalue(res, i, 6));
+		c->not_null = strcmp(PQgetvalue(res, i, 7), "t") == 0;
+		c->has_default = strcmp(PQgetvalue(res, i, 8), "t") == 0;
 	}
 	*ret = t;
 	t = NULL;
@@ -305,36 +319,7 @@ int
 chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
                         const char *option, const char *key)
 {
-	static const char sql[] = "SELECT 1 FROM pg_index i"
-	                          " WHERE i.indrelid = $1::oid AND i.indisunique"
-	                          "   AND i.indnkeyatts = 1 AND i.indpred IS NULL"
-	                          "   AND i.indexprs IS NULL AND i.indkey[0] = $2::int2"
-	                          " LIMIT 1";
-	const struct chime__sql_column *c;
-	char oid[24], attnum[16];
-	const char *params[2] = {oid, attnum};
-	PGresult *res;
-	int r = 0;
-
-	c = chime__sql_check_column(k, t, option, key, 0);
-	if (c == NULL)
-		return -ENOENT;
-	(void)snprintf(oid, sizeof(oid), "%u", t->oid);
-	(void)snprintf(attnum, sizeof(attnum), "%d", c->attnum);
-	res = PQexecParams(k->conn, sql, 2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		chime__sql_check_error(k, option, "cannot read the indexes of table '%s': %s",
-		                       t->name, PQerrorMessage(k->conn));
-		r = -EIO;
-	} else if (PQntuples(res) == 0) {
-		chime__sql_check_error(k, option,
-		                       "table '%s' column '%s' (option %s) is not unique: "
-		                       "the key needs a primary key or a unique index of its own",
-		                       t->name, key, option);
-		r = -EINVAL;
-	}
-	PQclear(res);
-	return r;
+	return chime__sql_check_unique_set(k, t, option, &key, 1);
 }
 
 int
@@ -402,6 +387,53 @@ batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime_kit_sqlbuf
 	return s->failed ? -ENOMEM : 0;
 }
 
+/* A transaction command; fails the run naming it. */
+static int
+unit_command(struct chime_run *run, PGconn *conn, const char *command)
+{
+	PGresult *res = PQexec(conn, command);
+	char err[512];
+	int r = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		chime__sql_error_text(res, conn, err, sizeof(err));
+		chime_run_fail(run, "job '%s': %s failed: %s", chime_run_job(run), command, err);
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
+}
+
+int
+chime__sql_unit_begin(struct chime_run *run, PGconn *conn)
+{
+	int r = unit_command(run, conn, "BEGIN");
+
+	if (r < 0)
+		return r;
+	r = chime_run_fence(run, conn);
+	if (r < 0)
+		chime__sql_unit_rollback(conn);
+	return r;
+}
+
+int
+chime__sql_unit_commit(struct chime_run *run, PGconn *conn)
+{
+	int r = unit_command(run, conn, "COMMIT");
+
+	if (r < 0)
+		chime__sql_unit_rollback(conn);
+	return r;
+}
+
+void
+chime__sql_unit_rollback(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		PQclear(PQexec(conn, "ROLLBACK"));
+}
+
 int
 chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, int64_t *ret_rows)
 {
@@ -440,6 +472,11 @@ chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, in
 			goto out;
 		}
 		params[n_params] = last_key;
+		if (!b->dry_run) {
+			r = chime__sql_unit_begin(run, conn);
+			if (r < 0)
+				goto out;
+		}
 		res = PQexecParams(conn, last_key != NULL ? next.data : first.data,
 		                   n_params + (last_key != NULL ? 1 : 0), types, params, NULL, NULL,
 		                   0);
@@ -472,12 +509,19 @@ chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, in
 			}
 		}
 		PQclear(res);
+		if (!b->dry_run) {
+			r = chime__sql_unit_commit(run, conn);
+			if (r < 0)
+				goto out;
+		}
 		if (n == 0)
 			break;
 	}
 	*ret_rows = rows;
 	r = 0;
 out:
+	if (r < 0)
+		chime__sql_unit_rollback(conn);
 	chime_free_many(last_key, params, types);
 	chime_kit_sqlbuf_done(&first);
 	chime_kit_sqlbuf_done(&next);

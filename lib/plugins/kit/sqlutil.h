@@ -58,6 +58,8 @@ struct chime__sql_column {
 	char *type; /* format_type(): "timestamp with time zone" */
 	enum chime__sql_kind kind;
 	int attnum;
+	bool not_null;    /* NOT NULL */
+	bool has_default; /* a default, identity or generated: an INSERT may leave it out */
 };
 
 struct chime__sql_table {
@@ -111,6 +113,13 @@ struct chime__sql_check {
 void chime__sql_check_init_run(struct chime__sql_check *k, struct chime_run *run);
 void chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
                                  const struct chime_node *options, struct chime_diag_list *diags);
+/* A plugin's check() in the usual case: `schema(k, state)` with a
+ * check-time context over `conn`, `options` and `diags` (the same function
+ * a run calls with chime__sql_check_init_run()). Returns what it returns. */
+typedef int (*chime__sql_schema_fn)(struct chime__sql_check *k, const void *state);
+int chime__sql_check_diags(PGconn *conn, const struct chime_node *options,
+                           struct chime_diag_list *diags, chime__sql_schema_fn schema,
+                           const void *state);
 /* The node of dotted option `option` ("status.column") in `options`, or
  * the nearest one above it that exists (NULL when options is NULL). */
 const struct chime_node *chime__sql_option_node(const struct chime_node *options,
@@ -131,6 +140,42 @@ const struct chime__sql_column *chime__sql_check_column(struct chime__sql_check 
                                                         unsigned kinds);
 int chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
                             const char *option, const char *key);
+/*
+ * Require a unique index (or primary key) on exactly the `n` columns
+ * `cols` (in any order; no predicate, no expression), e.g. the (user,
+ * payout date) an ON CONFLICT relies on. `option` names the first column's
+ * option; the message lists all of them and the CREATE UNIQUE INDEX to
+ * run. Returns 0, or a negative errno after the error.
+ */
+int chime__sql_check_unique_set(struct chime__sql_check *k, const struct chime__sql_table *t,
+                                const char *option, const char *const *cols, size_t n);
+/*
+ * Warn (never fail) when no index of table `t` starts with column `col`:
+ * a scan the plugin makes by that column reads the whole table each
+ * time. The warning carries the CREATE INDEX to run. Returns 0, or a
+ * negative errno when the catalog cannot be read (after an error).
+ */
+int chime__sql_check_index(struct chime__sql_check *k, const struct chime__sql_table *t,
+                           const char *option, const char *col);
+/*
+ * Every NOT NULL column of `t` without a default that the plugin's INSERT
+ * does not fill (the `n` names in `filled`) is an error placed at option
+ * `option` ("table 'T' column 'C' is NOT NULL without a default and chime
+ * does not fill it (option O)"). Returns the number of such columns.
+ */
+int chime__sql_check_insert_columns(struct chime__sql_check *k, const struct chime__sql_table *t,
+                                    const char *option, const char *const *filled, size_t n);
+/*
+ * Require that `value` (text from the options: a status word, a constant)
+ * is a value of column `c`'s type, one that reads back unchanged for a
+ * text column (so 'active' for a boolean, or a 20-character word for
+ * varchar(16), is an error
+ * naming the option, the table, the column and its type). Returns 0, or
+ * -EINVAL after the error.
+ */
+int chime__sql_check_value(struct chime__sql_check *k, const struct chime__sql_table *t,
+                           const struct chime__sql_column *c, const char *option,
+                           const char *value);
 /* Run `sql` (read-only) with `n` text parameters; 0 when it succeeds, else
  * -EINVAL with the server's first error line in errbuf. For checks such
  * as "the status values fit the column's type". */
@@ -143,6 +188,21 @@ int chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
 /* Called with each changed (or, in a dry run, matching) row: column 0 is
  * the key as text, then the report columns. Returns 0 or a negative errno
  * (after chime_run_fail()) to stop. */
+/*
+ * The unit transaction of a database plugin: BEGIN, then chime_run_fence()
+ * (docs/design.md, "Fencing effects"), so a run whose claim another node
+ * recovered while this one stalled changes nothing more. Returns 0 with the
+ * unit open, or a negative errno after chime_run_fail() with nothing left
+ * open (a failed fence: "fenced: ..."). Without a ledger the fence is a
+ * no-op and this is a plain BEGIN.
+ */
+int chime__sql_unit_begin(struct chime_run *run, PGconn *conn);
+/* COMMIT the unit: 0, or a negative errno after chime_run_fail()
+ * ("COMMIT failed: ..."; the unit is then rolled back). */
+int chime__sql_unit_commit(struct chime_run *run, PGconn *conn);
+/* ROLLBACK the unit after a failure (the run's reason stays). */
+void chime__sql_unit_rollback(PGconn *conn);
+
 typedef int (*chime__sql_row_fn)(struct chime_run *run, const PGresult *res, int row,
                                  void *userdata);
 
@@ -171,7 +231,8 @@ struct chime__sql_batch {
  * batch finds nothing, checking chime_run_cancelled() between batches.
  * Returns the number of rows changed (or matched) in *ret_rows, and 0, or
  * a negative errno after chime_run_fail() (-ECANCELED when cancelled).
- * Every batch that completed stays committed.
+ * Each batch of a real run is a fenced unit (chime__sql_unit_begin());
+ * every batch that completed stays committed.
  */
 int chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b,
                          int64_t *ret_rows);
