@@ -145,4 +145,30 @@ expect_rc "--at on audit: exit 2" 2 "usage" audit hourly --at 2026-03-29T00:00:0
 audit hourly --from 2014-01-01T00:00:00Z --to 2026-01-01T00:00:00Z --force --json |
 	json '(len(j["slots"]) > 100000, j["counts"]["missing"] > 0)' >"$TMP/force.txt"
 expect_eq "--force lifts the limit" "$(cat "$TMP/force.txt")" "(True, True)"
+
+# Upgrading a schema-1 ledger an administrator made: the pause in force
+# goes to chime.pause_log, and a role granted on chime.paused may write it.
+db1=t_audit_v1_$$
+createdb "$db1"
+trap 'rc=$?; dropdb --if-exists --force "$db" >/dev/null 2>&1; dropdb --if-exists --force "$db1" >/dev/null 2>&1; psql -X -q -d postgres -c "DROP ROLE IF EXISTS chime_audit_$$" >/dev/null 2>&1; set +e; (exit $rc); cleanup' EXIT
+sql_dir=$CHIME_SOURCE_DIR/lib/ledger/sql
+psql -X -q -v ON_ERROR_STOP=1 -d "$db1" >/dev/null <<SQL
+BEGIN;
+\i $sql_dir/migrate-lock.sql
+\i $sql_dir/migrate-001.sql
+INSERT INTO chime.schema_version (version) VALUES (1);
+INSERT INTO chime.paused (job, paused_at, node) VALUES ('hourly', '2026-03-01T00:00:00Z', 'old-node');
+CREATE ROLE chime_audit_$$ LOGIN;
+GRANT USAGE ON SCHEMA chime TO chime_audit_$$;
+GRANT SELECT, INSERT, UPDATE, DELETE ON chime.paused TO chime_audit_$$;
+COMMIT;
+SQL
+sed "s/dbname=$db/dbname=$db1/" "$CONFIG" >"$TMP/v1.yaml"
+"$CHIMECTL" audit hourly --config "$TMP/v1.yaml" --from '2026-03-01 00:00' --to '2026-03-01 02:00' >/dev/null ||
+	fail "audit of a schema-1 ledger"
+expect_eq "upgrade: version 2, the pause in force kept in pause_log" \
+	"$(psql -X -A -t -d "$db1" -c "SELECT (SELECT max(version) FROM chime.schema_version), node FROM chime.pause_log WHERE job = 'hourly' AND resumed_at IS NULL")" \
+	"2|old-node"
+expect_eq "upgrade: the roles of chime.paused may write chime.pause_log" \
+	"$(psql -X -A -t -d "$db1" -c "SELECT has_table_privilege('chime_audit_$$', 'chime.pause_log', 'INSERT') AND has_table_privilege('chime_audit_$$', 'chime.pause_log', 'UPDATE')")" t
 finish
