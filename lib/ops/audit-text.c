@@ -253,6 +253,34 @@ why_happened(FILE *f, const struct chime_audit_entry *e, const struct chime_audi
 	fputs(".", f);
 }
 
+/* For a slot without a row: the nearest slots either side that a node
+ * did record, which bound the time no node was claiming. */
+static void
+why_around(FILE *f, const struct chime_audit *a, size_t i, const struct chime_audit_report *rp)
+{
+	const struct chime_audit_entry *before = NULL, *after = NULL;
+	char when[64];
+
+	for (size_t k = i; k > 0 && before == NULL; k--)
+		if (a->entries[k - 1].run != NULL)
+			before = &a->entries[k - 1];
+	for (size_t k = i + 1; k < a->n_entries && after == NULL; k++)
+		if (a->entries[k].run != NULL)
+			after = &a->entries[k];
+	if (before != NULL) {
+		chime_text_time(before->slot.slot.instant_usec, rp->tz, when, sizeof(when));
+		fprintf(f, " The slot before it with a row, %s, was %s by node %s.", when,
+		        before->run->status == CHIME_RUN_SKIPPED ? "skipped" : "claimed",
+		        before->run->node);
+	}
+	if (after != NULL) {
+		chime_text_time(after->slot.slot.instant_usec, rp->tz, when, sizeof(when));
+		fprintf(f, " The next slot with a row, %s, was %s by node %s.", when,
+		        after->run->status == CHIME_RUN_SKIPPED ? "skipped" : "claimed",
+		        after->run->node);
+	}
+}
+
 /* The explanation as one string (NULL on OOM). */
 static char *
 why_text(const struct chime_audit *a, size_t i, int64_t at_usec,
@@ -270,6 +298,8 @@ why_text(const struct chime_audit *a, size_t i, int64_t at_usec,
 	fprintf(f, " Verdict: %s: ", chime_audit_verdict_name(e->verdict));
 	chime_text_put(f, e->reason, strlen(e->reason));
 	fputs(".", f);
+	if (e->verdict == CHIME_AUDIT_MISSING)
+		why_around(f, a, i, rp);
 	if (e->slot.dropped != CHIME_AUDIT_SKIP_DST_GAP && e->slot.slot.instant_usec != at_usec) {
 		chime_text_time(at_usec, rp->tz, asked, sizeof(asked));
 		fprintf(f, " (The nearest slot at or before %s.)", asked);
