@@ -412,6 +412,9 @@ chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, siz
 	int r;
 
 	p_i64(&p, id);
+	r = ledger_exec(conn, chime_sql_runs_fence_hold, &p, NULL, errbuf, errsize);
+	if (r < 0)
+		return r;
 	p_str(&p, node);
 	r = ledger_exec(conn, chime_sql_runs_fence, &p, &res, errbuf, errsize);
 	if (r < 0)

@@ -118,9 +118,10 @@ int chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
 /*
  * The fence (docs/design.md, "Fencing effects"), on a run's own connection
  * inside the plugin's open unit transaction: 0 when run `id` is still
- * node `node`'s running claim within its lease, and then the row is held
- * against recovery until the transaction ends (and the server rolls the
- * transaction back once it idles longer than the lease). -ESTALE with the
+ * node `node`'s running claim within its lease, and then the run is held
+ * against recovery (its advisory lock, shared) until the transaction ends
+ * (and the server rolls the transaction back once it idles longer than
+ * the lease). -ESTALE with the
  * reason ("fenced: run N is no longer this node's claim (...)") when it is
  * not; another negative errno when the statement failed.
  */

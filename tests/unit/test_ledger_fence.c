@@ -3,10 +3,11 @@
  * The run fence against a real PostgreSQL (ledger.h chime_ledger_fence,
  * lib/ledger/sql/fence.sql): two connections, the run's own (the
  * plugin's unit transaction) and the ledger's (heartbeats, recovery). A
- * fence holds on a live run and sets the idle timeout; recovery and
- * heartbeats skip a fenced row without waiting; recovery succeeds once the
- * fenced transaction ended; a fence fails on a recovered row and on a
- * stale lease; a recovered run that finished records the truth once.
+ * fence holds on a live run and sets the idle timeout; recovery skips a
+ * fenced run without waiting; recovery succeeds once the
+ * fenced transaction ended; heartbeats renew a fenced row; a fence fails
+ * on a recovered row, another node's claim and a stale lease; a recovered
+ * run that finished records the truth once.
  *
  * It needs a database, so it is not a ctest unit test: without
  * CHIME_LEDGER_TEST_CONNINFO it exits 77 (skipped).
@@ -149,12 +150,14 @@ test_fence_holds_against_recovery(void **state)
 	assert_int_equal(
 	        chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, err, sizeof(err)),
 	        -ESTALE);
-	/* ...and a heartbeat counts it live without waiting for it. */
+	/* ...and a heartbeat renews it without waiting for the unit. */
 	assert_int_equal(
 	        chime_ledger_heartbeat(ledger, &id, 1, cancel, &n_cancel, err, sizeof(err)), 0);
 	assert_int_equal(n_cancel, 0);
-	/* The unit rolled back (its heartbeat too): now recovery wins. */
+	/* The unit rolled back: now recovery (with the heartbeat it sees
+	 * now) wins. */
 	exec_ok(run, "ROLLBACK");
+	lost = lost_row(ledger, id);
 	assert_scalar(run, "SHOW idle_in_transaction_session_timeout", "0");
 	assert_int_equal(
 	        chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, err, sizeof(err)),
@@ -174,31 +177,38 @@ test_fence_holds_against_recovery(void **state)
 }
 
 static void
-test_fence_commit_renews(void **state)
+test_fence_released_at_commit(void **state)
 {
 	PGconn *run = connect_or_skip(), *ledger = connect_or_skip();
-	int64_t id = running(ledger, "renewed"), new_id = -1;
+	int64_t id = running(ledger, "released"), new_id = -1, cancel[1];
 	struct chime_ledger_lost lost;
+	size_t n_cancel = 9;
 	char err[512];
 
 	(void)state;
+	exec_ok(ledger, "SET statement_timeout = '3s'");
 	exec_ok(ledger, "UPDATE chime.runs SET heartbeat_at = now() - interval '30 s'"
-	                " WHERE job = 'renewed'");
-	lost = lost_row(ledger, id);
+	                " WHERE job = 'released'");
 	exec_ok(run, "BEGIN");
 	assert_int_equal(chime_ledger_fence(run, id, "a", err, sizeof(err)), 0);
-	exec_ok(run, "COMMIT");
-	/* The committed unit renewed the claim: recovery with what it saw
-	 * before loses. */
-	assert_int_equal(chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, NULL, 0),
-	                 -ESTALE);
+	/* Heartbeats and overlap checks keep renewing and reading the row
+	 * while the unit runs. */
+	assert_int_equal(
+	        chime_ledger_heartbeat(ledger, &id, 1, cancel, &n_cancel, err, sizeof(err)), 0);
+	assert_int_equal(n_cancel, 0);
 	assert_scalar(ledger,
-	              "SELECT status || ':' || (heartbeat_at > now() - interval '10 s')"
-	              " FROM chime.runs WHERE job = 'renewed'",
-	              "running:true");
-	/* Another node's fence on it fails. */
+	              "SELECT heartbeat_at > now() - interval '10 s' FROM chime.runs"
+	              " WHERE job = 'released'",
+	              "t");
+	/* Another node's fence on it fails, without waiting for the unit. */
+	assert_int_equal(chime_ledger_fence(ledger, id, "b", err, sizeof(err)), -ESTALE);
+	exec_ok(run, "COMMIT");
+	/* Once the unit committed, nothing holds the run: recovery wins. */
+	lost = lost_row(ledger, id);
+	assert_int_equal(chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, NULL, 0),
+	                 0);
 	exec_ok(run, "BEGIN");
-	assert_int_equal(chime_ledger_fence(run, id, "b", err, sizeof(err)), -ESTALE);
+	assert_int_equal(chime_ledger_fence(run, id, "a", err, sizeof(err)), -ESTALE);
 	exec_ok(run, "ROLLBACK");
 	PQfinish(run);
 	PQfinish(ledger);
@@ -280,7 +290,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_fence_holds_against_recovery),
-	        cmocka_unit_test(test_fence_commit_renews),
+	        cmocka_unit_test(test_fence_released_at_commit),
 	        cmocka_unit_test(test_fence_stale_lease),
 	        cmocka_unit_test(test_finish_late),
 	};

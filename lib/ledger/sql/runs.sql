@@ -45,20 +45,10 @@ UPDATE chime.runs SET status = 'running', started_at = now(),
 
 -- name: runs_heartbeat
 -- $1 the ids this node runs, as a bigint[] literal; returns the live ones
--- and whether a cancel was requested. A row locked by its run's fence
--- (runs_fence, inside a plugin's unit transaction) is skipped, not waited
--- for, and returned as live: the fence renewed it, and its unit holds it
--- against recovery until the unit ends.
-WITH mine AS (SELECT id FROM chime.runs
-  WHERE id = ANY($1::bigint[]) AND status IN ('claimed', 'running')
-  FOR NO KEY UPDATE SKIP LOCKED),
- beat AS (UPDATE chime.runs r SET heartbeat_at = now() FROM mine WHERE r.id = mine.id
-  RETURNING r.id, r.cancel_requested)
-SELECT id, cancel_requested FROM beat
-UNION ALL
-SELECT id, cancel_requested FROM chime.runs
+-- and whether a cancel was requested.
+UPDATE chime.runs SET heartbeat_at = now()
  WHERE id = ANY($1::bigint[]) AND status IN ('claimed', 'running')
- AND id NOT IN (SELECT id FROM mine);
+ RETURNING id, cancel_requested;
 
 -- name: runs_finish
 -- $1 id, $2 final status, $3 summary JSON or NULL, $4 error or NULL.
@@ -140,11 +130,14 @@ SELECT id, job, attempt, node, (extract(epoch FROM slot_local) * 1000000)::bigin
 -- Close lost run $1 if its heartbeat is still $2 (usec: nobody recovered
 -- it meanwhile) and, when $3 (idempotent), claim the next attempt for node
 -- $4 with lease $5 usec. Returns the rows closed (0 or 1) and the new id.
--- A row locked by a fence (runs_fence: its holder is inside a unit
--- transaction) is skipped, not waited for: the holder is alive, and a
--- later scan sees its new heartbeat or, once the server rolled the unit
--- back (idle_in_transaction_session_timeout), the row free.
-WITH free AS (SELECT id FROM chime.runs WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED),
+-- A run held by a fence (fence.sql: its holder is inside a unit
+-- transaction, holding the run's advisory lock shared) is skipped, not
+-- waited for: the holder is alive, and a later scan finds the lock free
+-- once the unit ended (or the server rolled it back after a lease idle,
+-- idle_in_transaction_session_timeout). Taken exclusive, the lock keeps
+-- new fences waiting until this recovery committed; they then fail.
+WITH free AS (SELECT $1::bigint AS id
+  WHERE pg_try_advisory_xact_lock(1667787109, ($1::bigint % 2147483648)::int)),
  old AS (UPDATE chime.runs SET
   status = CASE WHEN $3::boolean THEN 'lost' ELSE 'failed' END,
   finished_at = now(),
