@@ -67,6 +67,10 @@ on_time || fail "the next slot started $late s late"
 skipped=$(q "SELECT count(*) FROM chime.runs WHERE job = 'hang' AND status = 'skipped'")
 [ "$skipped" = 0 ] || fail "$skipped slots skipped behind the stuck run"
 grep -q "connection cut, terminating backend $pid" "$tmp/chimed.log" || fail "the abort is not logged"
+# Its record waits for the row a bounded time per try (lock_timeout), so
+# no ledger thread stays pinned behind the stopped backend.
+grep -q "its hung backend still holds the row" "$tmp/chimed.log" ||
+	fail "the stuck run's record did not give way to the row lock"
 given_up=$(grep "timed out after 4s" "$tmp/chimed.log" | head -1)
 given_up=$(($(date -d "${given_up%% *}" +%s%3N) - slot * 1000))
 echo "# the stuck run was given up $given_up ms after its slot (timeout 4 s + grace 5 s)"
