@@ -780,7 +780,9 @@ runner_dispatch(struct chime_runner *runner, struct chime_config *config,
 			                     "retry of slot %s abandoned: the next slot %s is due",
 			                     chime_runner_run_when(q, old, sizeof(old)), when);
 			rr_free(q);
-		} else if (chime__runner_run_live(q)) {
+		} else if (chime__runner_run_live(q) && !q->abandoned) {
+			/* An abandoned run (past timeout plus grace, its
+			 * connection cut) holds no slot back. */
 			live = q;
 		} else if (q->state == RR_QUEUED) {
 			queued++;

@@ -28,6 +28,8 @@
 
 #define WAIT_POLL_USEC   (INT64_C(500) * 1000)
 #define RECORD_POLL_USEC (INT64_C(1000) * 1000)
+/* How long an abandoned run's record waits for its row lock per try. */
+#define ABANDONED_LOCK_WAIT "2s"
 
 enum claim_outcome {
 	CLAIM_RUN,     /* claimed and started */
@@ -52,9 +54,10 @@ struct record_op {
 	struct ledger_work w;
 	struct chime_runner_run *rr;
 	chime_runner_stage_done_fn done;
-	bool again; /* a retry after the database was unreachable */
-	bool late;  /* recovered meanwhile: the truth was added to its row */
-	bool in_tx; /* the plugin recorded `succeeded` in its transaction */
+	bool again;     /* a retry after the database was unreachable */
+	bool late;      /* recovered meanwhile: the truth was added to its row */
+	bool in_tx;     /* the plugin recorded `succeeded` in its transaction */
+	bool abandoned; /* given up past timeout plus grace: its backend may hold the row */
 	enum chime_run_status status;
 	char *summary, *error;
 };
@@ -317,8 +320,17 @@ record_work(struct ledger_work *w, struct chime_db_conn *c)
 
 	int64_t id = chime_runner_run_id(op->rr);
 
+	/* A hung backend of a fenced run holds the row until it exits: wait
+	 * for it a little, then again later, never with a pool thread pinned. */
+	if (op->abandoned)
+		PQclear(PQexec(c->pg, "SET lock_timeout = '" ABANDONED_LOCK_WAIT "'"));
 	w->r = chime_ledger_finish(c->pg, id, op->status, op->summary, op->error, w->err,
 	                           sizeof(w->err));
+	if (op->abandoned) {
+		if (w->r == -EIO && strstr(w->err, "lock timeout") != NULL)
+			w->r = -EAGAIN;
+		PQclear(PQexec(c->pg, "RESET lock_timeout"));
+	}
 	/* Not live: another node recovered it while this one worked (a
 	 * stall, a pause). The row must not contradict the database: say on
 	 * it how the run really ended (succeeded late: its work committed;
@@ -365,6 +377,15 @@ record_after(struct ledger_work *w)
 	char when[64];
 
 	chime_runner_run_when(rr, when, sizeof(when));
+	if (w->r == -EAGAIN && !chime_runner_draining(w->svc->runner) && !w->svc->closing) {
+		if (!op->again)
+			chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
+			                     "run of %s: outcome '%s' not recorded yet: its hung "
+			                     "backend still holds the row; retrying until it exits",
+			                     when, status);
+		chime_runner_run_defer(rr, RECORD_POLL_USEC, record_retry_cb);
+		return;
+	}
 	if ((w->r == -ENOTCONN || w->r == -ETIME) && !chime_runner_draining(w->svc->runner) &&
 	    !w->svc->closing) {
 		if (!op->again)
@@ -435,6 +456,7 @@ record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
 	op->summary = run != NULL ? chime_run_report_json(run) : NULL;
 	op->error = record_error(rr, op->status);
 	op->in_tx = run != NULL && chime_run_recorded(run);
+	op->abandoned = chime_runner_run_abandoned(rr);
 	return chime__ledger_queue(svc, &op->w);
 }
 
