@@ -512,11 +512,8 @@ health_async_cb(uv_async_t *async)
 		chime_log_info("database connected");
 	if (now.state == CHIME_DB_DOWN)
 		chime__ledger_gap(svc, now.since_wall_usec);
-	/* Every slot up to now may have been missed (a claim that failed, an
-	 * overlap skip whose row could not be written): catch-up plans them,
-	 * leaving alone those with a row and, for its grace, the youngest. */
 	if (now.state == CHIME_DB_UP)
-		chime__ledger_missed(svc, chime__ledger_wall(svc));
+		svc->catchup_pending = true;
 	svc->health = now;
 	if (svc->changed_cb != NULL)
 		svc->changed_cb(svc->userdata);
