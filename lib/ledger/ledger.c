@@ -427,9 +427,8 @@ chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, siz
 }
 
 int
-chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node,
-                         enum chime_run_status status, const char *summary_json,
-                         const char *error, char *errbuf, size_t errsize)
+chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node, enum chime_run_status status,
+                         const char *summary_json, const char *error, char *errbuf, size_t errsize)
 {
 	struct params p = {0};
 
