@@ -520,7 +520,21 @@ skipped_free(struct ledger_work *w)
 	chime_free_many(op->job, op->reason, op);
 }
 
-static const struct ledger_op_type skipped_type = {.work = skipped_work, .free = skipped_free};
+/* Not recorded (no database): catch-up gives the slot its row later. */
+static void
+skipped_after(struct ledger_work *w)
+{
+	struct skipped_op *op = (struct skipped_op *)w;
+
+	if (w->r < 0 && w->r != -EEXIST)
+		chime__ledger_missed(w->svc, op->slot.instant_usec);
+}
+
+static const struct ledger_op_type skipped_type = {
+        .work = skipped_work,
+        .after = skipped_after,
+        .free = skipped_free,
+};
 
 void
 chime__ledger_skipped(const struct chime_job_config *job, const struct chime_slot *slot,
