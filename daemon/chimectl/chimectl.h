@@ -21,6 +21,7 @@ int chimectl_check_main(int argc, char **argv);
 int chimectl_next_main(int argc, char **argv);
 int chimectl_run_main(int argc, char **argv);
 int chimectl_import_main(int argc, char **argv); /* import-crontab */
+int chimectl_audit_main(int argc, char **argv);  /* audit, why */
 int chimectl_control_main(int argc,
                           char **argv); /* status list history trigger pause resume reload */
 

@@ -45,8 +45,8 @@ chime_audit_skip_name(enum chime_audit_skip skip)
 }
 
 /* A civil (local wall) time as "2026-03-29 02:30:00", or its "HH:MM". */
-static void
-local_text(int64_t local_usec, bool time_only, char *buf, size_t size)
+void
+chime_audit_wall_text(int64_t local_usec, bool time_only, char *buf, size_t size)
 {
 	int64_t sec = chime_floor_div(local_usec, USEC_PER_SEC), days = chime_floor_div(sec, 86400);
 	int64_t tod = sec - days * 86400, y;
@@ -342,6 +342,25 @@ judge_skipped(const struct chime_audit_input *in, struct chime_audit_entry *e, c
 	}
 }
 
+/* A slot whose wall time is in a DST gap and fired at the jump says so:
+ * its instant is not its wall time. */
+static void
+note_jump(const struct chime_audit_input *in, const struct chime_audit_entry *e, char *buf,
+          size_t size)
+{
+	int64_t utc[2], jump;
+	char wall[32];
+
+	if (in->tz == NULL || e->slot.dropped != CHIME_AUDIT_SKIP_NONE ||
+	    chime_tz_resolve(in->tz, chime_floor_div(e->slot.slot.local_usec, USEC_PER_SEC), utc,
+	                     &jump, NULL) != 0)
+		return;
+	chime_audit_wall_text(e->slot.slot.local_usec, true, wall, sizeof(wall));
+	snprintf(buf + strlen(buf), size - strlen(buf),
+	         "; the slot %s does not exist that night: the DST policy ran it at the jump",
+	         wall);
+}
+
 /* The verdict of a slot with rows[0..n) (its attempts, oldest first). */
 static void
 judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
@@ -406,6 +425,7 @@ judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
 	}
 	if (run->manual)
 		snprintf(buf + strlen(buf), size - strlen(buf), " (a manual run)");
+	note_jump(in, e, buf, size);
 }
 
 /* A slot without a row, or one the DST policy dropped. */
@@ -419,14 +439,14 @@ judge_empty(const struct chime_audit_input *in, struct chime_audit_entry *e, cha
 	if (s->dropped == CHIME_AUDIT_SKIP_DST_GAP) {
 		e->verdict = CHIME_AUDIT_SKIPPED;
 		e->skip = CHIME_AUDIT_SKIP_DST_GAP;
-		local_text(s->slot.local_usec, true, wall, sizeof(wall));
+		chime_audit_wall_text(s->slot.local_usec, true, wall, sizeof(wall));
 		if (s->merged_local_usec == INT64_MIN) {
 			snprintf(buf, size,
 			         "dst gap: %s does not exist that night (the clocks jump forward); "
 			         "the DST policy (gap: skip) does not run it",
 			         wall);
 		} else {
-			local_text(s->merged_local_usec, true, merged, sizeof(merged));
+			chime_audit_wall_text(s->merged_local_usec, true, merged, sizeof(merged));
 			snprintf(buf, size,
 			         "dst gap: %s does not exist that night (the clocks jump forward); "
 			         "the DST policy (gap: run-at-jump) runs the gap once, as the slot "
@@ -438,7 +458,7 @@ judge_empty(const struct chime_audit_input *in, struct chime_audit_entry *e, cha
 	if (s->dropped == CHIME_AUDIT_SKIP_DST_OVERLAP) {
 		e->verdict = CHIME_AUDIT_SKIPPED;
 		e->skip = CHIME_AUDIT_SKIP_DST_OVERLAP;
-		local_text(s->slot.local_usec, true, wall, sizeof(wall));
+		chime_audit_wall_text(s->slot.local_usec, true, wall, sizeof(wall));
 		snprintf(buf, size,
 		         "dst overlap: %s happens twice that night (the clocks fall back); the DST "
 		         "policy (overlap: once) runs only the first",

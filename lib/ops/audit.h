@@ -22,9 +22,11 @@
 #ifndef CHIME_AUDIT_H
 #define CHIME_AUDIT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cron.h"
 #include "run-record.h"
@@ -127,5 +129,34 @@ void chime_audit_done(struct chime_audit *audit);
 /* "paused by alice: deploy freeze", "paused by alice", "paused: NOTE" or
  * "paused (who and why not recorded)" into buf. */
 void chime_audit_pause_phrase(const char *by, const char *note, char *buf, size_t size);
+
+/* A local wall time (civil usec) as "2026-03-29 02:30:00", or "02:30". */
+void chime_audit_wall_text(int64_t local_usec, bool time_only, char *buf, size_t size);
+
+/* ---- Output (audit-text.c) ------------------------------------------ */
+
+/* What the output says of the audit besides its entries. Borrowed. */
+struct chime_audit_report {
+	const char *job;
+	const char *schedule;      /* as written */
+	const struct chime_tz *tz; /* the job's zone: times are written in it */
+	int64_t from_usec, to_usec;
+	bool truncated; /* the ledger had more rows than were read */
+};
+
+/* The audit as a table for people: one row per slot (SLOT VERDICT RUN TRY
+ * REASON), the rows of no slot apart, and the counts. */
+void chime_audit_print(FILE *out, const struct chime_audit *audit,
+                       const struct chime_audit_report *report);
+/* The same as JSON (docs/chimectl.1 lists the members); a new reference,
+ * NULL on OOM. */
+json_t *chime_audit_json(const struct chime_audit *audit, const struct chime_audit_report *report);
+/* One slot explained in a few sentences: what was scheduled, which node,
+ * what happened, why. `at_usec` is the time asked about. */
+void chime_audit_print_why(FILE *out, const struct chime_audit *audit, size_t index,
+                           int64_t at_usec, const struct chime_audit_report *report);
+/* The entry as JSON with the explanation as "explanation"; NULL on OOM. */
+json_t *chime_audit_json_why(const struct chime_audit *audit, size_t index, int64_t at_usec,
+                             const struct chime_audit_report *report);
 
 #endif

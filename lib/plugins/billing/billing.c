@@ -674,6 +674,8 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        /* Each order and notice write, and each suspension, is fenced. */
+        .fences = true,
         .check = billing_check,
         .needs_database = true,
 };

@@ -265,7 +265,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 		goto out;
 	}
 	params[0] = order_id;
-	res = billing_exec(c->conn, c->sql[STMT_BEGIN_ATTEMPT], 1, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_BEGIN_ATTEMPT], 1, params);
 	if (!billing_ok(res)) {
 		billing_db_error(&c->err, res, "cannot update payment order");
 		goto out;
@@ -363,7 +363,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 	params[1] = status;
 	params[2] = gw_id;
 	params[3] = message;
-	res = billing_exec(c->conn, c->sql[STMT_RECORD], 4, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_RECORD], 4, params);
 	if (!billing_ok(res))
 		billing_db_error(&c->err, res,
 		                 "cannot record the gateway's answer (the order stays open and is "
@@ -444,7 +444,7 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	params[1] = key;
 	params[2] = c->prefix;
 	if (!chime_run_dry_run(c->run)) {
-		res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
+		res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_INSERT], 3, params);
 		if (!billing_ok(res)) {
 			billing_db_error(&c->err, res, "cannot insert payment order");
 			goto out;

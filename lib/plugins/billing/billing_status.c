@@ -349,7 +349,7 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 		chime_run_count(c->run, "in_progress", 1);
 		return 0;
 	}
-	res = billing_exec(c->conn, c->sql[STMT_BEGIN_SEND], 1, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_BEGIN_SEND], 1, params);
 	if (!billing_ok(res)) {
 		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
 		                 "cannot update notice");
@@ -399,7 +399,7 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 			snprintf(c->smtp_down_reason, sizeof(c->smtp_down_reason), "%s", errbuf);
 		}
 	}
-	res = billing_exec(c->conn, c->sql[STMT_RECORD], 3, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_RECORD], 3, params);
 	if (!billing_ok(res))
 		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
 		                 "cannot record the notice as sent (it may be sent again)");
@@ -426,6 +426,10 @@ suspend(struct status_ctx *c, const struct notice *n)
 		c->err.db_failed = PQstatus(c->conn) != CONNECTION_OK;
 		return 0;
 	}
+	/* The suspension is one fenced unit (the fence's reason is the
+	 * run's when it fails). */
+	if (chime_run_fence(c->run, c->conn) < 0)
+		goto fail;
 	res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
 	if (!billing_ok(res))
 		goto fail;
@@ -542,7 +546,7 @@ process(struct status_ctx *c, const struct notice *n)
 		if (r <= 0)
 			return c->err.db_failed ? -EIO : 0;
 	} else {
-		res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
+		res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_INSERT], 3, params);
 		if (!billing_ok(res)) {
 			billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
 			                 "cannot insert notice");
