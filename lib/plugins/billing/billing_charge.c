@@ -75,15 +75,16 @@ static const char sql_by_key[] = "SELECT o.{o.id}::text, o.{o.status}::text FROM
                                  " WHERE o.{o.idempotency_key}::text = $1::text";
 
 /* Open orders of active subscriptions, oldest first: only this
- * installation's own (key prefix $1), never an order the application
- * opened itself. */
+ * installation's own (key prefix $1, or "sub-" from before the prefix),
+ * never an order the application opened itself. */
 static const char sql_open[] =
         "SELECT o.{o.id}::text, o.{o.idempotency_key}::text, s.{s.id}::text, t.{t.name}::text,"
         " s.{s.plan}::text, " CARD " FROM {payment_orders} o"
         " JOIN {subscriptions} s ON s.{s.link} = o.{o.subscription_id}"
         " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}" CARD_JOIN
         " WHERE o.{o.status} IN ({=pending}, {=unknown}) AND s.{s.status} = {=active}"
-        " AND left(o.{o.idempotency_key}::text, length($1::text) + 5) = $1::text || '-sub-'"
+        " AND (left(o.{o.idempotency_key}::text, length($1::text) + 5) = $1::text || '-sub-'"
+        " OR left(o.{o.idempotency_key}::text, 4) = 'sub-')"
         " ORDER BY o.{o.id}";
 
 /* Counts the attempt before the call, so a call cut short by a crash is
