@@ -27,9 +27,14 @@ void chime__node_free_rec(struct chime_node *n);
  * their paths rewritten and merge_line/merge_column set; explicit keys
  * override merged ones, earlier mappings of a list later ones. A merge
  * value that is not a mapping or a list of them is a diagnostic, counted
- * in *ret_errors, and contributes nothing. Returns 0 or -ENOMEM (the
- * mapping then still holds every node, to be freed with the tree).
+ * in *ret_errors, and contributes nothing; so is an anchor on a merge
+ * value (or on a mapping of its list), which the merge would empty, and
+ * the mapping is then left as written. The merge keys and values taken
+ * out go to the items of `trash` (an anchor may name a node in them), or
+ * are freed when that cannot grow. Returns 0 or -ENOMEM (the mapping
+ * then still holds every node, to be freed with the tree).
  */
-int chime__node_merge(struct chime_node *map, struct chime_diag_list *diags, size_t *ret_errors);
+int chime__node_merge(struct chime_node *map, struct chime_diag_list *diags, size_t *ret_errors,
+                      struct chime_node *trash);
 
 #endif

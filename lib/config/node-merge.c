@@ -138,6 +138,43 @@ merge_winners(const struct chime_node *map, bool *win, size_t n_cand)
 	return winners;
 }
 
+/* Keep a node the merge took out of the tree for the end of the parse. */
+static void
+merge_discard(struct chime_node *trash, struct chime_node *n)
+{
+	if (trash->count == trash->allocated) {
+		size_t cap = trash->allocated != 0 ? trash->allocated * 2 : 16;
+		struct chime_node **items = reallocarray(trash->items, cap, sizeof(*items));
+
+		if (items == NULL) {
+			chime__node_free_rec(n); /* the parse fails: no alias comes after */
+			return;
+		}
+		trash->items = items;
+		trash->allocated = cap;
+	}
+	trash->items[trash->count++] = n;
+}
+
+/* An anchor names the merge value or a mapping of its list: emptying it
+ * would change what a later alias copies. */
+static bool
+merge_anchored(const struct chime_node *v, struct chime_diag_list *diags, size_t *ret_errors)
+{
+	const struct chime_node *a = v->anchored ? v : NULL;
+
+	for (size_t i = 0; a == NULL && v->kind == CHIME_NODE_SEQUENCE && i < v->count; i++)
+		if (v->items[i]->anchored)
+			a = v->items[i];
+	if (a == NULL)
+		return false;
+	chime_diag_add(diags, CHIME_DIAG_ERROR, a->file, a->line, a->column, a->path,
+	               "an anchor on the value of a merge key (<<) is not supported: anchor the "
+	               "mapping where it is first written and merge it with an alias");
+	(*ret_errors)++;
+	return true;
+}
+
 static void
 merge_bad(const struct chime_node *bad, struct chime_diag_list *diags, size_t *ret_errors)
 {
@@ -212,17 +249,21 @@ merge_each(struct chime_node *out, const char *path, struct chime_node *key, str
 }
 
 int
-chime__node_merge(struct chime_node *map, struct chime_diag_list *diags, size_t *ret_errors)
+chime__node_merge(struct chime_node *map, struct chime_diag_list *diags, size_t *ret_errors,
+                  struct chime_node *trash)
 {
 	struct chime_node out = {.kind = CHIME_NODE_MAPPING};
 	size_t n_merge = 0, n_merged, n_cand, m;
 	ssize_t winners;
-	bool *win = NULL;
+	bool *win = NULL, anchored = false;
 	int r = -ENOMEM;
 
 	for (size_t i = 0; i < map->count; i++)
-		n_merge += is_merge_key(map->key_nodes[i]);
-	if (n_merge == 0)
+		if (is_merge_key(map->key_nodes[i])) {
+			n_merge++;
+			anchored |= merge_anchored(map->items[i], diags, ret_errors);
+		}
+	if (n_merge == 0 || anchored)
 		return 0;
 	n_merged = merge_count(map, diags, ret_errors);
 	n_cand = map->count - n_merge + n_merged;
@@ -256,8 +297,8 @@ chime__node_merge(struct chime_node *map, struct chime_diag_list *diags, size_t 
 	for (size_t i = 0; i < map->count; i++)
 		if (is_merge_key(map->key_nodes[i])) {
 			(void)merge_each(NULL, NULL, NULL, map->items[i], win, &m, true);
-			chime__node_free_rec(map->key_nodes[i]);
-			chime__node_free_rec(map->items[i]);
+			merge_discard(trash, map->key_nodes[i]);
+			merge_discard(trash, map->items[i]);
 		}
 	chime_free_many(map->items, map->keys, map->key_nodes);
 	map->items = out.items;

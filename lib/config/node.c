@@ -72,6 +72,9 @@ struct node_parser {
 
 	struct chime_node *root;
 	unsigned documents;
+	/* What merge keys took out of the tree, kept until the end of the
+	 * parse because an anchor may still name a node in it. */
+	struct chime_node trash;
 };
 
 static uint64_t
@@ -379,6 +382,7 @@ parser_add_anchor(struct node_parser *p, const yaml_char_t *name, struct chime_n
 	if (p->anchors[p->n_anchors].name == NULL)
 		return -ENOMEM;
 	p->anchors[p->n_anchors].node = n;
+	n->anchored = true;
 	p->anchors[p->n_anchors].complete = complete;
 	p->n_anchors++;
 	/* The most recent definition wins (YAML allows redefining). */
@@ -656,7 +660,7 @@ parser_end(struct node_parser *p)
 
 	strindex_done(&f->index);
 	if (n->kind == CHIME_NODE_MAPPING)
-		r = chime__node_merge(n, p->diags, &p->errors);
+		r = chime__node_merge(n, p->diags, &p->errors, &p->trash);
 	for (size_t i = 0; i < n->count; i++) {
 		n->n_nodes += n->items[i]->n_nodes;
 		if (n->key_nodes != NULL)
@@ -841,6 +845,9 @@ parser_done(struct node_parser *p)
 {
 	/* Open collections are reachable from the root: free it only. */
 	chime__node_free_rec(p->root);
+	for (size_t i = 0; i < p->trash.count; i++)
+		chime__node_free_rec(p->trash.items[i]);
+	free(p->trash.items);
 	for (size_t i = 0; i < p->depth; i++) {
 		if (p->stack[i].key != NULL)
 			chime__node_free_rec(p->stack[i].key);

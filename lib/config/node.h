@@ -31,6 +31,7 @@ struct chime_node {
 	bool quoted;           /* scalar was not plain ('...', "...", | or >, or !!str):
 	                        * never a null/bool/number */
 	bool arena;            /* internal: the root of a tree held in one allocation */
+	bool anchored;         /* internal, while parsing: an anchor names this node */
 	const char *file;      /* shared, owned by the tree's root */
 	char *path;   /* "jobs.x.options.table", "jobs.x.options.command[0]"; "" for the root */
 	char *scalar; /* CHIME_NODE_SCALAR */

@@ -237,8 +237,8 @@ chime_plugin_rerun_safe(const struct chime_job_config *job)
  * applies (the job's own, or the one in defaults).
  */
 #define ON_LOST_RERUN_REFUSED                                                                      \
-	"rerun: plugin '%s' of job '%s' can neither fence its work nor be re-run safely "         \
-	"(use auto or fail; or, when the work is safe to repeat, say so where the plugin "        \
+	"rerun: plugin '%s' of job '%s' can neither fence its work nor be re-run safely "          \
+	"(use auto or fail; or, when the work is safe to repeat, say so where the plugin "         \
 	"allows it, as exec's options.idempotent: true)"
 
 static int

@@ -40,6 +40,7 @@ struct chime_run {
 	              size_t errsize);
 	void *host;
 	atomic_bool recorded;
+	atomic_bool fenced; /* a fence failed: its reason stays the run's */
 
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
@@ -83,6 +84,7 @@ chime_run_new(const struct chime_run_params *params)
 	run->record = params->record;
 	run->host = params->host;
 	atomic_init(&run->recorded, false);
+	atomic_init(&run->fenced, false);
 	atomic_init(&run->cancelled, false);
 	atomic_init(&run->cancel_grace_usec, INT64_MAX);
 	return run;
@@ -163,9 +165,24 @@ chime_run_fence(struct chime_run *run, PGconn *conn)
 		return -EINVAL;
 	}
 	r = run->fence(run->host, conn, err, sizeof(err));
-	if (r < 0)
+	if (r == -ESTALE) {
+		/* The claim is gone: nothing more may commit. The reason
+		 * stays the run's whatever the plugin says next, the run
+		 * stops at its next cancel check, and it cannot succeed
+		 * (chime_run_fenced()). */
 		chime_run_fail(run, "%s", err);
+		atomic_store(&run->fenced, true);
+		chime_run_cancel(run);
+	} else if (r < 0) {
+		chime_run_fail(run, "%s", err);
+	}
 	return r;
+}
+
+bool
+chime_run_fenced(const struct chime_run *run)
+{
+	return atomic_load(&run->fenced);
 }
 
 CHIME_EXPORT int
@@ -288,6 +305,13 @@ chime_run_fail(struct chime_run *run, const char *fmt, ...)
 	text = chime_vformat(fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&run->lock);
+	if (atomic_load(&run->fenced)) {
+		/* What the plugin says after a failed fence (a failed unit, a
+		 * cancel) follows from it: the fence's reason is the truth. */
+		pthread_mutex_unlock(&run->lock);
+		free(text);
+		return;
+	}
 	free(run->error);
 	/* Out of memory still leaves a reason rather than none. */
 	run->error = text != NULL ? text : strdup("failed (out of memory formatting the reason)");

@@ -50,6 +50,9 @@ void chime_run_cancel_within(struct chime_run *run, int64_t grace_usec);
  * row in the plugin's transaction: when run() returned 0, that
  * transaction committed and the row is final. Thread-safe. */
 bool chime_run_recorded(const struct chime_run *run);
+/* True once chime_run_fence() found the claim gone: the run is cancelled,
+ * its reason is the fence's, and it fails whatever run() returns. */
+bool chime_run_fenced(const struct chime_run *run);
 
 /* The reason set by chime_run_fail(), or NULL. Borrowed. */
 const char *chime_run_error(const struct chime_run *run);

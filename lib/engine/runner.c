@@ -527,6 +527,10 @@ chime__runner_worker(struct chime_runner_run *rr)
 		rr->result = job->plugin->run(job->plugin_state, run);
 		if (rr->result > 0)
 			rr->result = 0;
+		/* A plugin that went on after a failed fence did not succeed:
+		 * its later units could not commit. */
+		if (rr->result == 0 && chime_run_fenced(run))
+			rr->result = -ESTALE;
 	}
 	rr->duration_usec = runner_mono_usec(runner) - start;
 	if (conn != NULL && stages->release_conn != NULL)

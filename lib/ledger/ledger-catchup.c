@@ -106,6 +106,7 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 	struct chime_catchup_plan plan;
 	struct chime_ledger_row last;
 	size_t recorded = 0, missed;
+	int64_t *taken = NULL;
 	int r;
 
 	r = chime_ledger_last_slot(pg, job->name, op->since_usec, &last, op->w.err,
@@ -120,8 +121,24 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 	if (r < 0)
 		return r;
 	p.last_instant_usec = last.instant_usec;
-	if (chime_catchup_plan(&p, &plan) < 0)
+	r = chime_ledger_slots_taken(pg, job->name, last.instant_usec, op->until_usec, &taken,
+	                             &p.n_taken, op->w.err, sizeof(op->w.err));
+	if (r < 0)
+		return r;
+	p.taken = taken;
+	r = chime_catchup_plan(&p, &plan);
+	free(taken);
+	if (r < 0)
 		return -ENOMEM;
+	/* A slot to run that a live node may be claiming just now: plan the
+	 * whole job again once it is older, so its run is not lost to that
+	 * claim with the older slots already recorded skipped. */
+	if (plan.n_run > 0 && plan.run[plan.n_run - 1].instant_usec > now - CATCHUP_GRACE_USEC) {
+		if (last.instant_usec + 1 < op->young_usec)
+			op->young_usec = last.instant_usec + 1;
+		chime_catchup_plan_done(&plan);
+		return 0;
+	}
 	for (size_t i = 0; i < plan.n_skip; i++) {
 		struct chime_ledger_slot s = {
 		        .job = job->name,

@@ -710,6 +710,10 @@ chime_ledger_service_set_config(struct chime_ledger_service *svc, struct chime_c
 {
 	int64_t min_lease = INT64_MAX, expect_every = EXPECT_EVERY_USEC;
 
+	/* The first configuration comes with the schedule's start: a slot
+	 * before now is not the live schedule's, so catch-up plans it. */
+	if (svc->config == NULL && chime__ledger_wall(svc) > svc->catchup_until_wall_usec)
+		svc->catchup_until_wall_usec = chime__ledger_wall(svc);
 	chime_config_ref(config);
 	chime_config_unref(svc->config);
 	svc->config = config;

@@ -52,9 +52,9 @@ struct record_op {
 	struct ledger_work w;
 	struct chime_runner_run *rr;
 	chime_runner_stage_done_fn done;
-	bool again;    /* a retry after the database was unreachable */
-	bool late;     /* recovered meanwhile: the truth was added to its row */
-	bool in_tx;    /* the plugin recorded `succeeded` in its transaction */
+	bool again; /* a retry after the database was unreachable */
+	bool late;  /* recovered meanwhile: the truth was added to its row */
+	bool in_tx; /* the plugin recorded `succeeded` in its transaction */
 	enum chime_run_status status;
 	char *summary, *error;
 };
@@ -324,9 +324,9 @@ record_work(struct ledger_work *w, struct chime_db_conn *c)
 	 * it how the run really ended (succeeded late: its work committed;
 	 * else why, such as the fence rolling its unit back). */
 	if (w->r == -ESTALE && !op->in_tx)
-		op->late = chime_ledger_finish_late(c->pg, id, chime_runner_run_node(op->rr),
-		                                    op->status, op->summary, op->error, NULL,
-		                                    0) == 0;
+		op->late =
+		        chime_ledger_finish_late(c->pg, id, chime_runner_run_node(op->rr),
+		                                 op->status, op->summary, op->error, NULL, 0) == 0;
 }
 
 static void
@@ -377,10 +377,11 @@ record_after(struct ledger_work *w)
 		return;
 	}
 	if (w->r == -ESTALE && op->late)
-		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
-		                     "run of %s: another node recovered the claim as lost meanwhile; "
-		                     "its row now says this run's outcome '%s' came late",
-		                     when, status);
+		chime_runner_run_log(
+		        rr, CHIME_LOG_WARNING, NULL,
+		        "run of %s: another node recovered the claim as lost meanwhile; "
+		        "its row now says this run's outcome '%s' came late",
+		        when, status);
 	else if (w->r == -ESTALE && !op->in_tx) /* in_tx: the plugin wrote the final row */
 		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
 		                     "run of %s: outcome '%s' not recorded: another node recovered "

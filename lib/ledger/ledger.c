@@ -427,9 +427,8 @@ chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, siz
 }
 
 int
-chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node,
-                         enum chime_run_status status, const char *summary_json,
-                         const char *error, char *errbuf, size_t errsize)
+chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node, enum chime_run_status status,
+                         const char *summary_json, const char *error, char *errbuf, size_t errsize)
 {
 	struct params p = {0};
 
@@ -528,6 +527,34 @@ chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
 	/* INT64_MAX would overflow the timestamp: NULL means no bound. */
 	p_opt_i64(&p, at_or_before_usec == INT64_MAX ? INT64_MIN : at_or_before_usec);
 	return ledger_one_row(conn, chime_sql_runs_last_slot, &p, ret_row, errbuf, errsize);
+}
+
+int
+chime_ledger_slots_taken(PGconn *conn, const char *job, int64_t after_usec, int64_t until_usec,
+                         int64_t **ret, size_t *ret_n, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int64_t *v = NULL;
+	int r, n;
+
+	p_str(&p, job);
+	p_i64(&p, after_usec);
+	p_i64(&p, until_usec);
+	r = ledger_exec(conn, chime_sql_runs_slots_taken, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) == NULL) {
+		PQclear(res);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		v[i] = get_i64(res, i, 0);
+	PQclear(res);
+	*ret = v;
+	*ret_n = (size_t)n;
+	return 0;
 }
 
 int

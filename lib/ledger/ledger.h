@@ -164,6 +164,11 @@ int chime_ledger_slot_latest(PGconn *conn, const char *job, int64_t local_usec, 
 int chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
                            struct chime_ledger_row *ret_row, char *errbuf, size_t errsize);
 
+/* The instants of the job's slots in (after, until] that have a row,
+ * ascending, in a new array (*ret NULL when none). 0 or a negative errno. */
+int chime_ledger_slots_taken(PGconn *conn, const char *job, int64_t after_usec, int64_t until_usec,
+                             int64_t **ret, size_t *ret_n, char *errbuf, size_t errsize);
+
 /* The instant of the job's last succeeded run; -ENOENT when none. */
 int chime_ledger_last_success(PGconn *conn, const char *job, int64_t *ret_finished_usec,
                               char *errbuf, size_t errsize);
@@ -256,6 +261,10 @@ struct chime_catchup_params {
 	/* The newest slot that may have been missed: later ones are the live
 	 * schedule's (claimed as they come), never catch-up's. 0: now_usec. */
 	int64_t until_usec;
+	/* Instants of slots that have a row already (ascending): not missed,
+	 * neither run nor skipped. May be NULL. */
+	const int64_t *taken;
+	size_t n_taken;
 	enum chime_misfire_policy misfire;
 	int64_t window_usec; /* catchup_window; <= 0: no window */
 	int max_catchup;     /* run-all bound; <= 0: no bound */
@@ -264,7 +273,7 @@ struct chime_catchup_params {
 
 /*
  * Plan catch-up: the missed slots are those with an instant in
- * (last, until] (until at most now). Slots older than now - window are
+ * (last, until] (until at most now) and not in `taken`. Slots older than now - window are
  * skipped. Within the
  * window, `skip` skips all, `run-once` runs the newest and skips the rest,
  * `run-all` runs the newest max_catchup of them oldest first and skips the

@@ -125,9 +125,8 @@ static int
 exec_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
 	static const char *const known[] = {
-	        "command",      "shell",         "env",         "workdir",    "user", "group",
-	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", "idempotent",
-	        NULL};
+	        "command",      "shell",         "env",         "workdir",    "user",       "group",
+	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", "idempotent", NULL};
 	const char *workdir = NULL, *user = NULL, *group = NULL;
 	const struct chime_node *cmd, *env;
 	struct exec_state *st = NULL;

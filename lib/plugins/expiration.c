@@ -958,7 +958,8 @@ expiration_apply(void *state, PGconn *conn, const char *job, const char *timezon
 const struct chime_plugin chime_plugin_expiration = {
         CHIME_PLUGIN_INIT("expiration", expiration_configure, expiration_run, expiration_release),
         .idempotent = true,
-        .fences = true, /* every batch (chime__sql_unit_begin) */
+        /* Every batch is fenced (chime__sql_unit_begin). */
+        .fences = true,
         .check = expiration_check,
         .needs_database = true,
         .apply = expiration_apply,

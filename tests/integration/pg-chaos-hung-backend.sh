@@ -28,20 +28,20 @@ database:
   conninfo: "dbname=$db"
 jobs:
   hang:
-    schedule: "*/10 * * * * *"
+    schedule: "*/15 * * * * *"
     plugin: sql
-    timeout: 3s
+    timeout: 4s
     options:
-      statement: "INSERT INTO effects SELECT 'hang', \$1 FROM pg_sleep(1.5)"
+      statement: "INSERT INTO effects SELECT 'hang', \$1 FROM pg_sleep(2.5)"
 EOF
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!
 
-wait_eq 25 t q "SELECT count(*) > 0 FROM effects" || fail "the job never ran"
+wait_eq 35 t q "SELECT count(*) > 0 FROM effects" || fail "the job never ran"
 backend() { q "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND state = 'active'
 	AND query LIKE 'INSERT INTO effects%'"; }
 in_flight() { [ -n "$(backend)" ]; }
-wait_until 15 in_flight || fail "the next run was never in flight"
+wait_until 20 in_flight || fail "the next run was never in flight"
 pid=$(backend)
 kill -STOP "$pid"
 stopped=$pid
@@ -52,19 +52,19 @@ echo "# backend $pid of the run of $(date -ud "@$slot" +%T) stopped"
 
 next_done() {
 	[ "$(q "SELECT count(*) FROM chime.runs WHERE job = 'hang'
-		AND scheduled_for = to_timestamp($slot + 10) AND status = 'succeeded'")" = 1 ]
+		AND scheduled_for = to_timestamp($slot + 15) AND status = 'succeeded'")" = 1 ]
 }
-wait_until 20 next_done || fail "the next slot did not succeed"
+wait_until 25 next_done || fail "the next slot did not succeed"
 status=$(q "SELECT status FROM chime.runs WHERE job = 'hang' AND scheduled_for = to_timestamp($slot)")
 [ "$status" = timed_out ] || fail "the stuck run is recorded '$status', not timed_out"
 recorded=$(q "SELECT round(extract(epoch FROM finished_at - scheduled_for)::numeric, 1)
 	FROM chime.runs WHERE job = 'hang' AND scheduled_for = to_timestamp($slot)")
 late=$(q "SELECT round(extract(epoch FROM started_at - scheduled_for)::numeric, 2)
-	FROM chime.runs WHERE job = 'hang' AND scheduled_for = to_timestamp($slot + 10)")
-echo "# the stuck run recorded timed_out $recorded s after its slot (timeout 3 s + grace 5 s)"
+	FROM chime.runs WHERE job = 'hang' AND scheduled_for = to_timestamp($slot + 15)")
+echo "# the stuck run recorded timed_out $recorded s after its slot (timeout 4 s + grace 5 s)"
 echo "# the next slot started $late s after it was due"
 on_time() { [ "$(q "SELECT started_at - scheduled_for < interval '1 second' FROM chime.runs
-	WHERE job = 'hang' AND scheduled_for = to_timestamp($slot + 10)")" = t ]; }
+	WHERE job = 'hang' AND scheduled_for = to_timestamp($slot + 15)")" = t ]; }
 on_time || fail "the next slot started $late s late"
 skipped=$(q "SELECT count(*) FROM chime.runs WHERE job = 'hang' AND status = 'skipped'")
 [ "$skipped" = 0 ] || fail "$skipped slots skipped behind the stuck run"

@@ -5,8 +5,9 @@
 # columns are varchar and NOT NULL, a varchar(1000) subject, a UNIQUE
 # message_id, a NOT NULL sync_error), against a real Dovecot:
 # - a poison message (a 1,264-byte subject) is skipped under its savepoint
-#   with its UID and reason in the report, the log and sync_error, while
-#   the messages after it in the same chunk are stored;
+#   with its UID and reason in the report, the log and sync_error (kept
+#   through the later chunks), while the messages after it in the same
+#   chunk and the next ones are stored;
 # - RFC 2047 (KOI8-R B, ISO-8859-1 Q) and raw Latin-1 subjects are stored
 #   decoded, the raw message byte for byte;
 # - sync_error gets '' (not NULL) after a clean sync;
@@ -69,7 +70,7 @@ jobs:
     schedule: "*/5 * * * *"
     plugin: email_sync
     options:
-      batch_size: 10
+      batch_size: 2
       connections_table: crm_emailconnection
       connections_host: imap_server
       connections_tls: security

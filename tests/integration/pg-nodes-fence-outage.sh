@@ -3,8 +3,8 @@
 #
 # Self-fencing while the database is away (issue 13): an exec job (lease
 # 4 s, so self-fence at 3 s without a renewal, SIGKILL an eighth of the
-# lease after SIGTERM) whose command sleeps 30 s and then appends its run
-# id to a file. PostgreSQL is stopped under it: the node cannot renew the
+# lease after SIGTERM) whose command ignores SIGTERM, sleeps 30 s and then
+# appends its run id to a file. PostgreSQL is stopped under it: the node cannot renew the
 # claim, so before the lease is over it kills its child's process group
 # itself, the moment any other node could start recovering it (lease +
 # one period) being still ahead. When PostgreSQL is back the run is
@@ -50,7 +50,7 @@ jobs:
     retry: { attempts: 1 }
     options:
       shell: true
-      command: ": fmark-$$; sleep 30; echo \$CHIME_RUN_ID >>$effects"
+      command: ": fmark-$$; trap '' TERM; sleep 30; echo \$CHIME_RUN_ID >>$effects"
 EOF
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!
@@ -73,6 +73,9 @@ ok "the child was killed $((gone_ms - halt_ms)) ms after the halt, $((gone_ms - 
 ok "before anyone could recover the claim (lease + one period: 5000 ms)"
 grep -q "self-fencing: claim not renewed" "$tmp/chimed.log" || fail "no self-fencing line in the log"
 ok "the self-fence is logged"
+grep -q "did not exit 500 ms after SIGTERM, sending SIGKILL" "$tmp/chimed.log" ||
+	fail "no SIGKILL an eighth of the lease after SIGTERM (kill_timeout is 10 s)"
+ok "SIGKILL an eighth of the lease after the ignored SIGTERM, not after kill_timeout"
 
 "$CHIME_SOURCE_DIR/tests/harness/pgcluster.sh" resume "$pgdir"
 wait_sql 30 "SELECT status || ' ' || error FROM chime.runs WHERE job = 'fenced'" \

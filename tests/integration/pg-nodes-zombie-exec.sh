@@ -12,27 +12,14 @@
 # and its effect never happened. Prints the figures: time from SIGCONT to
 # the fence, from SIGSTOP to the recovery.
 set -euo pipefail
-. "$CHIME_PG_ENV"
-. "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
+. "$CHIME_SOURCE_DIR/tests/harness/pgnodes.sh"
 
-db=t_zombie_$$
-tmp=$(mktemp -d)
-chmod 755 "$tmp"
-createdb "$db"
-export PGDATABASE=$db
-declare -A pid
 stopped= child=
-cleanup() {
+zombie_cleanup() {
 	[ -n "$stopped" ] && kill -CONT "$stopped" 2>/dev/null || true
-	for n in "${!pid[@]}"; do kill -KILL "${pid[$n]}" 2>/dev/null || true; done
 	[ -n "$child" ] && kill -KILL -- "-$child" 2>/dev/null || true
-	dropdb --if-exists "$db" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-
-fail() { echo "not ok - $*" >&2; for n in 1 2 3; do echo "--- n$n" >&2; tail -15 "$tmp/n$n.log" >&2; done; exit 1; }
-q() { psql -X -A -t -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
+nodes_cleanup_extra=zombie_cleanup
 ms() { date +%s%3N; }
 
 effects="$tmp/effects"
@@ -58,8 +45,7 @@ jobs:
       shell: true
       command: ": zmark-$$; sleep 16; echo \$CHIME_RUN_ID >>$effects"
 EOF
-	"$CHIMED" --config "$tmp/n$n.yaml" >"$tmp/n$n.log" 2>&1 &
-	pid[n$n]=$!
+	start_node "n$n"
 done
 
 wait_sql 15 "SELECT count(*) FROM chime.runs WHERE job = 'zombie' AND status = 'running'" 1 ||
@@ -103,7 +89,5 @@ expect_sql "the slot has one final outcome: attempt 1 failed" \
 expect_eq "the side effect never happened" "$(cat "$effects")" ""
 expect_sql "no other slot in the window" "SELECT count(DISTINCT scheduled_for) FROM chime.runs" 1
 echo "# figures: recovery $((recover_ms - stop_ms)) ms after SIGSTOP (${waited} ms after the last heartbeat); self-fence ${fence_ms} ms after SIGCONT"
-for n in "${!pid[@]}"; do kill -TERM "${pid[$n]}"; done
-for n in "${!pid[@]}"; do wait "${pid[$n]}" || fail "$n exited with an error"; done
-pid=()
+stop_nodes
 finish

@@ -112,8 +112,11 @@ running(PGconn *conn, const char *job)
 static struct chime_ledger_lost
 lost_row(PGconn *conn, int64_t id)
 {
-	struct chime_ledger_lost l = {.id = id, .attempt = 1, .local_usec = T0,
-	                              .instant_usec = T0, .previous_usec = INT64_MIN};
+	struct chime_ledger_lost l = {.id = id,
+	                              .attempt = 1,
+	                              .local_usec = T0,
+	                              .instant_usec = T0,
+	                              .previous_usec = INT64_MIN};
 	char sql[160], *hb;
 
 	snprintf(sql, sizeof(sql),
@@ -143,19 +146,19 @@ test_fence_holds_against_recovery(void **state)
 	/* The server rolls the unit back when the node stops inside it. */
 	assert_scalar(run, "SHOW idle_in_transaction_session_timeout", "1min");
 	/* Recovery (with the heartbeat it saw) skips the fenced row... */
-	assert_int_equal(chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, err,
-	                                      sizeof(err)),
-	                 -ESTALE);
+	assert_int_equal(
+	        chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, err, sizeof(err)),
+	        -ESTALE);
 	/* ...and a heartbeat counts it live without waiting for it. */
-	assert_int_equal(chime_ledger_heartbeat(ledger, &id, 1, cancel, &n_cancel, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        chime_ledger_heartbeat(ledger, &id, 1, cancel, &n_cancel, err, sizeof(err)), 0);
 	assert_int_equal(n_cancel, 0);
 	/* The unit rolled back (its heartbeat too): now recovery wins. */
 	exec_ok(run, "ROLLBACK");
 	assert_scalar(run, "SHOW idle_in_transaction_session_timeout", "0");
-	assert_int_equal(chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, err,
-	                                      sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, err, sizeof(err)),
+	        0);
 	assert_true(new_id > 0);
 	/* The zombie's next unit: its fence fails and says why. */
 	exec_ok(run, "BEGIN");
@@ -243,8 +246,9 @@ test_finish_late(void **state)
 	assert_int_equal(chime_ledger_recover(ledger, &lost, true, "b", LEASE, &new_id, NULL, 0),
 	                 0);
 	/* The stalled node wakes: its work committed (ok) or was fenced. */
-	assert_int_equal(chime_ledger_finish(ledger, ok_id, CHIME_RUN_SUCCEEDED, "{}", NULL, NULL, 0),
-	                 -ESTALE);
+	assert_int_equal(
+	        chime_ledger_finish(ledger, ok_id, CHIME_RUN_SUCCEEDED, "{}", NULL, NULL, 0),
+	        -ESTALE);
 	assert_int_equal(chime_ledger_finish_late(ledger, ok_id, "a", CHIME_RUN_SUCCEEDED, "{}",
 	                                          NULL, NULL, 0),
 	                 0);
@@ -255,17 +259,19 @@ test_finish_late(void **state)
 	assert_int_equal(chime_ledger_finish_late(ledger, bad_id, "a", CHIME_RUN_FAILED, NULL,
 	                                          "fenced: gone", NULL, 0),
 	                 -ESTALE);
-	assert_int_equal(chime_ledger_finish_late(ledger, ok_id, "b", CHIME_RUN_FAILED, NULL, "x",
-	                                          NULL, 0),
-	                 -ESTALE);
-	assert_scalar(ledger, "SELECT status || ': ' || error FROM chime.runs WHERE job = 'late-ok'",
+	assert_int_equal(
+	        chime_ledger_finish_late(ledger, ok_id, "b", CHIME_RUN_FAILED, NULL, "x", NULL, 0),
+	        -ESTALE);
+	assert_scalar(ledger,
+	              "SELECT status || ': ' || error FROM chime.runs WHERE job = 'late-ok'",
 	              "succeeded: succeeded late (lost: node 'a' stopped heartbeating, not re-run "
 	              "(not idempotent))");
-	assert_scalar(ledger,
-	              "SELECT status || ': ' || error FROM chime.runs"
-	              " WHERE job = 'late-bad' AND attempt = 1",
-	              "lost: lost: node 'a' stopped heartbeating, re-run by node 'b'; then node 'a' "
-	              "woke: fenced: gone");
+	assert_scalar(
+	        ledger,
+	        "SELECT status || ': ' || error FROM chime.runs"
+	        " WHERE job = 'late-bad' AND attempt = 1",
+	        "lost: lost: node 'a' stopped heartbeating, re-run by node 'b'; then node 'a' "
+	        "woke: fenced: gone");
 	PQfinish(ledger);
 }
 

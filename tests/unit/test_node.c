@@ -462,6 +462,21 @@ test_merge_key_errors(void **state)
 	assert_int_equal(parse(f, "x: &x {a: 1, b: 2}\ny: {<<: [*x, *x]}\n", &small), -EINVAL);
 	assert_diags(f, "t.yaml:2:14: error: document too large: more than 18 nodes after alias "
 	                "expansion\n");
+	/* An anchor on a merge value would be emptied by the merge: refused.
+	 * An anchor inside an overridden pair stays usable. */
+	assert_int_equal(parse(f, "a: {<<: &y {t: 1}}\nb: {<<: *y}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:1:9: error: a.<<: an anchor on the value of a merge key (<<) is "
+	                "not supported: anchor the mapping where it is first written and merge "
+	                "it with an alias\n");
+	assert_int_equal(parse(f, "a: {<<: [&y {t: 1}]}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:1:10: error: a.<<[0]: an anchor on the value of a merge key (<<) "
+	                "is not supported: anchor the mapping where it is first written and merge "
+	                "it with an alias\n");
+	assert_int_equal(parse(f, "a: {<<: {t: &z [1, 2], u: &w 3}, t: 0}\nb: *z\nc: *w\n", NULL),
+	                 0);
+	assert_int_equal(chime_node_get(f->root, "b")->count, 2);
+	assert_string_equal(chime_node_scalar(chime_node_get(f->root, "c")), "3");
+	assert_pairs(chime_node_get(f->root, "a"), "u=3,t=0");
 	/* A diagnostic on a merged node says where it was merged. */
 	assert_int_equal(parse(f, "x: &x {a: 1}\ny:\n  <<: *x\n", NULL), 0);
 	chime_node_error(&f->diags, chime_node_get(chime_node_get(f->root, "y"), "a"), "bad");

@@ -201,8 +201,10 @@ CHIME_EXPORT int chime_node_check_keys(const struct chime_node *map, const char 
  * is still this node's live claim, and holds the row against recovery
  * by another node until the transaction ends. A negative errno means the
  * claim is gone (recovered while this node stalled, or its lease ran
- * out): the reason is already set (chime_run_fail()); ROLLBACK, stop,
- * and return the value. A fenced transaction must not sit idle longer
+ * out): the reason is already set and stays the run's, the run is
+ * cancelled (chime_run_cancelled()) and fails whatever run() returns;
+ * ROLLBACK, stop, and return the value. A fenced transaction must not sit
+ * idle longer
  * than the job's lease: the server then rolls it back (the node may be
  * stopped), and COMMIT fails. Without a ledger (no `database:` ledger,
  * a dry run, `chimectl run` without a row) both calls below succeed

@@ -96,6 +96,15 @@ SELECT id, attempt, status, node, (extract(epoch FROM scheduled_for) * 1000000):
   OR scheduled_for <= ('epoch'::timestamptz + ($2::bigint) * interval '1 microsecond'))
  ORDER BY scheduled_for DESC, attempt DESC LIMIT 1;
 
+-- name: runs_slots_taken
+-- The instants (usec, ascending) of job $1's slots after $2 and at or
+-- before $3 that have a row: catch-up must not plan them again.
+SELECT DISTINCT (extract(epoch FROM scheduled_for) * 1000000)::bigint FROM chime.runs
+ WHERE job = $1
+ AND scheduled_for > ('epoch'::timestamptz + ($2::bigint) * interval '1 microsecond')
+ AND scheduled_for <= ('epoch'::timestamptz + ($3::bigint) * interval '1 microsecond')
+ ORDER BY 1;
+
 -- name: runs_last_success
 SELECT (extract(epoch FROM max(finished_at)) * 1000000)::bigint FROM chime.runs
  WHERE job = $1 AND status = 'succeeded';

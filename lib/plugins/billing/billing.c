@@ -44,8 +44,8 @@ const struct billing_ident_def billing_ident_defs[] = {
         {"subscriptions", "amount", "s.amount", "amount", false, BILLING_KIND(NUMBER),
          BILLING_FOR_BOTH},
         {"subscriptions", "currency", "s.currency", "currency", false, 0, BILLING_FOR_BOTH},
-        {"subscriptions", "expires_at", "s.expires_at", "expires_at", false,
-         BILLING_KIND(TIMESTAMPTZ), BILLING_FOR_BOTH},
+        {"subscriptions", "expires_at", "s.expires_at", "expires_at", false, BILLING_WHEN,
+         BILLING_FOR_BOTH},
         {"subscriptions", "status", "s.status", "status", false, 0, BILLING_FOR_BOTH},
         {"subscriptions", "card_saved", "s.card_saved", "card_saved", true, BILLING_KIND(BOOL),
          BILLING_FOR_CHARGE},
@@ -674,6 +674,8 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        /* Each order and notice write, and each suspension, is fenced. */
+        .fences = true,
         .check = billing_check,
         .needs_database = true,
 };

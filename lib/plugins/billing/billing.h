@@ -41,6 +41,10 @@ struct billing_ident_def {
 
 extern const struct billing_ident_def billing_ident_defs[BILLING_N_IDENTS];
 
+/* Entries of billing_ident_defs the code names. */
+#define BILLING_I_SUBSCRIPTIONS 7
+#define BILLING_I_EXPIRES_AT    13
+
 /* The words the application's status columns hold, each an option of the
  * column's mapping (`status: {column: is_active, active: true, suspended:
  * false}`); SQL text writes them as {=active}, a quoted literal. */

@@ -376,8 +376,8 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 				        u->id, n_unseen, uerr);
 		}
 		if (n_msgs > 0 || last >= first) {
-			r = chime__email_db_store(s, db, u, uidvalidity, msgs, n_msgs, last,
-			                          note[0] ? note : NULL, &inserted, err, errsize);
+			r = chime__email_db_store(s, db, u, uidvalidity, msgs, n_msgs, last, note,
+			                          sizeof(note), &inserted, err, errsize);
 			es_msgs_free(msgs, n_msgs);
 			if (r < 0)
 				goto out;
@@ -395,8 +395,8 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 	if (!wrote) {
 		int64_t inserted;
 
-		r = chime__email_db_store(s, db, u, uidvalidity, NULL, 0, first - 1,
-		                          note[0] ? note : NULL, &inserted, err, errsize);
+		r = chime__email_db_store(s, db, u, uidvalidity, NULL, 0, first - 1, note,
+		                          sizeof(note), &inserted, err, errsize);
 		if (r < 0)
 			goto out;
 	}
@@ -631,4 +631,6 @@ const struct chime_plugin chime_plugin_email_sync = {
         .idempotent = true,
         .check = es_check,
         .needs_database = true,
+        /* Each chunk is a fenced unit (chime__email_db_store). */
+        .fences = true,
 };

@@ -421,23 +421,22 @@ es_store_sql(struct es_sync *s, PGconn *db, struct chime_kit_sqlbuf *ins,
 
 /*
  * Store `msgs` and advance the connection to `last` in one transaction;
- * `note` (or NULL) becomes last_error, or the first refused message's
- * reason. Returns 0 or -EIO with err set.
+ * `note` ("" for none; the first refused message's reason is written there
+ * when it is empty) becomes last_error. Returns 0 or -EIO with err set.
  */
 int
 chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, uint64_t uidvalidity,
-                      const struct es_msg *msgs, size_t n, uint64_t last, const char *note,
-                      int64_t *ret_inserted, char *err, size_t errsize)
+                      const struct es_msg *msgs, size_t n, uint64_t last, char *note,
+                      size_t notesize, int64_t *ret_inserted, char *err, size_t errsize)
 {
 	struct chime_kit_sqlbuf ins = {0}, seen = {0}, upd = {0};
-	char v[24], last_s[24], chunk_note[512];
+	char v[24], last_s[24];
 	int64_t inserted = 0, matched = 0;
 	PGresult *res;
 	int r;
 
 	snprintf(v, sizeof(v), "%" PRIu64, uidvalidity);
 	snprintf(last_s, sizeof(last_s), "%" PRIu64, last);
-	snprintf(chunk_note, sizeof(chunk_note), "%s", note != NULL ? note : "");
 	r = es_store_sql(s, db, &ins, &seen, &upd, err, errsize);
 	if (r < 0)
 		goto out;
@@ -447,12 +446,20 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 	r = es_exec(db, "BEGIN", err, errsize);
 	if (r < 0)
 		goto out;
+	/* Each chunk a fenced unit (on the worker's own connection to the
+	 * same database): a node whose claim was recovered stores nothing
+	 * more; the run is then cancelled with the fence's reason. */
+	if (chime_run_fence(s->run, db) < 0) {
+		snprintf(err, errsize, "fenced: the run's claim is no longer this node's");
+		r = -EIO;
+		goto rollback;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char why[256];
 
 		r = es_store_one(s, db, ins.data, seen.data, u, v, &msgs[i], why, sizeof(why));
 		if (r == -EBADMSG) {
-			es_note_refused(s, u, msgs[i].uid, why, chunk_note, sizeof(chunk_note));
+			es_note_refused(s, u, msgs[i].uid, why, note, notesize);
 			continue;
 		}
 		if (r < 0) {
@@ -463,10 +470,9 @@ chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u, ui
 		matched += r == 0;
 	}
 	{
-		const char *params[5] = {
-		        u->id, v, last_s,
-		        es_text_param(s, N_CONNS_LAST_ERROR, chunk_note[0] ? chunk_note : NULL),
-		        chunk_note[0] ? chunk_note : NULL};
+		const char *params[5] = {u->id, v, last_s,
+		                         es_text_param(s, N_CONNS_LAST_ERROR, note[0] ? note : NULL),
+		                         note[0] ? note : NULL};
 
 		res = PQexecParams(db, upd.data, 5, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {

@@ -116,15 +116,17 @@ void chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es
 
 /*
  * Store `msgs` and advance the connection to `last` in one transaction;
- * `note` (or NULL) becomes last_error, or the first refused message's
- * reason. Each message is inserted under a savepoint: one the table
+ * `note` ("" for none; the first refused message's reason is written
+ * there when it is empty, so later chunks keep it) becomes last_error.
+ * Each message is inserted under a savepoint: one the table
  * refuses is reported with its UID and skipped (last_uid passes it); one
  * whose Message-ID is already stored for the connection is not stored
  * again. Returns 0 or -EIO with err set.
  */
 int chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u,
                           uint64_t uidvalidity, const struct es_msg *msgs, size_t n, uint64_t last,
-                          const char *note, int64_t *ret_inserted, char *err, size_t errsize);
+                          char *note, size_t notesize, int64_t *ret_inserted, char *err,
+                          size_t errsize);
 
 /* A worker's own connection, opened with the run's conninfo and its
  * statement_timeout; NULL with the reason in err. */

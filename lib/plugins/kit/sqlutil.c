@@ -434,6 +434,28 @@ chime__sql_unit_rollback(PGconn *conn)
 		PQclear(PQexec(conn, "ROLLBACK"));
 }
 
+PGresult *
+chime__sql_exec_fenced(struct chime_run *run, PGconn *conn, const char *sql, int n,
+                       const char *const *params)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	if (chime__sql_unit_begin(run, conn) < 0)
+		return NULL;
+	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		chime__sql_unit_rollback(conn);
+		return res;
+	}
+	if (chime__sql_unit_commit(run, conn) < 0) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
 int
 chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, int64_t *ret_rows)
 {

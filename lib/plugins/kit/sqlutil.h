@@ -202,6 +202,15 @@ int chime__sql_unit_begin(struct chime_run *run, PGconn *conn);
 int chime__sql_unit_commit(struct chime_run *run, PGconn *conn);
 /* ROLLBACK the unit after a failure (the run's reason stays). */
 void chime__sql_unit_rollback(PGconn *conn);
+/*
+ * One statement as a fenced unit of its own: BEGIN, the fence, the
+ * statement, COMMIT (or ROLLBACK when the statement failed). Returns the
+ * statement's result as PQexecParams() does (text parameters, types
+ * inferred), or NULL after chime_run_fail() when the unit could not begin
+ * or commit (a failed fence: the run is then cancelled, "fenced: ...").
+ */
+PGresult *chime__sql_exec_fenced(struct chime_run *run, PGconn *conn, const char *sql, int n,
+                                 const char *const *params);
 
 typedef int (*chime__sql_row_fn)(struct chime_run *run, const PGresult *res, int row,
                                  void *userdata);

@@ -319,6 +319,8 @@ payouts_check(void *state, PGconn *conn, const char *job, const char *timezone,
 const struct chime_plugin chime_plugin_payouts = {
         CHIME_PLUGIN_INIT("payouts", payouts_configure, payouts_run, payouts_release),
         .idempotent = true,
+        /* Every pay batch is fenced (payouts_pay). */
+        .fences = true,
         .check = payouts_check,
         .needs_database = true,
 };
