@@ -33,6 +33,17 @@ col_strdup(const PGresult *res, int row, int col, bool *oom)
 	return s;
 }
 
+/* Zeroed room for the rows of `res`, at most `max` (their number in
+ * *ret_n); NULL on OOM. */
+static void *
+rows_calloc(const PGresult *res, size_t max, size_t size, int *ret_n)
+{
+	size_t n = (size_t)PQntuples(res);
+
+	*ret_n = (int)(n < max ? n : max);
+	return calloc((size_t)*ret_n + 1, size);
+}
+
 /* Run `sql` with job, from, to (and `limit` when not NULL) as text. */
 static PGresult *
 audit_exec(PGconn *conn, const char *sql, const char *job, int64_t from_usec, int64_t to_usec,
@@ -63,12 +74,8 @@ audit_read_runs(PGconn *conn, const char *job, int64_t from_usec, int64_t to_use
 	                 errsize);
 	if (r < 0)
 		goto out;
-	n = PQntuples(res);
-	if ((size_t)n > max_runs) {
-		a->truncated = true;
-		n = (int)max_runs;
-	}
-	a->runs = calloc((size_t)n + 1, sizeof(*a->runs));
+	a->runs = rows_calloc(res, max_runs, sizeof(*a->runs), &n);
+	a->truncated = PQntuples(res) > n;
 	if (a->runs == NULL) {
 		r = -ENOMEM;
 		goto out;
@@ -109,8 +116,7 @@ audit_read_pauses(PGconn *conn, const char *job, int64_t from_usec, int64_t to_u
 	                 errsize);
 	if (r < 0)
 		goto out;
-	n = PQntuples(res);
-	a->pauses = calloc((size_t)n + 1, sizeof(*a->pauses));
+	a->pauses = rows_calloc(res, (size_t)PQntuples(res), sizeof(*a->pauses), &n);
 	if (a->pauses == NULL) {
 		r = -ENOMEM;
 		goto out;
@@ -164,15 +170,11 @@ chime_ledger_audit_done(struct chime_ledger_audit *audit)
 {
 	if (audit == NULL)
 		return;
-	for (size_t i = 0; i < audit->n_runs; i++) {
-		free(audit->runs[i].node);
-		free(audit->runs[i].error);
-	}
-	for (size_t i = 0; i < audit->n_pauses; i++) {
-		free(audit->pauses[i].by);
-		free(audit->pauses[i].note);
-		free(audit->pauses[i].node);
-	}
+	/* The strings each record owns, then the arrays. */
+	for (struct chime_run_record *r = audit->runs; r < audit->runs + audit->n_runs; r++)
+		free(r->node), free(r->error);
+	for (struct chime_pause_record *p = audit->pauses; p < audit->pauses + audit->n_pauses; p++)
+		free(p->by), free(p->note), free(p->node);
 	free(audit->runs);
 	free(audit->pauses);
 	*audit = (struct chime_ledger_audit){.first_usec = INT64_MIN};

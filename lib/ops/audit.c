@@ -361,6 +361,17 @@ note_jump(const struct chime_audit_input *in, const struct chime_audit_entry *e,
 	         wall);
 }
 
+/* The ends of a run other than success and skip: their verdict and word. */
+static const struct {
+	enum chime_audit_verdict verdict;
+	const char *word;
+} ended[] = {
+        [CHIME_RUN_FAILED] = {CHIME_AUDIT_FAILED, "failed"},
+        [CHIME_RUN_LOST] = {CHIME_AUDIT_LOST, "lost"},
+        [CHIME_RUN_TIMED_OUT] = {CHIME_AUDIT_TIMED_OUT, "timed out"},
+        [CHIME_RUN_CANCELLED] = {CHIME_AUDIT_CANCELLED, "cancelled"},
+};
+
 /* The verdict of a slot with rows[0..n) (its attempts, oldest first). */
 static void
 judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
@@ -391,21 +402,15 @@ judge_runs(const struct chime_audit_input *in, struct chime_audit_entry *e,
 			         text_or(lost->node, "?"));
 		break;
 	case CHIME_RUN_FAILED:
-		e->verdict =
-		        strncmp(error, "lost:", 5) == 0 ? CHIME_AUDIT_LOST : CHIME_AUDIT_FAILED;
-		snprintf(buf, size, "failed on node %s%s: %s", node, tries, error);
-		break;
 	case CHIME_RUN_LOST:
-		e->verdict = CHIME_AUDIT_LOST;
-		snprintf(buf, size, "lost on node %s%s: %s", node, tries, error);
-		break;
 	case CHIME_RUN_TIMED_OUT:
-		e->verdict = CHIME_AUDIT_TIMED_OUT;
-		snprintf(buf, size, "timed out on node %s%s: %s", node, tries, error);
-		break;
 	case CHIME_RUN_CANCELLED:
-		e->verdict = CHIME_AUDIT_CANCELLED;
-		snprintf(buf, size, "cancelled on node %s%s: %s", node, tries, error);
+		/* A failed row whose error says "lost:" was lost and not re-run. */
+		e->verdict = run->status == CHIME_RUN_FAILED && strncmp(error, "lost:", 5) == 0
+		                     ? CHIME_AUDIT_LOST
+		                     : ended[run->status].verdict;
+		snprintf(buf, size, "%s on node %s%s: %s", ended[run->status].word, node, tries,
+		         error);
 		break;
 	case CHIME_RUN_SKIPPED:
 		e->verdict = CHIME_AUDIT_SKIPPED;
@@ -540,6 +545,18 @@ collect_others(const struct chime_audit_input *in, const bool *used, struct chim
 	return 0;
 }
 
+void
+chime_audit_done(struct chime_audit *audit)
+{
+	if (audit == NULL)
+		return;
+	for (size_t i = 0; i < audit->n_entries; i++)
+		free(audit->entries[i].reason);
+	free(audit->entries);
+	free(audit->others);
+	*audit = (struct chime_audit){0};
+}
+
 int
 chime_audit_plan(const struct chime_audit_input *in, struct chime_audit *ret_audit)
 {
@@ -551,7 +568,7 @@ chime_audit_plan(const struct chime_audit_input *in, struct chime_audit *ret_aud
 
 	a.entries = calloc(in->n_slots + 1, sizeof(*a.entries));
 	if (sorted == NULL || used == NULL || a.entries == NULL)
-		goto fail;
+		goto out;
 	for (size_t i = 0; i < in->n_runs; i++)
 		sorted[i] = &in->runs[i];
 	qsort(sorted, in->n_runs, sizeof(*sorted), compare_run);
@@ -574,33 +591,19 @@ chime_audit_plan(const struct chime_audit_input *in, struct chime_audit *ret_aud
 			judge_empty(in, e, buf, sizeof(buf));
 		e->reason = strdup(buf);
 		if (e->reason == NULL)
-			goto fail;
+			goto out;
 		a.counts[e->verdict]++;
 	}
 	r = note_outages(in, &a);
 	if (r == 0)
 		r = collect_others(in, used, &a);
-	if (r < 0)
-		goto fail;
-	free(sorted);
-	free(used);
-	*ret_audit = a;
-	return 0;
-fail:
+	if (r == 0) {
+		*ret_audit = a; /* ownership moved to the caller */
+		a = (struct chime_audit){0};
+	}
+out:
 	free(sorted);
 	free(used);
 	chime_audit_done(&a);
 	return r;
-}
-
-void
-chime_audit_done(struct chime_audit *audit)
-{
-	if (audit == NULL)
-		return;
-	for (size_t i = 0; i < audit->n_entries; i++)
-		free(audit->entries[i].reason);
-	free(audit->entries);
-	free(audit->others);
-	*audit = (struct chime_audit){0};
 }
