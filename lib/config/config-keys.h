@@ -45,6 +45,7 @@ struct cf_key {
 	unsigned flags;  /* CF_RESTART, CF_REQUIRED, CF_STR_FIELD */
 	size_t offset;   /* of the field in the section's struct */
 	int64_t min, max;
+	const char *min_why;      /* CF_DURATION: said after "at least MIN" */
 	const char *const *names; /* CF_ENUM */
 	int base;                 /* CF_ENUM */
 	const struct cf_key *sub; /* CF_SECTION, and the tables of `defaults` and `jobs` */

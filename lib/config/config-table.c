@@ -298,7 +298,9 @@ const struct cf_key chime__config_policy_keys[] = {
          .type = CF_DURATION,
          .def = "1min",
          .offset = offsetof(struct chime_job_config, lease_usec),
-         .min = CHIME_USEC_PER_SEC},
+         .min = CHIME_LEASE_MIN_USEC,
+         .min_why = "heartbeats renew a claim every quarter of its lease, and 500ms "
+                    "is the shortest period they can keep"},
         ENUM("on_lost", "auto", struct chime_job_config, on_lost, lost_names),
         DURATION("expect", NULL, struct chime_job_config, expect_usec),
         {0},

@@ -140,8 +140,11 @@ cf_value(struct cf_ctx *ctx, const struct cf_key *k, const struct chime_node *ma
 			char min[64];
 
 			chime_timespan_format(k->min, min, sizeof(min));
-			return chime_node_error(ctx->diags, v, "'%s' is too short: at least %s",
-			                        v->scalar, min);
+			return chime_node_error(ctx->diags, v,
+			                        "'%s' is too short: at least %s%s%s%s", v->scalar,
+			                        min, k->min_why != NULL ? " (" : "",
+			                        k->min_why != NULL ? k->min_why : "",
+			                        k->min_why != NULL ? ")" : "");
 		}
 		*(int64_t *)f = i64;
 		break;

@@ -35,6 +35,16 @@ enum chime_misfire_policy {
 	CHIME_MISFIRE_RUN_ALL,  /* each missed slot runs, oldest first */
 };
 
+/*
+ * Leases (docs/design.md, "Leases and self-fencing"): a node renews each
+ * claim every lease / CHIME_LEASE_HEARTBEATS, cancels its own run once its
+ * last renewal is older than the lease minus one such period, and another
+ * node recovers the claim only after the lease plus one period. The
+ * shortest lease keeps that period at 500 ms.
+ */
+#define CHIME_LEASE_HEARTBEATS 4
+#define CHIME_LEASE_MIN_USEC   (INT64_C(2) * 1000000)
+
 enum chime_lost_policy {
 	CHIME_LOST_AUTO, /* rerun if the plugin says it is idempotent, else fail */
 	CHIME_LOST_RERUN,

@@ -34,6 +34,7 @@ struct chime_run {
 	bool dry_run;
 	PGconn *conn;
 	atomic_bool cancelled;
+	_Atomic int64_t cancel_grace_usec; /* INT64_MAX: no limit */
 
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
@@ -74,6 +75,7 @@ chime_run_new(const struct chime_run_params *params)
 	run->dry_run = params->dry_run;
 	run->conn = params->conn;
 	atomic_init(&run->cancelled, false);
+	atomic_init(&run->cancel_grace_usec, INT64_MAX);
 	return run;
 }
 
@@ -100,6 +102,19 @@ chime_run_free(struct chime_run *run)
 void
 chime_run_cancel(struct chime_run *run)
 {
+	chime_run_cancel_within(run, INT64_MAX);
+}
+
+void
+chime_run_cancel_within(struct chime_run *run, int64_t grace_usec)
+{
+	int64_t old = atomic_load(&run->cancel_grace_usec);
+
+	/* The shortest grace asked for wins; it is set before the flag, so
+	 * a plugin that sees the flag sees its grace. */
+	while (grace_usec < old &&
+	       !atomic_compare_exchange_weak(&run->cancel_grace_usec, &old, grace_usec))
+		;
 	atomic_store(&run->cancelled, true);
 }
 
@@ -165,7 +180,13 @@ chime_run_dry_run(const struct chime_run *run)
 	return run->dry_run;
 }
 
-CHIME_EXPORT bool
+CHIME_EXPORT int64_t
+chime_run_cancel_grace_usec(const struct chime_run *run)
+{
+	return atomic_load(&((struct chime_run *)(uintptr_t)run)->cancel_grace_usec);
+}
+
+bool
 chime_run_cancelled(const struct chime_run *run)
 {
 	return atomic_load(&((struct chime_run *)(uintptr_t)run)->cancelled);

@@ -33,6 +33,9 @@ struct chime_run *chime_run_free(struct chime_run *run); /* NULL-safe, returns N
 
 /* Ask the plugin to stop (timeout, replace, shutdown). Thread-safe. */
 void chime_run_cancel(struct chime_run *run);
+/* The same, and the plugin has at most `grace_usec` to stop (a
+ * self-fenced run: chime_run_cancel_grace_usec()). Thread-safe. */
+void chime_run_cancel_within(struct chime_run *run, int64_t grace_usec);
 
 /* The reason set by chime_run_fail(), or NULL. Borrowed. */
 const char *chime_run_error(const struct chime_run *run);

@@ -39,14 +39,16 @@ struct chime_runner_run {
 	 * under `lock`; after the worker posted, the loop owns it. */
 	pthread_mutex_t lock;
 	struct chime_run *run;
-	bool cancel_pending; /* cancel asked (before the run context, too); under lock */
-	void *stage_data;    /* the stages' (chime_runner_run_stage_data()) */
+	bool cancel_pending;       /* cancel asked (before the run context, too); under lock */
+	int64_t cancel_grace_usec; /* how long the cancelled plugin may take; under lock */
+	void *stage_data;          /* the stages' (chime_runner_run_stage_data()) */
 	void (*defer_cb)(struct chime_runner_run *rr, void *userdata);
 	int result; /* plugin run()'s return, set by the worker */
 	bool has_status;
 	enum chime_run_status status;
 	const char *cancel_reason; /* why the runner cancelled it, or NULL */
 	bool timed_out;
+	bool abandoned;  /* working past timeout + grace: aborted */
 	bool retry;      /* a retry follows this failure */
 	bool preclaimed; /* the ledger row exists already (a recovered lost claim) */
 	bool catchup;    /* dispatched by catch-up: queued behind, never skipped */

@@ -122,6 +122,12 @@ chime_runner_run_timed_out(const struct chime_runner_run *rr)
 }
 
 bool
+chime_runner_run_abandoned(const struct chime_runner_run *rr)
+{
+	return rr->abandoned;
+}
+
+bool
 chime_runner_run_cancelled(struct chime_runner_run *rr)
 {
 	bool cancelled;

@@ -189,6 +189,7 @@ rr_new(struct chime_runner *runner, struct chime_config *config, const struct ch
 	rr->previous_usec = previous_usec;
 	rr->attempt = attempt;
 	pthread_mutex_init(&rr->lock, NULL);
+	rr->cancel_grace_usec = INT64_MAX;
 	uv_timer_init(runner->options.loop, &rr->timer);
 	rr->timer.data = rr;
 	runner->open_handles++;
@@ -246,7 +247,7 @@ rr_interrupt(struct chime_runner_run *rr)
 	pthread_mutex_lock(&rr->lock);
 	rr->cancel_pending = true;
 	if (rr->run != NULL)
-		chime_run_cancel(rr->run);
+		chime_run_cancel_within(rr->run, rr->cancel_grace_usec);
 	pthread_mutex_unlock(&rr->lock);
 	if (rr->state == RR_WORKING && stages->cancel != NULL)
 		stages->cancel(rr, stages->userdata);
@@ -258,6 +259,16 @@ chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason)
 	if (rr->cancel_reason == NULL)
 		rr->cancel_reason = reason;
 	rr_interrupt(rr);
+}
+
+void
+chime_runner_run_cancel_within(struct chime_runner_run *rr, const char *reason, int64_t grace_usec)
+{
+	pthread_mutex_lock(&rr->lock);
+	if (grace_usec < rr->cancel_grace_usec)
+		rr->cancel_grace_usec = grace_usec;
+	pthread_mutex_unlock(&rr->lock);
+	chime_runner_run_cancel(rr, reason);
 }
 
 static void
@@ -475,13 +486,15 @@ chime__runner_worker(struct chime_runner_run *rr)
 	pthread_mutex_lock(&rr->lock);
 	rr->run = run;
 	if (rr->cancel_pending && run != NULL)
-		chime_run_cancel(run);
+		chime_run_cancel_within(run, rr->cancel_grace_usec);
 	pthread_mutex_unlock(&rr->lock);
 
 	if (run == NULL) {
 		rr->result = -ENOMEM;
 	} else if (r < 0) {
-		chime_run_fail(run, "no database connection for the run: %s", err);
+		/* A run that waited in vain for the database is not a failure
+		 * of its work: it says it never started. */
+		chime_run_fail(run, "not started: %s", err);
 		rr->result = r;
 	} else {
 		rr->result = job->plugin->run(job->plugin_state, run);
@@ -525,6 +538,20 @@ runner_async_cb(uv_async_t *async)
 	}
 }
 
+/* Still working a grace after its timeout: the cancel did not end it. */
+static void
+abort_cb(uv_timer_t *timer)
+{
+	struct chime_runner_run *rr = timer->data;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	if (rr->state != RR_WORKING)
+		return;
+	rr->abandoned = true;
+	if (stages->abort != NULL)
+		stages->abort(rr, stages->userdata);
+}
+
 static void
 timeout_cb(uv_timer_t *timer)
 {
@@ -538,6 +565,8 @@ timeout_cb(uv_timer_t *timer)
 	chime_timespan_format(rr->job->timeout_usec, span, sizeof(span));
 	chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
 	                     "run exceeded its timeout of %s, cancelling", span);
+	uv_timer_start(&rr->timer, abort_cb,
+	               chime__usec_to_msec_ceil(CHIME_RUNNER_TIMEOUT_GRACE_USEC), 0);
 }
 
 /* A live run that ends before its worker (claim refused or failed). */

@@ -100,6 +100,10 @@ struct chime_runner_stages {
 	/* Interrupt what a working run waits on (its statement): timeout,
 	 * replace, shutdown. The run context is cancelled by the runner. */
 	void (*cancel)(struct chime_runner_run *rr, void *userdata);
+	/* A working run still working CHIME_RUNNER_TIMEOUT_GRACE_USEC after
+	 * its timeout (the cancel did not end it: a stopped backend, a
+	 * black-holed network): cut what it waits on so its worker returns. */
+	void (*abort)(struct chime_runner_run *rr, void *userdata);
 	/* Worker thread: the run's own connection (*ret_conn NULL for a
 	 * plugin without SQL). A negative errno with the reason in errbuf
 	 * fails the run. */
@@ -189,6 +193,10 @@ void chime_runner_cancel_all(struct chime_runner *runner);
  * when a drain is in progress (then drained_cb is never called).
  */
 #define CHIME_RUNNER_CANCEL_GRACE_USEC (INT64_C(5) * 1000000)
+/* How long a timed-out run may take to end after its cancel before the
+ * abort stage cuts its connection, and from when it is no longer
+ * heartbeated (chime_runner_run_abandoned()). */
+#define CHIME_RUNNER_TIMEOUT_GRACE_USEC (INT64_C(5) * 1000000)
 int chime_runner_drain(struct chime_runner *runner, int64_t timeout_usec,
                        void (*drained_cb)(void *userdata), void *userdata);
 
@@ -257,6 +265,9 @@ int64_t chime_runner_run_duration_usec(const struct chime_runner_run *rr);
 const char *chime_runner_run_cancel_reason(const struct chime_runner_run *rr);
 /* True when the run timed out. */
 bool chime_runner_run_timed_out(const struct chime_runner_run *rr);
+/* True once the run outlived its timeout plus CHIME_RUNNER_TIMEOUT_GRACE_USEC
+ * (the abort stage ran): its claim is no longer kept alive. */
+bool chime_runner_run_abandoned(const struct chime_runner_run *rr);
 /* True once a cancel was asked (any thread). */
 bool chime_runner_run_cancelled(struct chime_runner_run *rr);
 /*
@@ -265,6 +276,10 @@ bool chime_runner_run_cancelled(struct chime_runner_run *rr);
  * with chime_runner_run_defer() sees chime_runner_run_cancelled().
  */
 void chime_runner_run_cancel(struct chime_runner_run *rr, const char *reason);
+/* The same, and the plugin has at most `grace_usec` to stop
+ * (chime_run_cancel_grace_usec()): a self-fenced run. */
+void chime_runner_run_cancel_within(struct chime_runner_run *rr, const char *reason,
+                                    int64_t grace_usec);
 /* What the stages keep for this run (NULL at first); the run_freed hook
  * drops it. */
 void *chime_runner_run_stage_data(const struct chime_runner_run *rr);

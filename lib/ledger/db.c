@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,22 @@
 #include "mem.h"
 #include "pgutil.h"
 
+/*
+ * The health and the connect backoff, shared by the pools that talk to
+ * one server (chime_db_pool_share_health()): the ledger's pool and the
+ * run pool see one outage, one backoff and one reason. Lock order: a
+ * pool's lock, then this one's.
+ */
+struct db_health_share {
+	pthread_mutex_t lock;
+	atomic_int refs;
+	struct chime_db_health health;
+	int64_t backoff_usec;       /* the wait after the next failed connect */
+	int64_t next_try_mono_usec; /* no connect before this (0: at once) */
+	chime_db_health_fn cb;
+	void *userdata;
+};
+
 struct chime_db_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -33,12 +50,8 @@ struct chime_db_pool {
 	int64_t connect_timeout_usec;
 	int size;
 	struct chime_db_conn *conns;
-	struct chime_db_health health;
-	int64_t backoff_usec;
-	int64_t next_try_mono_usec;
+	struct db_health_share *hs;
 	bool connecting; /* one thread connects at a time; others wait */
-	chime_db_health_fn health_cb;
-	void *health_userdata;
 };
 
 static void
@@ -90,7 +103,7 @@ static int
 db_connect_params(const char *conninfo, const char *password_file, int64_t timeout_usec,
                   PGconn **ret_conn, char *errbuf, size_t errsize)
 {
-	const char *keys[12], *vals[12];
+	const char *keys[13], *vals[13];
 	char timeout[32];
 	char *password = NULL;
 	PGconn *conn;
@@ -110,9 +123,13 @@ db_connect_params(const char *conninfo, const char *password_file, int64_t timeo
 	 * conninfo; the password after it overrides the conninfo's. */
 	keys[i] = "application_name", vals[i++] = "chimed";
 	keys[i] = "keepalives", vals[i++] = "1";
-	keys[i] = "keepalives_idle", vals[i++] = "30";
-	keys[i] = "keepalives_interval", vals[i++] = "10";
+	keys[i] = "keepalives_idle", vals[i++] = "10";
+	keys[i] = "keepalives_interval", vals[i++] = "5";
 	keys[i] = "keepalives_count", vals[i++] = "3";
+	/* Data unacknowledged for 30 s (a black-holed network, a host
+	 * gone) ends the connection; a stopped backend on a live host
+	 * still acknowledges, which the run's timeout plus grace handles. */
+	keys[i] = "tcp_user_timeout", vals[i++] = "30000";
 	keys[i] = "connect_timeout", vals[i++] = timeout;
 	keys[i] = "dbname", vals[i++] = conninfo != NULL ? conninfo : "";
 	if (password != NULL)
@@ -179,6 +196,30 @@ chime_db_set_statement_timeout(PGconn *conn, int64_t usec, char *errbuf, size_t 
 
 /* ---- The pool ------------------------------------------------------- */
 
+static struct db_health_share *
+share_new(void)
+{
+	struct db_health_share *hs = calloc(1, sizeof(*hs));
+
+	if (hs == NULL)
+		return NULL;
+	pthread_mutex_init(&hs->lock, NULL);
+	atomic_init(&hs->refs, 1);
+	hs->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
+	hs->health.state = CHIME_DB_UNKNOWN;
+	hs->health.since_wall_usec = chime_clock_wall_usec();
+	return hs;
+}
+
+static void
+share_unref(struct db_health_share *hs)
+{
+	if (hs == NULL || atomic_fetch_sub(&hs->refs, 1) > 1)
+		return;
+	pthread_mutex_destroy(&hs->lock);
+	free(hs);
+}
+
 int
 chime_db_pool_new(const struct chime_database_config *cfg, int size,
                   struct chime_db_pool **ret_pool)
@@ -194,8 +235,10 @@ chime_db_pool_new(const struct chime_database_config *cfg, int size,
 	pool->conninfo = strdup(cfg->conninfo != NULL ? cfg->conninfo : "");
 	if (cfg->password_file != NULL)
 		pool->password_file = strdup(cfg->password_file);
-	if (pool->conns == NULL || pool->conninfo == NULL ||
+	pool->hs = share_new();
+	if (pool->conns == NULL || pool->conninfo == NULL || pool->hs == NULL ||
 	    (cfg->password_file != NULL && pool->password_file == NULL)) {
+		share_unref(pool->hs);
 		chime_free_many(pool->conns, pool->conninfo, pool->password_file, pool);
 		return -ENOMEM;
 	}
@@ -203,13 +246,18 @@ chime_db_pool_new(const struct chime_database_config *cfg, int size,
 	pthread_cond_init(&pool->freed, NULL);
 	pool->size = size;
 	pool->connect_timeout_usec = cfg->connect_timeout_usec;
-	pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
-	pool->health.state = CHIME_DB_UNKNOWN;
-	pool->health.since_wall_usec = chime_clock_wall_usec();
 	for (int i = 0; i < size; i++)
 		pool->conns[i].pool = pool;
 	*ret_pool = pool;
 	return 0;
+}
+
+void
+chime_db_pool_share_health(struct chime_db_pool *pool, struct chime_db_pool *with)
+{
+	atomic_fetch_add(&with->hs->refs, 1);
+	share_unref(pool->hs);
+	pool->hs = with->hs;
 }
 
 static void
@@ -230,6 +278,7 @@ chime_db_pool_free(struct chime_db_pool *pool)
 		return NULL;
 	for (int i = 0; i < pool->size; i++)
 		db_conn_close(&pool->conns[i]);
+	share_unref(pool->hs);
 	pthread_cond_destroy(&pool->freed);
 	pthread_mutex_destroy(&pool->lock);
 	chime_free_many(pool->conns, pool->conninfo, pool->password_file, pool);
@@ -239,41 +288,59 @@ chime_db_pool_free(struct chime_db_pool *pool)
 void
 chime_db_pool_set_health_cb(struct chime_db_pool *pool, chime_db_health_fn cb, void *userdata)
 {
-	pthread_mutex_lock(&pool->lock);
-	pool->health_cb = cb;
-	pool->health_userdata = userdata;
-	pthread_mutex_unlock(&pool->lock);
+	pthread_mutex_lock(&pool->hs->lock);
+	pool->hs->cb = cb;
+	pool->hs->userdata = userdata;
+	pthread_mutex_unlock(&pool->hs->lock);
 }
 
-/* Called with the lock held; returns true when the callback must run
- * (after unlocking) with the snapshot in *snap. */
+/*
+ * What happened to the health: `connected` (a connect succeeded), a failed
+ * connect (`attempt`), or a broken connection handed back. Only a failed
+ * connect grows the backoff: the connections a restart breaks come back
+ * one by one, and each broken one must not push the next attempt further
+ * out. After a break the next take() connects at once. Returns true when
+ * the callback must run with the snapshot in *snap: on a change of state,
+ * and on a new reason while down, so what the daemon shows is the latest
+ * error, not the first.
+ */
 static bool
-db_set_state(struct chime_db_pool *pool, enum chime_db_state state, const char *reason,
-             struct chime_db_health *snap)
+db_set_state(struct db_health_share *hs, enum chime_db_state state, bool attempt,
+             const char *reason, struct chime_db_health *snap)
 {
-	bool changed = pool->health.state != state;
+	bool changed, notify;
+	char old[sizeof(hs->health.reason)];
 
+	pthread_mutex_lock(&hs->lock);
+	changed = hs->health.state != state;
+	memcpy(old, hs->health.reason, sizeof(old));
 	if (state == CHIME_DB_DOWN) {
-		db_errcpy(pool->health.reason, sizeof(pool->health.reason), reason);
-		if (changed)
-			pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
-		pool->next_try_mono_usec = chime_clock_mono_usec() + pool->backoff_usec;
-		pool->health.next_try_wall_usec = chime_clock_wall_usec() + pool->backoff_usec;
-		pool->backoff_usec *= 2;
-		if (pool->backoff_usec > CHIME_DB_BACKOFF_MAX_USEC)
-			pool->backoff_usec = CHIME_DB_BACKOFF_MAX_USEC;
+		db_errcpy(hs->health.reason, sizeof(hs->health.reason), reason);
+		if (attempt) {
+			hs->next_try_mono_usec = chime_clock_mono_usec() + hs->backoff_usec;
+			hs->health.next_try_wall_usec = chime_clock_wall_usec() + hs->backoff_usec;
+			hs->backoff_usec *= 2;
+			if (hs->backoff_usec > CHIME_DB_BACKOFF_MAX_USEC)
+				hs->backoff_usec = CHIME_DB_BACKOFF_MAX_USEC;
+		} else if (changed) {
+			hs->next_try_mono_usec = 0;
+			hs->health.next_try_wall_usec = chime_clock_wall_usec();
+		}
 	} else {
-		pool->health.reason[0] = '\0';
-		pool->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
-		pool->next_try_mono_usec = 0;
-		pool->health.next_try_wall_usec = 0;
+		hs->health.reason[0] = '\0';
+		hs->backoff_usec = CHIME_DB_BACKOFF_MIN_USEC;
+		hs->next_try_mono_usec = 0;
+		hs->health.next_try_wall_usec = 0;
 	}
-	if (!changed)
-		return false;
-	pool->health.state = state;
-	pool->health.since_wall_usec = chime_clock_wall_usec();
-	*snap = pool->health;
-	return pool->health_cb != NULL;
+	if (changed) {
+		hs->health.state = state;
+		hs->health.since_wall_usec = chime_clock_wall_usec();
+	}
+	notify = hs->cb != NULL &&
+	         (changed || (state == CHIME_DB_DOWN && strcmp(old, hs->health.reason) != 0));
+	*snap = hs->health;
+	pthread_mutex_unlock(&hs->lock);
+	return notify;
 }
 
 static void
@@ -284,12 +351,29 @@ db_notify(struct chime_db_pool *pool, bool notify, const struct chime_db_health 
 
 	if (!notify)
 		return;
-	pthread_mutex_lock(&pool->lock);
-	cb = pool->health_cb;
-	userdata = pool->health_userdata;
-	pthread_mutex_unlock(&pool->lock);
+	pthread_mutex_lock(&pool->hs->lock);
+	cb = pool->hs->cb;
+	userdata = pool->hs->userdata;
+	pthread_mutex_unlock(&pool->hs->lock);
 	if (cb != NULL)
 		cb(snap, userdata);
+}
+
+/* Down and within the backoff of the last failed connect: the reason in
+ * errbuf. */
+static bool
+db_backing_off(struct chime_db_pool *pool, char *errbuf, size_t errsize)
+{
+	struct db_health_share *hs = pool->hs;
+	bool wait;
+
+	pthread_mutex_lock(&hs->lock);
+	wait = hs->health.state == CHIME_DB_DOWN &&
+	       chime_clock_mono_usec() < hs->next_try_mono_usec;
+	if (wait)
+		db_errcpy(errbuf, errsize, hs->health.reason);
+	pthread_mutex_unlock(&hs->lock);
+	return wait;
 }
 
 /* An idle connection has nothing to say: input on it is the server's
@@ -319,12 +403,12 @@ db_pool_connect(struct chime_db_pool *pool, struct chime_db_conn *c, char *errbu
 	pthread_mutex_lock(&pool->lock);
 	pool->connecting = false;
 	if (r < 0) {
-		notify = db_set_state(pool, CHIME_DB_DOWN, reason, &snap);
+		notify = db_set_state(pool->hs, CHIME_DB_DOWN, true, reason, &snap);
 		db_errcpy(errbuf, errsize, reason);
 	} else {
 		c->pg = pg;
 		c->cancel = PQgetCancel(pg);
-		notify = db_set_state(pool, CHIME_DB_UP, NULL, &snap);
+		notify = db_set_state(pool->hs, CHIME_DB_UP, false, NULL, &snap);
 	}
 	pthread_cond_broadcast(&pool->freed);
 	pthread_mutex_unlock(&pool->lock);
@@ -380,9 +464,7 @@ chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_d
 			return 0;
 		}
 		if (empty != NULL && !pool->connecting) {
-			if (pool->health.state == CHIME_DB_DOWN &&
-			    chime_clock_mono_usec() < pool->next_try_mono_usec) {
-				db_errcpy(errbuf, errsize, pool->health.reason);
+			if (db_backing_off(pool, errbuf, errsize)) {
 				pthread_mutex_unlock(&pool->lock);
 				return -ENOTCONN;
 			}
@@ -442,12 +524,50 @@ chime_db_pool_give(struct chime_db_conn *conn, bool broken, const char *reason)
 	}
 	pthread_mutex_lock(&pool->lock);
 	if (broken)
-		notify = db_set_state(pool, CHIME_DB_DOWN, why, &snap);
+		notify = db_set_state(pool->hs, CHIME_DB_DOWN, false, why, &snap);
 	conn->busy = false;
 	pthread_cond_broadcast(&pool->freed);
 	pthread_mutex_unlock(&pool->lock);
 	db_notify(pool, notify, &snap);
 	return NULL;
+}
+
+struct chime_db_conn *
+chime_db_pool_discard(struct chime_db_conn *conn)
+{
+	struct chime_db_pool *pool;
+
+	if (conn == NULL)
+		return NULL;
+	pool = conn->pool;
+	db_conn_close(conn);
+	pthread_mutex_lock(&pool->lock);
+	conn->busy = false;
+	pthread_cond_broadcast(&pool->freed);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+void
+chime_db_pool_wait(struct chime_db_pool *pool, int64_t max_usec)
+{
+	int64_t now_mono = chime_clock_mono_usec(), until;
+	struct timespec ts;
+
+	pthread_mutex_lock(&pool->hs->lock);
+	until = pool->hs->next_try_mono_usec;
+	pthread_mutex_unlock(&pool->hs->lock);
+	if (until <= now_mono)
+		return;
+	if (until - now_mono > max_usec)
+		until = now_mono + max_usec;
+	/* A connection given back (or a connect done) wakes us early. */
+	until = chime_clock_wall_usec() + (until - now_mono);
+	ts.tv_sec = until / 1000000;
+	ts.tv_nsec = (until % 1000000) * 1000;
+	pthread_mutex_lock(&pool->lock);
+	(void)pthread_cond_timedwait(&pool->freed, &pool->lock, &ts);
+	pthread_mutex_unlock(&pool->lock);
 }
 
 int
@@ -496,9 +616,9 @@ chime_db_pool_probe(struct chime_db_pool *pool)
 void
 chime_db_pool_health(struct chime_db_pool *pool, struct chime_db_health *ret_health)
 {
-	pthread_mutex_lock(&pool->lock);
-	*ret_health = pool->health;
-	pthread_mutex_unlock(&pool->lock);
+	pthread_mutex_lock(&pool->hs->lock);
+	*ret_health = pool->hs->health;
+	pthread_mutex_unlock(&pool->hs->lock);
 }
 
 int

@@ -3,9 +3,10 @@
  * PostgreSQL connections: connecting from the configuration (conninfo or
  * URI, libpq's environment/service/pgpass files when empty, `password_file`
  * read at connect time), a small pool whose connections are each used by
- * one worker thread at a time, reconnection with exponential backoff
- * (1 s doubling to 60 s), and a health state the daemon shows
- * ("database: down (since TIME: reason)").
+ * one worker thread at a time, reconnection with a short backoff per
+ * failed connect (100 ms doubling to 500 ms), and a health state the
+ * daemon shows ("database: down (since TIME: reason)"), shared by the
+ * pools that use one server.
  *
  * Every call here may block on the network: call them from worker threads
  * (or from chimectl), never from the loop. The pool is thread-safe.
@@ -23,16 +24,26 @@
 
 struct chime_database_config;
 
-#define CHIME_DB_BACKOFF_MIN_USEC (INT64_C(1) * 1000000)
-#define CHIME_DB_BACKOFF_MAX_USEC (INT64_C(60) * 1000000)
+/*
+ * The wait after a failed connect, doubled per failed attempt up to the
+ * cap. The cap is short on purpose: a refused or "starting up" connect
+ * costs the server next to nothing (no backend is forked), and a node
+ * that tries twice a second is back within a second of the server
+ * accepting connections again (docs/operations.md, "Database restart").
+ * A server that does not answer at all costs one connect_timeout per
+ * attempt, on one thread per pool.
+ */
+#define CHIME_DB_BACKOFF_MIN_USEC (INT64_C(100) * 1000)
+#define CHIME_DB_BACKOFF_MAX_USEC (INT64_C(500) * 1000)
 
 /*
  * Open one connection as configured: application_name=chimed, TCP
- * keepalives on, connect_timeout from the config (default 10 s), the
- * password from `password_file` (its first line) when set. The conninfo
- * may override application_name and the keepalive settings; the password
- * file overrides a password in the conninfo. Blocks. Returns 0 and the
- * connection in *ret_conn, or a negative errno with the reason (never the
+ * keepalives on (idle 10 s, every 5 s, 3 probes), tcp_user_timeout 30 s,
+ * connect_timeout from the config (default 10 s), the password from
+ * `password_file` (its first line) when set. The conninfo may override
+ * application_name, the keepalive settings and tcp_user_timeout; the
+ * password file overrides a password in the conninfo. Blocks. Returns 0
+ * and the connection in *ret_conn, or a negative errno with the reason (never the
  * password) in `errbuf` (-ENOENT/-EACCES: password file unreadable,
  * -ECONNREFUSED: libpq could not connect, -ENOMEM). Never logs.
  */
@@ -91,6 +102,12 @@ int chime_db_pool_new(const struct chime_database_config *cfg, int size,
 /* Close every connection; the caller gave back every connection. NULL-safe. */
 struct chime_db_pool *chime_db_pool_free(struct chime_db_pool *pool);
 
+/* From now on `pool` shares the health and the backoff of `with` (its
+ * own are dropped): one outage, one reason, one reconnect schedule for
+ * the pools of one server. Call before either is used; `with` may be
+ * freed first. */
+void chime_db_pool_share_health(struct chime_db_pool *pool, struct chime_db_pool *with);
+
 void chime_db_pool_set_health_cb(struct chime_db_pool *pool, chime_db_health_fn cb, void *userdata);
 
 /*
@@ -99,7 +116,8 @@ void chime_db_pool_set_health_cb(struct chime_db_pool *pool, chime_db_health_fn 
  * after that). When none is connected it connects, unless the database is
  * down and the backoff has not elapsed (-ENOTCONN at once, reason in
  * errbuf). A failed connect moves the pool to DOWN and doubles the backoff;
- * a success moves it to UP. Blocks. Returns 0 and *ret_conn.
+ * a success moves it to UP and resets the backoff. Blocks. Returns 0 and
+ * *ret_conn.
  */
 int chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec,
                        struct chime_db_conn **ret_conn, char *errbuf, size_t errsize);
@@ -107,10 +125,19 @@ int chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec,
  * Give a connection back. A connection left inside a transaction is
  * rolled back; one whose socket broke (or `broken` = true) is closed, the
  * pool marked DOWN with `reason` (NULL: libpq's message) and reconnected by
- * a later take(). NULL-safe. Returns NULL.
+ * the next take() at once (a broken connection does not grow the backoff).
+ * NULL-safe. Returns NULL.
  */
 struct chime_db_conn *chime_db_pool_give(struct chime_db_conn *conn, bool broken,
                                          const char *reason);
+/* Close a taken connection that chime itself cut (a hung run's socket
+ * shut down) without touching the health: the server is not at fault.
+ * NULL-safe. Returns NULL. */
+struct chime_db_conn *chime_db_pool_discard(struct chime_db_conn *conn);
+/* While DOWN and backing off: wait until the next connect may run (at
+ * most `max_usec`; a connection given back wakes it early). Returns at
+ * once otherwise. Blocks. */
+void chime_db_pool_wait(struct chime_db_pool *pool, int64_t max_usec);
 /*
  * Reset what statements may have left in the session before a connection
  * goes back to a pool for another user: an open transaction is rolled

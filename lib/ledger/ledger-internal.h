@@ -51,14 +51,23 @@ struct ledger_work {
 };
 
 /*
- * A run connection's PGcancel, shared by the run and its queued PQcancel
- * work. PQcancel is issued under `lock`, and the worker clears `pg` under
- * it before giving the connection back: a timeout's cancel either reaches
- * the run's own statement or nothing, never the connection's next user.
+ * A run connection's cancel handles, shared by the run and the threads
+ * that send its PQcancel. A cancel is sent only while the run holds the
+ * connection (`pg` set, not `released`); the worker waits up to
+ * CANCEL_DEADLINE for the cancels in flight before giving the connection
+ * back, and closes it instead when one is still in flight or the loop
+ * cut its socket: a cancel either reaches the run's own statement or a
+ * closed backend, never the connection's next user.
  */
 struct ledger_cancel {
 	pthread_mutex_t lock;
-	PGcancel *pg; /* NULL while the run holds no connection */
+	pthread_cond_t idle; /* inflight dropped */
+	PGcancel *pg;        /* freed with the last reference */
+	int sock;            /* the connection's socket; -1 when not held */
+	int backend_pid;
+	int inflight;  /* PQcancel threads running */
+	bool released; /* the worker gave the connection back: no more cancels */
+	bool cut;      /* the loop shut the socket down (a hung run) */
 	atomic_int refs;
 };
 
@@ -67,6 +76,8 @@ struct ledger_run {
 	struct ledger_cancel *cancel;    /* a reference */
 	struct chime_db_conn *conn;      /* the run connection: the worker's while it runs */
 	bool waiting;                    /* claimed; waiting for the job's run elsewhere */
+	int64_t renewed_mono;            /* the last claim renewal sent (0: none yet) */
+	bool fenced;                     /* cancelled by self-fencing (ledger-fence.c) */
 	chime_runner_stage_done_fn done; /* of the stage in progress (claim, record) */
 };
 
@@ -95,7 +106,9 @@ struct chime_ledger_service {
 	atomic_bool schema_ready;    /* any thread */
 
 	uv_async_t health_async;       /* a pool's health changed (any thread) */
-	uv_timer_t tick;               /* 1 s: probe, heartbeats, scans */
+	uv_timer_t tick;               /* 1 s: scans */
+	uv_timer_t probe_timer;        /* while the database is down: PROBE_EVERY */
+	uv_timer_t heartbeat_timer;    /* half a heartbeat period: self-fence, heartbeats */
 	struct chime_db_health health; /* as the loop last saw it */
 	size_t pending_work;           /* uv_queue_work requests in flight */
 	size_t open_handles;
@@ -148,6 +161,7 @@ bool chime__ledger_run_waiting(const struct chime_runner_run *rr);
 
 /* ledger-runconn.c: run connections and cancels. */
 void chime__ledger_cancel(struct chime_runner_run *rr, void *userdata);
+void chime__ledger_abort(struct chime_runner_run *rr, void *userdata);
 int chime__ledger_acquire_conn(struct chime_runner_run *rr, PGconn **ret_conn, char *errbuf,
                                size_t errsize, void *userdata);
 void chime__ledger_release_conn(struct chime_runner_run *rr, PGconn *conn, void *userdata);
@@ -163,6 +177,21 @@ void chime__ledger_alarms_free(struct chime_ledger_service *svc);
 /* The ids of the attached runner's live runs with a row, in a new array
  * (*ret_ids NULL when none). 0 or -ENOMEM. */
 int chime__ledger_live_ids(struct chime_ledger_service *svc, int64_t **ret_ids, size_t *ret_n);
+
+/* ledger-fence.c: self-fencing. */
+/* The run's claim was renewed by a statement sent at `sent_mono`. */
+void chime__ledger_renewed(struct chime_runner_run *rr, int64_t sent_mono);
+/* A heartbeat sent at `sent_mono` for `ids` came back: all but `stop`
+ * were renewed. */
+void chime__ledger_heartbeat_renewed(struct chime_ledger_service *svc, const int64_t *ids,
+                                     size_t n_ids, const int64_t *stop, size_t n_stop,
+                                     int64_t sent_mono);
+/* True when the run's last renewal is too old to go on with it. */
+bool chime__ledger_fence_due(struct chime_ledger_service *svc, struct chime_runner_run *rr);
+/* Cancel the run for self-fencing (logged), with a short grace. */
+void chime__ledger_fence(struct chime_ledger_service *svc, struct chime_runner_run *rr);
+/* Fence every working or waiting run whose renewal is too old. */
+void chime__ledger_fence_check(struct chime_ledger_service *svc);
 
 /* ledger-catchup.c */
 void chime__ledger_scan_catchup(struct chime_ledger_service *svc);

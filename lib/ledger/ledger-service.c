@@ -2,10 +2,12 @@
 /*
  * The ledger service (ledger-service.h): its life, the queue of database
  * operations on libuv's pool, the database health, the 1 s tick that
- * drives the periodic work (a reconnect probe while the database is down
- * -- the pool's backoff, 1 s doubling to 60 s, decides when it really
- * tries --, heartbeats, lost claims, catch-up, expect, pruning) and the
- * ledger's view of the jobs. The stages are in ledger-stages.c and
+ * drives the periodic work (lost claims, catch-up, expect, pruning), the
+ * reconnect probe that runs every PROBE_EVERY while the database is down
+ * (the pools' shared backoff, 100 ms doubling to 500 ms per failed
+ * connect, decides when it really tries), the heartbeat timer (renewals
+ * and self-fencing, ledger-fence.c) and the ledger's view of the jobs.
+ * The stages are in ledger-stages.c and
  * ledger-runconn.c, the scans in ledger-scan.c and ledger-catchup.c.
  */
 #include <errno.h>
@@ -25,6 +27,9 @@
 #define PRUNE_EVERY_USEC  (INT64_C(3600) * 1000000)
 #define PRUNE_FIRST_USEC  (INT64_C(60) * 1000000)
 #define JOBS_EVERY_USEC   (INT64_C(5) * 1000000)
+/* Short against the backoff cap, so that the first attempt after the
+ * server's return is at most cap + PROBE_EVERY away. */
+#define PROBE_EVERY_MSEC 100
 
 int64_t
 chime__ledger_wall(const struct chime_ledger_service *svc)
@@ -193,6 +198,7 @@ struct heartbeat_op {
 	struct ledger_work w;
 	int64_t *ids, *stop;
 	size_t n_ids, n_stop;
+	int64_t sent_mono;
 };
 
 static void
@@ -213,6 +219,8 @@ heartbeat_after(struct ledger_work *w)
 	svc->heartbeat_busy = false;
 	if (w->r < 0 || svc->closing)
 		return;
+	chime__ledger_heartbeat_renewed(svc, op->ids, op->n_ids, op->stop, op->n_stop,
+	                                op->sent_mono);
 	for (size_t i = 0; i < op->n_stop; i++) {
 		struct chime_runner_run *rr = chime_runner_find_live(svc->runner, op->stop[i]);
 
@@ -242,6 +250,23 @@ static const struct ledger_op_type heartbeat_type = {
         .free = heartbeat_free,
 };
 
+/* A run past its timeout plus grace is not kept alive: if its worker
+ * does not return, its lease runs out and the job's next slots are free
+ * to run on another node. */
+static void
+heartbeat_drop_abandoned(struct chime_ledger_service *svc, int64_t *ids, size_t *n_ids)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < *n_ids; i++) {
+		struct chime_runner_run *rr = chime_runner_find_live(svc->runner, ids[i]);
+
+		if (rr == NULL || !chime_runner_run_abandoned(rr))
+			ids[n++] = ids[i];
+	}
+	*n_ids = n;
+}
+
 static void
 queue_heartbeat(struct chime_ledger_service *svc)
 {
@@ -252,8 +277,10 @@ queue_heartbeat(struct chime_ledger_service *svc)
 	op = chime__ledger_op_new(sizeof(*op), &heartbeat_type);
 	if (op == NULL)
 		return;
-	if (chime__ledger_live_ids(svc, &op->ids, &op->n_ids) < 0 || op->n_ids == 0 ||
-	    (op->stop = calloc(op->n_ids, sizeof(*op->stop))) == NULL) {
+	op->sent_mono = chime__ledger_mono(svc);
+	if (chime__ledger_live_ids(svc, &op->ids, &op->n_ids) == 0)
+		heartbeat_drop_abandoned(svc, op->ids, &op->n_ids);
+	if (op->n_ids == 0 || (op->stop = calloc(op->n_ids, sizeof(*op->stop))) == NULL) {
 		heartbeat_free(&op->w);
 		return;
 	}
@@ -418,6 +445,17 @@ runner_missed(const struct chime_ledger_service *svc)
 	return stats.missed;
 }
 
+static void queue_probe(struct chime_ledger_service *svc);
+
+static void
+probe_timer_cb(uv_timer_t *timer)
+{
+	struct chime_ledger_service *svc = timer->data;
+
+	if (!svc->closing && svc->health.state != CHIME_DB_UP)
+		queue_probe(svc);
+}
+
 static void
 health_async_cb(uv_async_t *async)
 {
@@ -427,9 +465,20 @@ health_async_cb(uv_async_t *async)
 
 	chime_db_pool_health(svc->lpool, &now);
 	if (now.state == svc->health.state) {
+		/* The reason changed (a refused connect after "shutting
+		 * down"): STATUS= shows the latest. */
+		bool reason = strcmp(now.reason, svc->health.reason) != 0;
+
 		svc->health = now;
+		if (reason && svc->changed_cb != NULL)
+			svc->changed_cb(svc->userdata);
 		return;
 	}
+	if (now.state == CHIME_DB_UP)
+		uv_timer_stop(&svc->probe_timer);
+	else if (!svc->closing)
+		uv_timer_start(&svc->probe_timer, probe_timer_cb, PROBE_EVERY_MSEC,
+		               PROBE_EVERY_MSEC);
 	if (now.state == CHIME_DB_DOWN) {
 		svc->missed_at_down = runner_missed(svc);
 		chime_log_error("database unavailable: %s; slots are not claimed until it is "
@@ -505,13 +554,44 @@ tick_cb(uv_timer_t *timer)
 		queue_probe(svc);
 		return;
 	}
-	if (now >= svc->next_heartbeat_mono) {
-		queue_heartbeat(svc);
-		svc->next_heartbeat_mono = now + svc->heartbeat_every_usec;
-	}
 	if (svc->stages_only || chime_runner_draining(svc->runner))
 		return;
 	tick_scans(svc, now);
+}
+
+/*
+ * Every half heartbeat period: fence the runs whose claim went unrenewed
+ * (also while the database is down: that is when it matters), then renew
+ * the claims once per period. Its own timer, not the 1 s tick: a 2 s
+ * lease needs a heartbeat every 500 ms.
+ */
+static void
+heartbeat_timer_cb(uv_timer_t *timer)
+{
+	struct chime_ledger_service *svc = timer->data;
+	int64_t now = chime__ledger_mono(svc);
+
+	if (svc->closing || svc->runner == NULL)
+		return;
+	chime__ledger_fence_check(svc);
+	if (svc->health.state != CHIME_DB_UP || now < svc->next_heartbeat_mono)
+		return;
+	queue_heartbeat(svc);
+	/* A quarter period early: the timer's next firing is due then. */
+	svc->next_heartbeat_mono = now + svc->heartbeat_every_usec * 3 / 4;
+}
+
+static void
+heartbeat_timer_arm(struct chime_ledger_service *svc)
+{
+	uint64_t ms = (uint64_t)(svc->heartbeat_every_usec / 2000);
+
+	if (svc->runner == NULL || svc->closing)
+		return;
+	if (uv_is_active((uv_handle_t *)&svc->heartbeat_timer) &&
+	    uv_timer_get_repeat(&svc->heartbeat_timer) == ms)
+		return;
+	uv_timer_start(&svc->heartbeat_timer, heartbeat_timer_cb, ms, ms);
 }
 
 /* ---- Public ------------------------------------------------------------ */
@@ -540,6 +620,8 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	if (r == 0)
 		r = chime_db_pool_new(db, db->pool > 0 ? db->pool : 4, &svc->rpool);
 	if (r == 0)
+		chime_db_pool_share_health(svc->rpool, svc->lpool);
+	if (r == 0)
 		r = uv_async_init(svc->loop, &svc->health_async, health_async_cb);
 	if (r < 0) {
 		svc->lpool = chime_db_pool_free(svc->lpool);
@@ -551,7 +633,11 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	svc->health_async.data = svc;
 	uv_timer_init(svc->loop, &svc->tick);
 	svc->tick.data = svc;
-	svc->open_handles = 2;
+	uv_timer_init(svc->loop, &svc->probe_timer);
+	svc->probe_timer.data = svc;
+	uv_timer_init(svc->loop, &svc->heartbeat_timer);
+	svc->heartbeat_timer.data = svc;
+	svc->open_handles = 4; /* tick, probe_timer, heartbeat_timer, health_async */
 	chime_db_pool_set_health_cb(svc->lpool, health_cb, svc);
 	chime_db_pool_health(svc->lpool, &svc->health);
 	svc->heartbeat_every_usec = INT64_C(10) * 1000000;
@@ -575,6 +661,7 @@ chime_ledger_service_stages(struct chime_ledger_service *svc, struct chime_runne
 	        .record = chime__ledger_record,
 	        .skipped = chime__ledger_skipped,
 	        .cancel = chime__ledger_cancel,
+	        .abort = chime__ledger_abort,
 	        .acquire_conn = chime__ledger_acquire_conn,
 	        .release_conn = chime__ledger_release_conn,
 	        .run_freed = chime__ledger_run_freed,
@@ -587,6 +674,7 @@ chime_ledger_service_attach(struct chime_ledger_service *svc, struct chime_runne
 {
 	svc->runner = runner;
 	uv_timer_start(&svc->tick, tick_cb, 0, 1000);
+	heartbeat_timer_arm(svc);
 }
 
 /* Clamp `v` to [lo, hi]. */
@@ -618,9 +706,13 @@ chime_ledger_service_set_config(struct chime_ledger_service *svc, struct chime_c
 	if (min_lease == INT64_MAX)
 		min_lease = INT64_C(60) * 1000000;
 	svc->expect_every_usec = clamp_usec(expect_every, 1000000, EXPECT_EVERY_USEC);
-	/* Heartbeat three times per lease; look for lost claims twice. */
-	svc->heartbeat_every_usec = clamp_usec(min_lease / 3, 1000000, INT64_C(10) * 1000000);
+	/* Heartbeat four times per lease (ledger-fence.c says why); look for
+	 * lost claims twice. */
+	svc->heartbeat_every_usec =
+	        clamp_usec(min_lease / CHIME_LEASE_HEARTBEATS,
+	                   CHIME_LEASE_MIN_USEC / CHIME_LEASE_HEARTBEATS, INT64_C(10) * 1000000);
 	svc->lost_every_usec = clamp_usec(min_lease / 2, 1000000, INT64_C(30) * 1000000);
+	heartbeat_timer_arm(svc);
 }
 
 void
@@ -657,5 +749,8 @@ chime_ledger_service_close(struct chime_ledger_service *svc)
 	chime_db_pool_set_health_cb(svc->lpool, NULL, NULL);
 	uv_timer_stop(&svc->tick);
 	uv_close((uv_handle_t *)&svc->tick, service_handle_closed);
+	uv_close((uv_handle_t *)&svc->probe_timer, service_handle_closed);
+	uv_timer_stop(&svc->heartbeat_timer);
+	uv_close((uv_handle_t *)&svc->heartbeat_timer, service_handle_closed);
 	uv_close((uv_handle_t *)&svc->health_async, service_handle_closed);
 }

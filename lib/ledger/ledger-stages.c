@@ -45,6 +45,7 @@ struct claim_op {
 	bool poll;
 	enum claim_outcome outcome;
 	int64_t id;
+	int64_t sent_mono; /* when queued: the claim's renewal (ledger-fence.c) */
 };
 
 struct record_op {
@@ -203,11 +204,17 @@ claim_after(struct ledger_work *w)
 		chime_runner_run_defer(rr, WAIT_POLL_USEC, claim_poll_cb);
 		return;
 	}
+	/* The insert or the start wrote heartbeat_at; a poll's check did not. */
+	if (w->r == 0 && (!op->poll || op->outcome == CLAIM_RUN))
+		chime__ledger_renewed(rr, op->sent_mono);
 	switch (w->r == 0 ? (int)op->outcome : -1) {
 	case CLAIM_RUN:
 		chime_runner_run_set_id(rr, op->id);
 		lr->waiting = false;
-		op->done(rr, 0);
+		/* A claim answered after a stall (SIGSTOP) may be stale already. */
+		if (!lr->fenced && chime__ledger_fence_due(w->svc, rr))
+			chime__ledger_fence(w->svc, rr);
+		op->done(rr, lr->fenced ? -ECANCELED : 0);
 		return;
 	case CLAIM_WAIT:
 		if (!lr->waiting)
@@ -269,6 +276,7 @@ claim_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
 	op->rr = rr;
 	op->done = done;
 	op->poll = poll;
+	op->sent_mono = chime__ledger_mono(svc);
 	return chime__ledger_queue(svc, &op->w);
 }
 

@@ -13,7 +13,8 @@
  *     user: app            only when chimed runs as root: the user (and its
  *     group: app           groups) the command runs as
  *     kill_timeout: 10s    on cancel (timeout, shutdown): SIGTERM to the
- *                          process group, SIGKILL after this long
+ *                          process group, SIGKILL after this long (or the
+ *                          cancel's shorter grace: a self-fenced run)
  *     max_log_lines: 10000 lines logged per run; the rest are counted and
  *                          reported as "N lines suppressed"
  *     kill_group: true     once the command exits, SIGTERM (then SIGKILL
@@ -594,6 +595,17 @@ struct exec_group {
 	int64_t term_at, kill_at, gone_at; /* 0: not yet */
 };
 
+/* How long after SIGTERM the group gets SIGKILL: kill_timeout, or less
+ * when the run was cancelled with a shorter grace (a self-fenced run must
+ * be gone before another node may recover its claim). */
+static int64_t
+kill_after_usec(const struct exec_state *st, const struct chime_run *run)
+{
+	int64_t grace = chime_run_cancelled(run) ? chime_run_cancel_grace_usec(run) : INT64_MAX;
+
+	return grace < st->kill_timeout_usec ? grace : st->kill_timeout_usec;
+}
+
 /* Stop the rest of the group: SIGTERM, SIGKILL after kill_timeout, and
  * give up waiting (zombies waiting for their reaper still count as
  * members) one drain period after SIGKILL. Returns true while the caller
@@ -703,7 +715,7 @@ exec_run(void *state, struct chime_run *run)
 			exited_at = now;
 		}
 		if (reaped && st->kill_group &&
-		    group_stop(run, pid, st->kill_timeout_usec, now, &group))
+		    group_stop(run, pid, kill_after_usec(st, run), now, &group))
 			continue;
 		/* A background grandchild may hold the pipes: stop reading soon
 		 * after the command (and what was left of its group) ended. */
@@ -714,11 +726,11 @@ exec_run(void *state, struct chime_run *run)
 			if (term_at == 0) {
 				term_at = now;
 				(void)kill(-pid, SIGTERM);
-			} else if (term_at > 0 && now - term_at >= st->kill_timeout_usec) {
+			} else if (term_at > 0 && now - term_at >= kill_after_usec(st, run)) {
 				chime_run_log(run, EXEC_PRIO_WARNING,
 				              "command did not exit %" PRId64
 				              " ms after SIGTERM, sending SIGKILL",
-				              st->kill_timeout_usec / 1000);
+				              kill_after_usec(st, run) / 1000);
 				(void)kill(-pid, SIGKILL);
 				term_at = -1;
 			}

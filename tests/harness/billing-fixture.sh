@@ -87,10 +87,15 @@ make_ca() {
 		-CAcreateserial -days 2 -extfile "$d/$n-ext.cnf" -out "$d/$n-server.pem" 2>/dev/null
 }
 
-# Requests the stub received / charges it made for one idempotency key.
-received_key() { grep '"event": "received"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$1\"" || true; }
-answered_key() { grep '"event": "answered"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$1\"" || true; }
-charges_key() { grep -c "\"key\": \"$1\"" "$GW_DIR/charges.jsonl" 2>/dev/null || true; }
+# The idempotency keys' installation part when a job sets no key_prefix:
+# the database's system identifier.
+KEY_PREFIX=$(psql -qAtX -c "SELECT system_identifier FROM pg_control_system()")
+
+# Requests the stub received / charges it made for one idempotency key
+# ("sub-1-...", after the default prefix).
+received_key() { grep '"event": "received"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$KEY_PREFIX-$1\"" || true; }
+answered_key() { grep '"event": "answered"' "$GW_DIR/requests.jsonl" 2>/dev/null | grep -c "\"key\": \"$KEY_PREFIX-$1\"" || true; }
+charges_key() { grep -c "\"key\": \"$KEY_PREFIX-$1\"" "$GW_DIR/charges.jsonl" 2>/dev/null || true; }
 wait_for() { # SECONDS 'SHELL CONDITION': poll until it holds (evaluated each time)
 	local n=$(($1 * 10))
 	for _ in $(seq 1 "$n"); do

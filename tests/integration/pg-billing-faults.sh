@@ -80,7 +80,7 @@ control "500 Service unavailable" "200"
 run "$tmp/a1.out" charge 2026-06-08T02:00:00Z
 expect_eq "A: a 5xx fails the run" "$rc" 1
 expect_grep "A: the error names job, subscription and key" "$tmp/a1.out" \
-	"job 'charge' \(billing\).*subscription 1 \(tenant 'T1'\): order 1: gateway answered 500: Service unavailable; retried next run with key sub-1-20260610T000000Z"
+	"job 'charge' \(billing\).*subscription 1 \(tenant 'T1'\): order 1: gateway answered 500: Service unavailable; retried next run with key $KEY_PREFIX-sub-1-20260610T000000Z"
 expect_sql "A: order 1 pending with the error" "SELECT status, attempts, gateway_message FROM payment_orders WHERE subscription_id = 1" \
 	"pending|1|Service unavailable"
 expect_sql "A: subscription 2 charged in the same run" "SELECT status FROM payment_orders WHERE subscription_id = 2" succeeded
@@ -101,7 +101,7 @@ control "hang 3" "200"
 run "$tmp/b1.out" charge-fast 2026-07-08T02:00:00Z
 expect_eq "B: a timeout fails the run" "$rc" 1
 expect_grep "B: the error says no answer" "$tmp/b1.out" \
-	"subscription 3 \(tenant 'T3'\): order [0-9]+: no answer from the gateway: .*[Tt]imed? ?out.*retried next run with key sub-3-20260710T000000Z"
+	"subscription 3 \(tenant 'T3'\): order [0-9]+: no answer from the gateway: .*[Tt]imed? ?out.*retried next run with key $KEY_PREFIX-sub-3-20260710T000000Z"
 expect_sql "B: the order stays pending" "SELECT status FROM payment_orders WHERE subscription_id = 3" pending
 wait_for 10 '[ "$(charges_key sub-3-20260710T000000Z)" = 1 ]' || not_ok "B: the stub finished the hung call"
 run "$tmp/b2.out" charge-fast 2026-07-09T02:00:00Z

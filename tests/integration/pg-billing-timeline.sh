@@ -75,7 +75,7 @@ for day in $(seq -7 8); do
 		"$CHIMECTL" run charge --config "$tmp/chime.yaml" --at "${d}T02:00:00" --dry-run \
 			>"$tmp/dry-charge.out" 2>&1 || not_ok "dry-run charge exits 0"
 		expect_grep "dry-run charge lists subscription 1" "$tmp/dry-charge.out" \
-			"would charge subscription 1 \(tenant 'Acme', pro\): 29.00 GEL, key sub-1-20260509T200000Z"
+			"would charge subscription 1 \(tenant 'Acme', pro\): 29.00 GEL, key $KEY_PREFIX-sub-1-20260509T200000Z"
 		expect_grep "dry-run charge lists subscription 3" "$tmp/dry-charge.out" \
 			"would charge subscription 3 \(tenant 'Gamma', team\): 120.00 USD"
 		expect_grep "dry-run charge reports the missing card" "$tmp/dry-charge.out" \
@@ -130,8 +130,8 @@ expect_sql "subscriptions suspended" "SELECT id, status FROM subscriptions ORDER
 expect_eq "the first order appears on day -3" "${first_order_day:-none}" -3
 expect_sql "one succeeded order per charged subscription and period" \
 	"SELECT subscription_id, status, amount, currency, idempotency_key, attempts FROM payment_orders ORDER BY id" \
-	"1|succeeded|29.00|GEL|sub-1-20260509T200000Z|1
-3|succeeded|120.00|USD|sub-3-20260509T200000Z|1"
+	"1|succeeded|29.00|GEL|$KEY_PREFIX-sub-1-20260509T200000Z|1
+3|succeeded|120.00|USD|$KEY_PREFIX-sub-3-20260509T200000Z|1"
 expect_eq "the gateway charged twice in all (1 and 3, once each)" "$(charges)" 2
 expect_eq "the gateway was called twice in all" "$(answered)" 2
 expect_grep "the charge carries the amount as a decimal string" "$GW_DIR/charges.jsonl" \

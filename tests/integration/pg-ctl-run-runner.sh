@@ -133,7 +133,7 @@ ctl "$at" >"$tmp/refused.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q "already has a run" "$tmp/refused.out" ||
 	fail "a claim within its lease was not refused (exit $rc)"
 ok "within its lease the killed claim still holds the slot"
-wait_sql "SELECT now() - heartbeat_at > lease FROM chime.runs WHERE job = 'slow' AND scheduled_for = '$at'" t 10
+wait_sql "SELECT now() - heartbeat_at > lease + lease / 4 FROM chime.runs WHERE job = 'slow' AND scheduled_for = '$at'" t 10
 ctl "$at" >"$tmp/alone2.out" 2>&1 || fail "the run after the lease exited $?"
 grep -q "stopped heartbeating past its lease" "$tmp/alone2.out" || fail "the recovery is not said"
 [ "$(slot_runs "$at")" = "1:failed,2:succeeded" ] || fail "after the lease: $(slot_runs "$at")"

@@ -91,7 +91,9 @@ missing=$(q "SELECT count(*) FROM generate_series((SELECT min(slot) FROM ticks W
 	WHERE NOT EXISTS (SELECT 1 FROM ticks WHERE job = 'all' AND slot = s)")
 [ "$missing" = 0 ] || fail "run-all: $missing slots missing"
 during=$(q "SELECT count(*) FROM ticks WHERE job = 'all' AND slot BETWEEN to_timestamp($halt + 2) AND to_timestamp($back - 3)")
-[ "$during" -ge 20 ] || fail "run-all: only $during outage slots ran"
+# The window is the 20 s outage less its edges: chimed reconnects within
+# a second of the server's return, so back - halt is about 21 s.
+[ "$during" -ge 15 ] || fail "run-all: only $during outage slots ran"
 echo "ok - run-all: the $during outage slots ran, no gap"
 
 window="slot BETWEEN to_timestamp($halt + 2) AND to_timestamp($back - 3)"

@@ -187,6 +187,12 @@ CHIME_EXPORT bool chime_run_dry_run(const struct chime_run *run);
 /* True once the run was cancelled (timeout, replace, shutdown): stop
  * between units of work, leaving every unit whole. Thread-safe. */
 CHIME_EXPORT bool chime_run_cancelled(const struct chime_run *run);
+/* Once cancelled: how long the run may take to stop (INT64_MAX: no limit
+ * beyond the plugin's own). A node that could not renew its claim cancels
+ * its runs with a short grace (about a quarter of the job's lease) so they
+ * are stopped before another node may recover the claim: a plugin that
+ * waits for children or I/O after a cancel waits at most this long. */
+CHIME_EXPORT int64_t chime_run_cancel_grace_usec(const struct chime_run *run);
 
 /* syslog priorities: 3 error, 4 warning, 5 notice, 6 info, 7 debug. The
  * line goes to the journal with the run's fields (CHIME_JOB, ...). */

@@ -105,13 +105,16 @@ UPDATE chime.runs SET cancel_requested = true
  WHERE job = $1 AND id <> $2 AND status IN ('claimed', 'running') AND NOT cancel_requested;
 
 -- name: runs_find_lost
--- Live rows whose heartbeat is older than their lease, at most $1.
+-- Live rows whose heartbeat is older than their lease plus one heartbeat
+-- period (lease / 4, CHIME_LEASE_HEARTBEATS), at most $1: the holder,
+-- if alive, fenced its run by 3/4 lease and stopped it by the lease's end
+-- (ledger-fence.c), so its self-fence always comes first.
 SELECT id, job, attempt, node, (extract(epoch FROM slot_local) * 1000000)::bigint,
  slot_occurrence, (extract(epoch FROM scheduled_for) * 1000000)::bigint,
  (extract(epoch FROM previous_for) * 1000000)::bigint,
  (extract(epoch FROM heartbeat_at) * 1000000)::bigint
  FROM chime.runs
- WHERE status IN ('claimed', 'running') AND NOT (heartbeat_at > now() - lease)
+ WHERE status IN ('claimed', 'running') AND NOT (heartbeat_at > now() - (lease + lease / 4))
  ORDER BY heartbeat_at LIMIT $1;
 
 -- name: runs_recover

@@ -26,62 +26,62 @@
 
 /* ---- Table and column mapping ------------------------------------------ */
 
-struct billing_ident_def {
-	const char *group;       /* option key of the table's mapping */
-	const char *key;         /* "table" or the column's logical name */
-	const char *placeholder; /* as written in SQL text, without braces */
-	const char *def;         /* default: the reference schema */
+const struct billing_ident_def billing_ident_defs[] = {
+        {"tenants", "table", "tenants", "tenants", false},
+        {"tenants", "id", "t.id", "id", false},
+        {"tenants", "name", "t.name", "name", false},
+        {"tenants", "schema_name", "t.schema_name", "schema_name", false},
+        {"tenants", "is_active", "t.is_active", "is_active", false},
+        {"tenants", "admin_email", "t.admin_email", "admin_email", false},
+        {"tenants", "suspended_at", "t.suspended_at", "suspended_at", false},
+        {"subscriptions", "table", "subscriptions", "subscriptions", false},
+        {"subscriptions", "id", "s.id", "id", false},
+        {"subscriptions", "tenant_id", "s.tenant_id", "tenant_id", false},
+        {"subscriptions", "plan", "s.plan", "plan", false},
+        {"subscriptions", "amount", "s.amount", "amount", false},
+        {"subscriptions", "currency", "s.currency", "currency", false},
+        {"subscriptions", "expires_at", "s.expires_at", "expires_at", false},
+        {"subscriptions", "status", "s.status", "status", false},
+        {"subscriptions", "card_saved", "s.card_saved", "card_saved", true},
+        {"subscriptions", "card_token", "s.card_token", "card_token", true},
+        {"payment_orders", "table", "payment_orders", "payment_orders", false},
+        {"payment_orders", "id", "o.id", "id", false},
+        {"payment_orders", "subscription_id", "o.subscription_id", "subscription_id", false},
+        /* The subscription column o.subscription_id refers to: its id, or
+         * (an application whose orders belong to the tenant) tenant_id. */
+        {"payment_orders", "links_to", "s.link", "id", false},
+        {"payment_orders", "period", "o.period", "period", true},
+        {"payment_orders", "amount", "o.amount", "amount", false},
+        {"payment_orders", "currency", "o.currency", "currency", false},
+        {"payment_orders", "status", "o.status", "status", false},
+        {"payment_orders", "idempotency_key", "o.idempotency_key", "idempotency_key", false},
+        {"payment_orders", "gateway_order_id", "o.gateway_order_id", "gateway_order_id", false},
+        {"payment_orders", "gateway_message", "o.gateway_message", "gateway_message", true},
+        {"payment_orders", "attempts", "o.attempts", "attempts", true},
+        {"payment_orders", "created_at", "o.created_at", "created_at", true},
+        {"payment_orders", "updated_at", "o.updated_at", "updated_at", true},
+        {"payment_orders", "card_saved", "o.card_saved", "card_saved", true},
+        {"notices", "table", "notices", "notices", false},
+        {"notices", "id", "n.id", "id", false},
+        {"notices", "subscription_id", "n.subscription_id", "subscription_id", false},
+        {"notices", "kind", "n.kind", "kind", false},
+        {"notices", "expires_at", "n.expires_at", "expires_at", false},
+        {"notices", "recipient", "n.recipient", "recipient", false},
+        {"notices", "status", "n.status", "status", false},
+        {"notices", "attempts", "n.attempts", "attempts", false},
+        {"notices", "error", "n.error", "error", false},
+        {"notices", "created_at", "n.created_at", "created_at", false},
+        {"notices", "sent_at", "n.sent_at", "sent_at", false},
 };
 
-static const struct billing_ident_def ident_defs[] = {
-        {"tenants", "table", "tenants", "tenants"},
-        {"tenants", "id", "t.id", "id"},
-        {"tenants", "name", "t.name", "name"},
-        {"tenants", "schema_name", "t.schema_name", "schema_name"},
-        {"tenants", "is_active", "t.is_active", "is_active"},
-        {"tenants", "admin_email", "t.admin_email", "admin_email"},
-        {"tenants", "suspended_at", "t.suspended_at", "suspended_at"},
-        {"subscriptions", "table", "subscriptions", "subscriptions"},
-        {"subscriptions", "id", "s.id", "id"},
-        {"subscriptions", "tenant_id", "s.tenant_id", "tenant_id"},
-        {"subscriptions", "plan", "s.plan", "plan"},
-        {"subscriptions", "amount", "s.amount", "amount"},
-        {"subscriptions", "currency", "s.currency", "currency"},
-        {"subscriptions", "expires_at", "s.expires_at", "expires_at"},
-        {"subscriptions", "status", "s.status", "status"},
-        {"subscriptions", "card_saved", "s.card_saved", "card_saved"},
-        {"subscriptions", "card_token", "s.card_token", "card_token"},
-        {"payment_orders", "table", "payment_orders", "payment_orders"},
-        {"payment_orders", "id", "o.id", "id"},
-        {"payment_orders", "subscription_id", "o.subscription_id", "subscription_id"},
-        {"payment_orders", "period", "o.period", "period"},
-        {"payment_orders", "amount", "o.amount", "amount"},
-        {"payment_orders", "currency", "o.currency", "currency"},
-        {"payment_orders", "status", "o.status", "status"},
-        {"payment_orders", "idempotency_key", "o.idempotency_key", "idempotency_key"},
-        {"payment_orders", "gateway_order_id", "o.gateway_order_id", "gateway_order_id"},
-        {"payment_orders", "gateway_message", "o.gateway_message", "gateway_message"},
-        {"payment_orders", "attempts", "o.attempts", "attempts"},
-        {"payment_orders", "created_at", "o.created_at", "created_at"},
-        {"payment_orders", "updated_at", "o.updated_at", "updated_at"},
-        {"notices", "table", "notices", "notices"},
-        {"notices", "id", "n.id", "id"},
-        {"notices", "subscription_id", "n.subscription_id", "subscription_id"},
-        {"notices", "kind", "n.kind", "kind"},
-        {"notices", "expires_at", "n.expires_at", "expires_at"},
-        {"notices", "recipient", "n.recipient", "recipient"},
-        {"notices", "status", "n.status", "status"},
-        {"notices", "attempts", "n.attempts", "attempts"},
-        {"notices", "error", "n.error", "error"},
-        {"notices", "created_at", "n.created_at", "created_at"},
-        {"notices", "sent_at", "n.sent_at", "sent_at"},
+static_assert(sizeof(billing_ident_defs) / sizeof(billing_ident_defs[0]) == BILLING_N_IDENTS,
+              "BILLING_N_IDENTS matches billing_ident_defs");
+
+const char *const billing_word_names[BILLING_W_COUNT] = {
+        [BILLING_W_ACTIVE] = "active",   [BILLING_W_SUSPENDED] = "suspended",
+        [BILLING_W_PENDING] = "pending", [BILLING_W_SUCCEEDED] = "succeeded",
+        [BILLING_W_FAILED] = "failed",   [BILLING_W_UNKNOWN] = "unknown",
 };
-
-static_assert(sizeof(ident_defs) / sizeof(ident_defs[0]) == BILLING_N_IDENTS,
-              "BILLING_N_IDENTS matches ident_defs");
-
-static const char *const table_groups[] = {"tenants", "subscriptions", "payment_orders", "notices",
-                                           NULL};
 
 /* ---- Templates ----------------------------------------------------------- */
 
@@ -221,33 +221,6 @@ billing_template_render(const char *tmpl, const char *const fields[BILLING_F_COU
 		return r;
 	}
 	*ret = buf;
-	return 0;
-}
-
-/* ---- SQL text with mapped identifiers ------------------------------------ */
-
-int
-billing_sql_build(const struct billing_state *state, struct chime_run *run, PGconn *conn,
-                  const char *const *tmpls, int n, char **ret_sql)
-{
-	struct chime_kit_ident ids[BILLING_N_IDENTS];
-	char err[256];
-
-	for (int i = 0; i < BILLING_N_IDENTS; i++)
-		ids[i] = (struct chime_kit_ident){ident_defs[i].placeholder, state->ident[i]};
-	for (int i = 0; i < n; i++) {
-		struct chime_kit_sqlbuf b = {0};
-		int r;
-
-		r = chime_kit_sql_template(&b, conn, tmpls[i], ids, BILLING_N_IDENTS, err,
-		                           sizeof(err));
-		if (r < 0) {
-			chime_kit_sqlbuf_done(&b);
-			chime_run_fail(run, "cannot build SQL: %s", err);
-			return r;
-		}
-		ret_sql[i] = b.data;
-	}
 	return 0;
 }
 
@@ -411,53 +384,6 @@ billing_release(void *userdata)
 		return;
 	free(state->smtp_envelope_from);
 	free(state);
-}
-
-static int
-configure_mapping(struct billing_state *state, const struct chime_node *options,
-                  struct chime_diag_list *diags)
-{
-	const char *known[16];
-	int r = 0;
-
-	for (const char *const *g = table_groups; *g != NULL; g++) {
-		const struct chime_node *map = chime_node_get(options, *g);
-		size_t nk = 0;
-
-		if (map != NULL && chime_node_kind(map) == CHIME_NODE_SCALAR) {
-			/* `tenants: app.tenant` names only the table. */
-			for (int i = 0; i < BILLING_N_IDENTS; i++)
-				if (strcmp(ident_defs[i].group, *g) == 0 &&
-				    strcmp(ident_defs[i].key, "table") == 0 &&
-				    chime_node_get_identifier(options, *g, ident_defs[i].def, diags,
-				                              &state->ident[i]) < 0)
-					r = -EINVAL;
-			map = NULL;
-		} else if (map != NULL && chime_node_kind(map) != CHIME_NODE_MAPPING) {
-			r = chime_node_error(
-			        diags, map,
-			        "expected a table name or a mapping of table and columns");
-			continue;
-		}
-		for (int i = 0; i < BILLING_N_IDENTS; i++) {
-			if (strcmp(ident_defs[i].group, *g) != 0)
-				continue;
-			if (nk < sizeof(known) / sizeof(known[0]) - 1)
-				known[nk++] = ident_defs[i].key;
-			if (map == NULL) {
-				if (state->ident[i] == NULL)
-					state->ident[i] = ident_defs[i].def;
-				continue;
-			}
-			if (chime_node_get_identifier(map, ident_defs[i].key, ident_defs[i].def,
-			                              diags, &state->ident[i]) < 0)
-				r = -EINVAL;
-		}
-		known[nk] = NULL;
-		if (map != NULL && chime_node_check_keys(map, known, diags) < 0)
-			r = -EINVAL;
-	}
-	return r;
 }
 
 static int
@@ -637,9 +563,9 @@ configure_templates(struct billing_state *state, const struct chime_node *option
 static int
 billing_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
-	static const char *const known_charge[] = {"action",         "tenants", "subscriptions",
-	                                           "payment_orders", "notices", "days_before",
-	                                           "gateway",        NULL};
+	static const char *const known_charge[] = {
+	        "action",      "tenants", "subscriptions", "payment_orders", "notices",
+	        "days_before", "gateway", "card",          "key_prefix",     NULL};
 	static const char *const known_status[] = {"action",         "tenants",   "subscriptions",
 	                                           "payment_orders", "notices",   "grace_days",
 	                                           "smtp",           "templates", NULL};
@@ -676,7 +602,7 @@ billing_configure(const struct chime_node *options, struct chime_diag_list *diag
 	            options, state->action == BILLING_ACTION_CHARGE ? known_charge : known_status,
 	            diags) < 0)
 		r = -EINVAL;
-	if (configure_mapping(state, options, diags) < 0)
+	if (billing_configure_mapping(state, options, diags) < 0)
 		r = -EINVAL;
 	if (state->action == BILLING_ACTION_CHARGE) {
 		if (chime_node_get_int(options, "days_before", 0, 366, 3, diags,
@@ -726,6 +652,7 @@ const struct chime_plugin chime_plugin_billing = {
          * carry the idempotency key: re-running a slot charges and mails
          * nothing twice. */
         .idempotent = true,
+        .check = billing_check,
         .needs_database = true,
 };
 

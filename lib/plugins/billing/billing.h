@@ -19,8 +19,45 @@ enum billing_action {
 };
 
 /* Mapped identifiers: tables and columns, in the order of the definition
- * table in billing.c. SQL text names them as {subscriptions}, {s.amount}. */
-#define BILLING_N_IDENTS 41
+ * table billing_ident_defs. SQL text names them as {subscriptions},
+ * {s.amount}. */
+#define BILLING_N_IDENTS 43
+
+struct billing_ident_def {
+	const char *group;       /* option key of the table's mapping */
+	const char *key;         /* "table" or the column's logical name */
+	const char *placeholder; /* as written in SQL text, without braces */
+	const char *def;         /* default: the reference schema */
+	bool optional;           /* "" turns the column off (NULL) */
+};
+
+extern const struct billing_ident_def billing_ident_defs[BILLING_N_IDENTS];
+
+/* The words the application's status columns hold, each an option of the
+ * column's mapping (`status: {column: is_active, active: true, suspended:
+ * false}`); SQL text writes them as {=active}, a quoted literal. */
+enum billing_word {
+	BILLING_W_ACTIVE, /* subscriptions.status */
+	BILLING_W_SUSPENDED,
+	BILLING_W_PENDING, /* payment_orders.status */
+	BILLING_W_SUCCEEDED,
+	BILLING_W_FAILED,
+	BILLING_W_UNKNOWN,
+	BILLING_W_COUNT,
+};
+
+extern const char *const billing_word_names[BILLING_W_COUNT];
+
+/* A value for one of the application's other payment order columns:
+ * a constant, or a column of the subscription row. */
+struct billing_value {
+	const char *column; /* the payment order column, validated */
+	const char *value;  /* the constant, or the subscription column */
+	bool from_column;
+	const struct chime_node *node; /* for diagnostics */
+};
+
+#define BILLING_MAX_VALUES 16
 
 /* Template fields, in the order of billing_field_names[]. */
 enum billing_field {
@@ -53,10 +90,15 @@ struct billing_template {
 
 struct billing_state {
 	enum billing_action action;
-	const char *ident[BILLING_N_IDENTS]; /* validated, unquoted */
+	const char *ident[BILLING_N_IDENTS]; /* validated, unquoted; NULL: turned off */
+	const char *words[BILLING_W_COUNT];  /* status words, borrowed */
+	struct billing_value values[BILLING_MAX_VALUES];
+	size_t n_values;
 
 	/* action: charge */
 	int64_t days_before;
+	bool card_from_orders;  /* `card: order`: the latest successful order's */
+	const char *key_prefix; /* NULL: derived from the system identifier */
 	const char *gateway_url;
 	const char *token_file; /* may contain ${VAR}; expanded at run time */
 	const char *gateway_ca_file;
@@ -77,16 +119,27 @@ struct billing_state {
 	struct billing_template templates[BILLING_NOTICE_COUNT];
 };
 
+/* Read the table mapping, the status words, `values:`, `card:` and
+ * `key_prefix:` (billing_map.c); state->action is already set. Returns 0,
+ * or -EINVAL after diagnostics. */
+int billing_configure_mapping(struct billing_state *state, const struct chime_node *options,
+                              struct chime_diag_list *diags);
+
 /* Field names as written in templates ("tenant_name"). */
 extern const char *const billing_field_names[BILLING_F_COUNT];
 
 /*
- * Build the `n` statements `tmpls` over the table and column mapping:
- * each {placeholder} ("s.plan", "payment_orders") becomes the mapped
- * identifier, quoted once (chime_kit_sql_template()). Returns 0 with a
- * malloc'd statement in each ret_sql[i], or a negative errno after
- * chime_run_fail() ("cannot build SQL: unknown placeholder '{x}'", a bug);
- * statements built before a failure are the caller's to free.
+ * Build the `n` statements `tmpls` over the table and column mapping
+ * (billing_sql.c): a section [[name|text]] is kept when `name` (a
+ * placeholder, or "card.order" / "card.sub") is in use and dropped
+ * otherwise; each {placeholder} ("s.plan", "payment_orders") becomes the
+ * mapped identifier, quoted once (chime_kit_sql_template()); each {=word}
+ * ("active", "pending") the application's status word as a literal, and
+ * {=values.columns} / {=values.select} the other payment order columns
+ * and their values. Returns 0 with a malloc'd statement in each
+ * ret_sql[i], or a negative errno after chime_run_fail() ("cannot build
+ * SQL: unknown placeholder '{x}'", a bug); statements built before a
+ * failure are the caller's to free.
  */
 int billing_sql_build(const struct billing_state *state, struct chime_run *run, PGconn *conn,
                       const char *const *tmpls, int n, char **ret_sql);
@@ -148,6 +201,26 @@ void billing_unlock(PGconn *conn, int32_t lock_class, const char *id);
 
 /* The descriptor, listed in the built-in table. */
 extern const struct chime_plugin chime_plugin_billing;
+
+/*
+ * The schema checks (billing_check.c): every mapped table and column with
+ * a usable type, the unique keys the plugin's ON CONFLICT relies on, the
+ * NOT NULL columns of a payment order or notice chime does not fill, and
+ * that each status word fits its column. `k` reports at check time or
+ * fails the run (sqlutil.h). Returns 0 or -EINVAL.
+ */
+struct chime__sql_check;
+int billing_check_schema(const struct billing_state *state, struct chime__sql_check *k);
+int billing_check(void *state, PGconn *conn, const char *job, const char *timezone,
+                  const struct chime_node *options, struct chime_diag_list *diags);
+
+/*
+ * The installation's part of the idempotency key: `key_prefix`, or the
+ * database's system identifier. 0 with the text in buf, or -EIO after
+ * chime_run_fail().
+ */
+int billing_key_prefix(const struct billing_state *state, struct chime_run *run, char *buf,
+                       size_t size);
 
 int billing_charge_run(const struct billing_state *state, struct chime_run *run);
 int billing_status_run(const struct billing_state *state, struct chime_run *run);

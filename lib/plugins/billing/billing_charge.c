@@ -28,62 +28,89 @@
 #include "billing.h"
 #include "freemany.h"
 #include "http.h"
+#include "sqlutil.h"
 
 #define NOMINAL "('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"
 
+/* The idempotency key: the installation ($n), the subscription and the
+ * expiry being renewed (UTC). */
+#define KEY(n)                                                                                     \
+	"$" #n "::text || '-sub-' || s.{s.id}::text || '-' ||"                                     \
+	" to_char(s.{s.expires_at} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')"
+
+/* Whether the subscription has a saved card, and the card: its own
+ * columns, or the gateway order id of its latest successful payment
+ * order with card_saved (CARD_JOIN). */
+#define CARD                                                                                       \
+	"[[card.sub|coalesce(s.{s.card_saved}, false) AND coalesce(s.{s.card_token}::text, '') "   \
+	"<> '',"                                                                                   \
+	" s.{s.card_token}::text]][[card.order|c.card IS NOT NULL, c.card]]"
+#define CARD_JOIN                                                                                  \
+	"[[card.order| LEFT JOIN LATERAL (SELECT p.{o.gateway_order_id}::text AS card"             \
+	" FROM {payment_orders} p WHERE p.{o.subscription_id} = s.{s.link} AND p.{o.card_saved}"   \
+	" AND p.{o.status} = {=succeeded} AND coalesce(p.{o.gateway_order_id}::text, '') <> ''"    \
+	" ORDER BY p.{o.id} DESC LIMIT 1) c ON true]]"
+
 static const char sql_due[] =
-        "SELECT s.{s.id}::text, t.{t.name}, s.{s.plan}, s.{s.amount}::text, s.{s.currency},"
-        " 'sub-' || s.{s.id} || '-' ||"
-        " to_char(s.{s.expires_at} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"'),"
-        " coalesce(s.{s.card_saved}, false) AND coalesce(s.{s.card_token}, '') <> '',"
-        " s.{s.card_token}"
-        " FROM {subscriptions} s JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}"
-        " WHERE s.{s.status} = 'active' AND t.{t.is_active}"
-        " AND s.{s.expires_at} > " NOMINAL " AND s.{s.expires_at} <= " NOMINAL
-        " + $2::int * interval '1 day'"
-        " ORDER BY s.{s.expires_at}, s.{s.id}";
+        "SELECT s.{s.id}::text, t.{t.name}::text, s.{s.plan}::text, s.{s.amount}::text,"
+        " s.{s.currency}::text, " KEY(3) ", " CARD " FROM {subscriptions} s JOIN {tenants} t ON "
+                                         "t.{t.id} = s.{s.tenant_id}" CARD_JOIN
+                                         " WHERE s.{s.status} = {=active} AND t.{t.is_active}"
+                                         " AND s.{s.expires_at} > " NOMINAL
+                                         " AND s.{s.expires_at} <= " NOMINAL
+                                         " + $2::int * interval '1 day'"
+                                         " ORDER BY s.{s.expires_at}, s.{s.id}";
 
+/* The application's other NOT NULL columns take their `values:`. */
 static const char sql_insert[] =
-        "INSERT INTO {payment_orders} ({o.subscription_id}, {o.period}, {o.amount}, {o.currency},"
-        " {o.status}, {o.idempotency_key})"
-        " SELECT s.{s.id}, s.{s.expires_at}, s.{s.amount}, s.{s.currency}, 'pending', $2"
-        " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = 'active'"
-        " AND 'sub-' || s.{s.id} || '-' ||"
-        " to_char(s.{s.expires_at} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"') = $2"
-        " ON CONFLICT DO NOTHING RETURNING {o.id}::text";
+        "INSERT INTO {payment_orders} ({o.subscription_id}[[o.period|, {o.period}]], {o.amount},"
+        " {o.currency}, {o.status}, {o.idempotency_key}[[o.created_at|, {o.created_at}]]"
+        "[[o.updated_at|, {o.updated_at}]]{=values.columns})"
+        " SELECT s.{s.link}[[o.period|, s.{s.expires_at}]], s.{s.amount}, s.{s.currency},"
+        " {=pending}, $2::text[[o.created_at|, now()]][[o.updated_at|, now()]]{=values.select}"
+        " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}"
+        " AND " KEY(3) " = $2::text"
+                       " ON CONFLICT DO NOTHING RETURNING {o.id}::text";
 
-static const char sql_by_key[] = "SELECT o.{o.id}::text, o.{o.status} FROM {payment_orders} o"
-                                 " WHERE o.{o.idempotency_key} = $1";
+static const char sql_by_key[] = "SELECT o.{o.id}::text, o.{o.status}::text FROM {payment_orders} o"
+                                 " WHERE o.{o.idempotency_key}::text = $1::text";
 
-/* Open orders of active subscriptions, oldest first. */
+/* Open orders of active subscriptions, oldest first: only this
+ * installation's own (key prefix $1), never an order the application
+ * opened itself. */
 static const char sql_open[] =
-        "SELECT o.{o.id}::text, o.{o.idempotency_key}, s.{s.id}::text, t.{t.name}, s.{s.plan},"
-        " coalesce(s.{s.card_saved}, false) AND coalesce(s.{s.card_token}, '') <> '',"
-        " s.{s.card_token}"
-        " FROM {payment_orders} o JOIN {subscriptions} s ON s.{s.id} = o.{o.subscription_id}"
-        " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}"
-        " WHERE o.{o.status} IN ('pending', 'unknown') AND s.{s.status} = 'active'"
+        "SELECT o.{o.id}::text, o.{o.idempotency_key}::text, s.{s.id}::text, t.{t.name}::text,"
+        " s.{s.plan}::text, " CARD " FROM {payment_orders} o"
+        " JOIN {subscriptions} s ON s.{s.link} = o.{o.subscription_id}"
+        " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}" CARD_JOIN
+        " WHERE o.{o.status} IN ({=pending}, {=unknown}) AND s.{s.status} = {=active}"
+        " AND left(o.{o.idempotency_key}::text, length($1::text) + 5) = $1::text || '-sub-'"
         " ORDER BY o.{o.id}";
 
 /* Counts the attempt before the call, so a call cut short by a crash is
  * counted too; returns the order as it will be sent. */
 static const char sql_begin_attempt[] =
-        "UPDATE {payment_orders} o SET {o.attempts} = o.{o.attempts} + 1, {o.updated_at} = now()"
-        " WHERE o.{o.id} = $1::bigint AND o.{o.status} IN ('pending', 'unknown')"
-        " RETURNING o.{o.amount}::text, o.{o.currency}";
+        "UPDATE {payment_orders} o SET {o.status} = o.{o.status}"
+        "[[o.attempts|, {o.attempts} = o.{o.attempts} + 1]][[o.updated_at|, {o.updated_at} = "
+        "now()]]"
+        " WHERE o.{o.id} = $1::bigint AND o.{o.status} IN ({=pending}, {=unknown})"
+        " RETURNING o.{o.amount}::text, o.{o.currency}::text";
 
 static const char sql_record[] =
-        "UPDATE {payment_orders} o SET {o.status} = $2,"
-        " {o.gateway_order_id} = coalesce($3, o.{o.gateway_order_id}),"
-        " {o.gateway_message} = $4, {o.updated_at} = now()"
-        " WHERE o.{o.id} = $1::bigint AND o.{o.status} IN ('pending', 'unknown')";
+        "UPDATE {payment_orders} o SET {o.status} = $2::text,"
+        " {o.gateway_order_id} = coalesce($3::text, o.{o.gateway_order_id}::text)"
+        "[[o.gateway_message|, {o.gateway_message} = $4::text]]"
+        "[[o.updated_at|, {o.updated_at} = now()]]"
+        " WHERE o.{o.id} = $1::bigint AND o.{o.status} IN ({=pending}, {=unknown})"
+        /* $4 typed even when gateway_message is turned off. */
+        " AND ($4::text IS NULL OR true)";
 
 static const char sql_sum_orders[] =
-        "SELECT o.{o.currency}, sum(o.{o.amount})::text FROM {payment_orders} o"
+        "SELECT o.{o.currency}::text, sum(o.{o.amount})::text FROM {payment_orders} o"
         " WHERE o.{o.id} = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1";
 
 static const char sql_sum_subscriptions[] =
-        "SELECT s.{s.currency}, sum(s.{s.amount})::text FROM {subscriptions} s"
+        "SELECT s.{s.currency}::text, sum(s.{s.amount})::text FROM {subscriptions} s"
         " WHERE s.{s.id} = ANY($1::bigint[]) GROUP BY 1 ORDER BY 1";
 
 enum charge_stmt {
@@ -115,6 +142,7 @@ struct charge_ctx {
 	PGconn *conn;
 	char *sql[STMT_COUNT];
 	char nominal[24];
+	char prefix[72];          /* the idempotency key's installation part */
 	char *token;              /* NULL in a dry run */
 	struct id_list attempted; /* orders called in this run */
 	struct id_list charged;   /* orders that succeeded in this run */
@@ -215,6 +243,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 	const char *amount, *currency;
 	PGresult *res = NULL;
 	json_t *doc = NULL, *req = NULL;
+	const char *const *words = c->state->words;
 	int r = 0, locked;
 
 	locked = billing_try_lock(c->conn, BILLING_LOCK_ORDER, order_id);
@@ -281,7 +310,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 	if (r == -ENOMEM)
 		goto out;
 	if (r < 0) {
-		status = "pending";
+		status = words[BILLING_W_PENDING];
 		if (asprintf(&message, "no answer: %s", errbuf) < 0)
 			message = NULL;
 		billing_error(
@@ -294,7 +323,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 		doc = json_loads(resp.body, JSON_DISABLE_EOF_CHECK, NULL);
 		message = answer_message(doc, resp.status >= 300 ? resp.body : NULL);
 		if (resp.status >= 200 && resp.status < 300) {
-			status = "succeeded";
+			status = words[BILLING_W_SUCCEEDED];
 			gw_id = answer_order_id(doc);
 			chime_run_count(c->run, "charged", 1);
 			chime_run_item(
@@ -308,7 +337,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 			}
 		} else if (resp.status >= 400 && resp.status < 500 &&
 		           !status_is_retryable_4xx(resp.status)) {
-			status = "failed";
+			status = words[BILLING_W_FAILED];
 			chime_run_count(c->run, "declined", 1);
 			chime_run_item(c->run,
 			               "subscription %s (tenant '%s', %s): declined by the gateway "
@@ -319,7 +348,8 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 			              sub_id, tenant, order_id, resp.status,
 			              message ? message : "");
 		} else {
-			status = resp.status >= 400 ? "pending" : "unknown";
+			status = resp.status >= 400 ? words[BILLING_W_PENDING]
+			                            : words[BILLING_W_UNKNOWN];
 			billing_error(
 			        &c->err,
 			        "subscription %s (tenant '%s'): order %s: gateway answered %ld: "
@@ -400,7 +430,7 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	const char *currency = PQgetvalue(due, i, 4), *key = PQgetvalue(due, i, 5);
 	bool has_card = strcmp(PQgetvalue(due, i, 6), "t") == 0;
 	const char *card = PQgetvalue(due, i, 7);
-	const char *params[2];
+	const char *params[3];
 	const char *order_id, *status;
 	PGresult *res = NULL;
 	int r = 0;
@@ -412,8 +442,9 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	}
 	params[0] = sub_id;
 	params[1] = key;
+	params[2] = c->prefix;
 	if (!chime_run_dry_run(c->run)) {
-		res = billing_exec(c->conn, c->sql[STMT_INSERT], 2, params);
+		res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
 		if (!billing_ok(res)) {
 			billing_db_error(&c->err, res, "cannot insert payment order");
 			goto out;
@@ -445,7 +476,8 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	}
 	order_id = PQgetvalue(res, 0, 0);
 	status = PQgetvalue(res, 0, 1);
-	if (strcmp(status, "pending") == 0 || strcmp(status, "unknown") == 0) {
+	if (strcmp(status, c->state->words[BILLING_W_PENDING]) == 0 ||
+	    strcmp(status, c->state->words[BILLING_W_UNKNOWN]) == 0) {
 		if (chime_run_dry_run(c->run)) {
 			note_would_retry(c, order_id, sub_id, tenant, key);
 			r = id_list_add(&c->attempted, order_id);
@@ -467,7 +499,8 @@ out:
 static int
 charge_open_orders(struct charge_ctx *c)
 {
-	PGresult *res = PQexec(c->conn, c->sql[STMT_OPEN]);
+	const char *params[1] = {c->prefix};
+	PGresult *res = billing_exec(c->conn, c->sql[STMT_OPEN], 1, params);
 	int r = 0;
 
 	if (!billing_ok(res)) {
@@ -524,11 +557,18 @@ billing_charge_run(const struct billing_state *state, struct chime_run *run)
 	c.err.run = run;
 	c.err.conn = c.conn;
 	char errbuf[512], days[24];
-	const char *params[2];
+	const char *params[3];
+	struct chime__sql_check k;
 	PGresult *due = NULL;
 	int r = 0;
 
-	r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
+	/* A mapping that cannot work fails the run before anything changes. */
+	chime__sql_check_init_run(&k, run);
+	r = billing_check_schema(state, &k);
+	if (r >= 0)
+		r = billing_key_prefix(state, run, c.prefix, sizeof(c.prefix));
+	if (r >= 0)
+		r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
 	if (r < 0)
 		goto out;
 	if (!chime_run_dry_run(run)) {
@@ -542,7 +582,8 @@ billing_charge_run(const struct billing_state *state, struct chime_run *run)
 	snprintf(days, sizeof(days), "%lld", (long long)state->days_before);
 	params[0] = c.nominal;
 	params[1] = days;
-	due = billing_exec(c.conn, c.sql[STMT_DUE], 2, params);
+	params[2] = c.prefix;
+	due = billing_exec(c.conn, c.sql[STMT_DUE], 3, params);
 	if (!billing_ok(due)) {
 		chime_run_fail(run, "cannot list due subscriptions: %s",
 		               billing_pg_error(c.conn, due, errbuf, sizeof(errbuf)));

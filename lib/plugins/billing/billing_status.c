@@ -31,15 +31,17 @@
 #include "billing.h"
 #include "freemany.h"
 #include "smtp.h"
+#include "sqlutil.h"
 
 #define NOMINAL "('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"
 
 /* Columns shared by both selects, in the order of enum status_col. */
 #define STATUS_COLUMNS                                                                             \
-	"s.{s.id}::text, t.{t.id}::text, t.{t.name}, t.{t.schema_name}, t.{t.admin_email},"        \
-	" s.{s.plan}, s.{s.amount}::text, s.{s.currency},"                                         \
-	" to_char(s.{s.expires_at} AT TIME ZONE $2, 'YYYY-MM-DD'),"                                \
-	" ((s.{s.expires_at} AT TIME ZONE $2)::date - (" NOMINAL " AT TIME ZONE $2)::date)::text"
+	"s.{s.id}::text, t.{t.id}::text, t.{t.name}::text, t.{t.schema_name}::text,"               \
+	" t.{t.admin_email}::text, s.{s.plan}::text, s.{s.amount}::text, s.{s.currency}::text,"    \
+	" to_char(s.{s.expires_at} AT TIME ZONE $2::text, 'YYYY-MM-DD'),"                          \
+	" ((s.{s.expires_at} AT TIME ZONE $2::text)::date"                                         \
+	" - (" NOMINAL " AT TIME ZONE $2::text)::date)::text"
 
 enum status_col {
 	COL_SUB_ID,
@@ -58,7 +60,7 @@ enum status_col {
 static const char sql_due[] =
         "SELECT " STATUS_COLUMNS " FROM {subscriptions} s"
         " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}"
-        " WHERE s.{s.status} = 'active' AND s.{s.expires_at} < " NOMINAL " + interval '9 days'"
+        " WHERE s.{s.status} = {=active} AND s.{s.expires_at} < " NOMINAL " + interval '9 days'"
         " ORDER BY s.{s.expires_at}, s.{s.id}";
 
 /* Suspension notices committed but not sent (a failed mail, a crash). */
@@ -67,31 +69,33 @@ static const char sql_unsent_suspensions[] =
         " JOIN {subscriptions} s ON s.{s.id} = n.{n.subscription_id}"
         " AND s.{s.expires_at} = n.{n.expires_at}"
         " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}"
-        " WHERE n.{n.kind} = 'suspended' AND n.{n.status} <> 'sent' AND s.{s.status} = 'suspended'"
+        " WHERE n.{n.kind}::text = 'suspended' AND n.{n.status}::text <> 'sent'"
+        " AND s.{s.status} = {=suspended}"
         " ORDER BY n.{n.id}";
 
 static const char sql_insert[] =
         "INSERT INTO {notices} ({n.subscription_id}, {n.kind}, {n.expires_at}, {n.recipient},"
-        " {n.status}) SELECT s.{s.id}, $2, s.{s.expires_at}, $3, 'pending'"
-        " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = 'active'"
+        " {n.status}) SELECT s.{s.id}, $2::text, s.{s.expires_at}, $3::text, 'pending'"
+        " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}"
         " ON CONFLICT DO NOTHING RETURNING {n.id}::text";
 
-static const char sql_lookup[] = "SELECT n.{n.id}::text, n.{n.status} FROM {notices} n"
-                                 " JOIN {subscriptions} s ON s.{s.id} = n.{n.subscription_id}"
-                                 " AND s.{s.expires_at} = n.{n.expires_at}"
-                                 " WHERE n.{n.subscription_id} = $1::bigint AND n.{n.kind} = $2";
+static const char sql_lookup[] =
+        "SELECT n.{n.id}::text, n.{n.status}::text FROM {notices} n"
+        " JOIN {subscriptions} s ON s.{s.id} = n.{n.subscription_id}"
+        " AND s.{s.expires_at} = n.{n.expires_at}"
+        " WHERE n.{n.subscription_id} = $1::bigint AND n.{n.kind}::text = $2::text";
 
 static const char sql_begin_send[] =
         "UPDATE {notices} n SET {n.attempts} = n.{n.attempts} + 1"
-        " WHERE n.{n.id} = $1::bigint AND n.{n.status} <> 'sent' RETURNING n.{n.id}";
+        " WHERE n.{n.id} = $1::bigint AND n.{n.status}::text <> 'sent' RETURNING n.{n.id}";
 
 static const char sql_record[] =
-        "UPDATE {notices} n SET {n.status} = $2, {n.error} = $3,"
-        " {n.sent_at} = CASE WHEN $2 = 'sent' THEN now() END WHERE n.{n.id} = $1::bigint";
+        "UPDATE {notices} n SET {n.status} = $2::text, {n.error} = $3::text,"
+        " {n.sent_at} = CASE WHEN $2::text = 'sent' THEN now() END WHERE n.{n.id} = $1::bigint";
 
 static const char sql_suspend_subscription[] =
-        "UPDATE {subscriptions} s SET {s.status} = 'suspended'"
-        " WHERE s.{s.id} = $1::bigint AND s.{s.status} = 'active'";
+        "UPDATE {subscriptions} s SET {s.status} = {=suspended}"
+        " WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}";
 
 static const char sql_suspend_tenant[] =
         "UPDATE {tenants} t SET {t.is_active} = false, {t.suspended_at} = now()"
@@ -581,10 +585,15 @@ billing_status_run(const struct billing_state *state, struct chime_run *run)
 	const char *params[2];
 	char errbuf[512];
 	PGresult *res = NULL;
+	struct chime__sql_check k;
 	struct notice n;
 	int r = 0;
 
-	r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
+	/* A mapping that cannot work fails the run before anything changes. */
+	chime__sql_check_init_run(&k, run);
+	r = billing_check_schema(state, &k);
+	if (r >= 0)
+		r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
 	if (r < 0)
 		goto out;
 	if (!chime_run_dry_run(run) && state->smtp_password_file != NULL) {

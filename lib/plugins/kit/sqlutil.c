@@ -157,7 +157,8 @@ chime__sql_check_table(struct chime__sql_check *k, const char *option, const cha
 {
 	static const char sql[] =
 	        "SELECT c.oid::int8, n.nspname, a.attname, format_type(a.atttypid, a.atttypmod), "
-	        "       bt.typname, bt.typcategory, a.attnum "
+	        "       bt.typname, bt.typcategory, a.attnum, a.attnotnull, "
+	        "       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' "
 	        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	        "  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
 	        "       AND NOT a.attisdropped "
@@ -217,6 +218,8 @@ chime__sql_check_table(struct chime__sql_check *k, const char *option, const cha
 		}
 		c->kind = kind_of(PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
 		c->attnum = atoi(PQgetvalue(res, i, 6));
+		c->not_null = strcmp(PQgetvalue(res, i, 7), "t") == 0;
+		c->has_default = strcmp(PQgetvalue(res, i, 8), "t") == 0;
 	}
 	*ret = t;
 	t = NULL;
@@ -305,36 +308,7 @@ int
 chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
                         const char *option, const char *key)
 {
-	static const char sql[] = "SELECT 1 FROM pg_index i"
-	                          " WHERE i.indrelid = $1::oid AND i.indisunique"
-	                          "   AND i.indnkeyatts = 1 AND i.indpred IS NULL"
-	                          "   AND i.indexprs IS NULL AND i.indkey[0] = $2::int2"
-	                          " LIMIT 1";
-	const struct chime__sql_column *c;
-	char oid[24], attnum[16];
-	const char *params[2] = {oid, attnum};
-	PGresult *res;
-	int r = 0;
-
-	c = chime__sql_check_column(k, t, option, key, 0);
-	if (c == NULL)
-		return -ENOENT;
-	(void)snprintf(oid, sizeof(oid), "%u", t->oid);
-	(void)snprintf(attnum, sizeof(attnum), "%d", c->attnum);
-	res = PQexecParams(k->conn, sql, 2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		chime__sql_check_error(k, option, "cannot read the indexes of table '%s': %s",
-		                       t->name, PQerrorMessage(k->conn));
-		r = -EIO;
-	} else if (PQntuples(res) == 0) {
-		chime__sql_check_error(k, option,
-		                       "table '%s' column '%s' (option %s) is not unique: "
-		                       "the key needs a primary key or a unique index of its own",
-		                       t->name, key, option);
-		r = -EINVAL;
-	}
-	PQclear(res);
-	return r;
+	return chime__sql_check_unique_set(k, t, option, &key, 1);
 }
 
 int

@@ -58,6 +58,8 @@ struct chime__sql_column {
 	char *type; /* format_type(): "timestamp with time zone" */
 	enum chime__sql_kind kind;
 	int attnum;
+	bool not_null;    /* NOT NULL */
+	bool has_default; /* a default, identity or generated: an INSERT may leave it out */
 };
 
 struct chime__sql_table {
@@ -131,6 +133,42 @@ const struct chime__sql_column *chime__sql_check_column(struct chime__sql_check 
                                                         unsigned kinds);
 int chime__sql_check_unique(struct chime__sql_check *k, const struct chime__sql_table *t,
                             const char *option, const char *key);
+/*
+ * Require a unique index (or primary key) on exactly the `n` columns
+ * `cols` (in any order; no predicate, no expression), e.g. the (user,
+ * payout date) an ON CONFLICT relies on. `option` names the first column's
+ * option; the message lists all of them and the CREATE UNIQUE INDEX to
+ * run. Returns 0, or a negative errno after the error.
+ */
+int chime__sql_check_unique_set(struct chime__sql_check *k, const struct chime__sql_table *t,
+                                const char *option, const char *const *cols, size_t n);
+/*
+ * Warn (never fail) when no index of table `t` starts with column `col`:
+ * a scan the plugin makes by that column reads the whole table each
+ * time. The warning carries the CREATE INDEX to run. Returns 0, or a
+ * negative errno when the catalog cannot be read (after an error).
+ */
+int chime__sql_check_index(struct chime__sql_check *k, const struct chime__sql_table *t,
+                           const char *option, const char *col);
+/*
+ * Every NOT NULL column of `t` without a default that the plugin's INSERT
+ * does not fill (the `n` names in `filled`) is an error placed at option
+ * `option` ("table 'T' column 'C' is NOT NULL without a default and chime
+ * does not fill it (option O)"). Returns the number of such columns.
+ */
+int chime__sql_check_insert_columns(struct chime__sql_check *k, const struct chime__sql_table *t,
+                                    const char *option, const char *const *filled, size_t n);
+/*
+ * Require that `value` (text from the options: a status word, a constant)
+ * is a value of column `c`'s type, one that reads back unchanged for a
+ * text column (so 'active' for a boolean, or a 20-character word for
+ * varchar(16), is an error
+ * naming the option, the table, the column and its type). Returns 0, or
+ * -EINVAL after the error.
+ */
+int chime__sql_check_value(struct chime__sql_check *k, const struct chime__sql_table *t,
+                           const struct chime__sql_column *c, const char *option,
+                           const char *value);
 /* Run `sql` (read-only) with `n` text parameters; 0 when it succeeds, else
  * -EINVAL with the server's first error line in errbuf. For checks such
  * as "the status values fit the column's type". */

@@ -210,9 +210,15 @@ payouts_start(struct payouts_job *job)
 	char usec[24], err[256];
 	const char *params[2] = {usec, chime_run_timezone(job->run)};
 	char *scan = NULL, *pay = NULL;
+	struct chime__sql_check k;
 	PGresult *res;
 	int r;
 
+	/* A schema that cannot work is refused before anyone is paid. */
+	chime__sql_check_init_run(&k, job->run);
+	r = chime__payouts_check_schema(&k, cfg, payouts_names);
+	if (r < 0)
+		return r;
 	snprintf(usec, sizeof(usec), "%" PRId64, chime_run_nominal_usec(job->run));
 	res = PQexecParams(job->conn,
 	                   "SELECT ((timestamptz 'epoch' + $1::bigint * interval '1 microsecond')"
@@ -293,8 +299,22 @@ out:
 	return r;
 }
 
+/* `chimectl check`: the run's schema checks, every problem at its option. */
+static int
+payouts_check(void *state, PGconn *conn, const char *job, const char *timezone,
+              const struct chime_node *options, struct chime_diag_list *diags)
+{
+	struct chime__sql_check k;
+
+	(void)job;
+	(void)timezone;
+	chime__sql_check_init_diags(&k, conn, options, diags);
+	return chime__payouts_check_schema(&k, state, payouts_names);
+}
+
 const struct chime_plugin chime_plugin_payouts = {
         CHIME_PLUGIN_INIT("payouts", payouts_configure, payouts_run, payouts_release),
         .idempotent = true,
+        .check = payouts_check,
         .needs_database = true,
 };

@@ -16,6 +16,7 @@
 
 #include "chime/plugin.h"
 
+#include "mapping.h"
 #include "sqltext.h"
 
 /* The table and column mapping (payouts_names in payouts.c). */
@@ -119,6 +120,21 @@ int chime__payouts_loop(struct payouts_job *job);
 
 /* Counts, the payout date and the per-currency totals into the report. */
 void chime__payouts_report(struct payouts_job *job);
+
+/* ---- payouts_check.c ---------------------------------------------------- */
+
+struct chime__sql_check;
+
+/*
+ * Check the mapped tables and columns (`names`: the mapping's options, in
+ * the order of P_*), the invoices' unique key on (user, payout date), the
+ * invoices' NOT NULL columns chime does not fill, that pending_status
+ * fits the status column, and (a warning) an index on the payment
+ * methods' user column. Returns 0, or -EINVAL after the problems were
+ * reported through `k`.
+ */
+int chime__payouts_check_schema(struct chime__sql_check *k, const struct payouts_config *cfg,
+                                const struct chime_kit_name_option *names);
 
 /* ---- payouts_sql.c ------------------------------------------------------ */
 
