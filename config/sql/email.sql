@@ -19,14 +19,23 @@
 --                 the plugin resyncs from UID 1 and notes it in last_error
 --   last_uid      the highest UID stored (or skipped); advanced in the same
 --                 transaction as the messages
+--   mailbox       the folder as users see it, UTF-8 ('INBOX', 'Входящие');
+--                 sent to the server in modified UTF-7 (RFC 3501 5.1.3)
 --   last_error    the last sync's error, or its note (UIDVALIDITY change, a
---                 message over max_size); NULL after a clean sync
+--                 message over max_size, a message the table refused, with
+--                 its UID); NULL after a clean sync ('' when the column is
+--                 NOT NULL)
 --
 -- emails: one row per message, unique on (connection_id, uidvalidity, uid),
 -- which makes every re-run and every resync free of duplicates. raw is the
 -- message as the server sent it; raw NULL means the message was over the
 -- job's max_size and was not fetched (size is then the server's
--- RFC822.SIZE). The header columns are best-effort: valid UTF-8 or NULL.
+-- RFC822.SIZE). The header columns are best-effort UTF-8: RFC 2047
+-- encoded-words decoded, raw 8-bit headers read as Latin-1, NULL when
+-- absent ('' for a NOT NULL column). A message whose message_id is already
+-- stored for its connection is not stored again (a resync after a
+-- UIDVALIDITY change); one without a Message-ID is matched on its UID
+-- only. The index on message_id serves that lookup.
 -- Idempotent: safe to load again on a database that already has the tables.
 
 CREATE TABLE IF NOT EXISTS email_connections (
@@ -65,3 +74,5 @@ CREATE TABLE IF NOT EXISTS emails (
 	received_at   timestamptz NOT NULL DEFAULT now(),
 	CONSTRAINT emails_connection_uid_key UNIQUE (connection_id, uidvalidity, uid)
 );
+
+CREATE INDEX IF NOT EXISTS emails_message_id_idx ON emails (message_id);

@@ -136,7 +136,8 @@ check_ledger_step(PGconn *conn, int step, int64_t *id, char *err, size_t errsize
 		return chime_ledger_prune(conn, CHECK_PROBE_JOB, now + INT64_C(3600) * 1000000,
 		                          NULL, err, errsize);
 	case 5:
-		return chime_ledger_pause(conn, CHECK_PROBE_JOB, CHECK_PROBE_NODE, err, errsize);
+		return chime_ledger_pause(conn, CHECK_PROBE_JOB, CHECK_PROBE_NODE, NULL, NULL, NULL,
+		                          err, errsize);
 	default:
 		return chime_ledger_resume(conn, CHECK_PROBE_JOB, err, errsize);
 	}
@@ -152,10 +153,13 @@ static size_t
 check_ledger(PGconn *conn, const struct chime_config *config, struct chime_diag_list *diags)
 {
 	static const char *const steps[] = {
-	        "claim a run (INSERT INTO chime.runs)",   "start it (UPDATE chime.runs)",
-	        "heartbeat it (UPDATE chime.runs)",       "record its outcome (UPDATE chime.runs)",
-	        "prune history (DELETE FROM chime.runs)", "pause a job (INSERT INTO chime.paused)",
-	        "resume it (DELETE FROM chime.paused)",
+	        "claim a run (INSERT INTO chime.runs)",
+	        "start it (UPDATE chime.runs)",
+	        "heartbeat it (UPDATE chime.runs)",
+	        "record its outcome (UPDATE chime.runs)",
+	        "prune history (DELETE FROM chime.runs)",
+	        "pause a job (INSERT INTO chime.paused, chime.pause_log)",
+	        "resume it (DELETE FROM chime.paused, UPDATE chime.pause_log)",
 	};
 	size_t before = diags->errors;
 	int64_t id = 0;
@@ -234,6 +238,34 @@ check_job_db(PGconn *conn, const struct chime_job_config *job, struct chime_diag
 	chime_diag_list_done(&jd);
 }
 
+/* `--apply`: install what one job's check would warn is missing
+ * (committed), printing what was done to `out`. */
+static void
+apply_job_db(PGconn *conn, const struct chime_job_config *job, struct chime_diag_list *diags,
+             FILE *out)
+{
+	struct chime_diag_list jd;
+	char done[512] = "";
+	int r;
+
+	chime_diag_list_init(&jd);
+	r = job->plugin->apply(job->plugin_state, conn, job->name, chime_tz_name(job->tz),
+	                       job->options, &jd, done, sizeof(done));
+	if (r < 0 && jd.errors == 0)
+		(void)chime_diag_add(&jd, CHIME_DIAG_ERROR, NULL, 0, 0, NULL,
+		                     "plugin '%s': cannot apply: %s", job->plugin->name,
+		                     strerror(-r));
+	/* A failed statement may leave a transaction open. */
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		PQclear(PQexec(conn, "ROLLBACK"));
+	if (done[0] != '\0')
+		fprintf(out, "job '%s': %s\n", job->name, done);
+	/* Diagnostics only for errors: the check that follows warns anew. */
+	if (jd.errors > 0)
+		check_copy_diags(job, &jd, diags);
+	chime_diag_list_done(&jd);
+}
+
 /* Without a `database:` section: each job whose plugin needs one. */
 static void
 check_no_database(const struct chime_config *config, struct chime_diag_list *diags)
@@ -255,7 +287,7 @@ check_no_database(const struct chime_config *config, struct chime_diag_list *dia
 }
 
 int
-chimectl_check_database(const struct chime_config *config, bool no_db, FILE *err)
+chimectl_check_database(const struct chime_config *config, bool no_db, bool apply, FILE *err)
 {
 	struct chime_diag_list diags;
 	PGconn *conn = NULL;
@@ -274,6 +306,12 @@ chimectl_check_database(const struct chime_config *config, bool no_db, FILE *err
 		(void)chime_diag_add(&diags, CHIME_DIAG_WARNING, config->path, 0, 0, NULL,
 		                     "cannot set statement_timeout: %s", reason);
 	(void)check_ledger(conn, config, &diags);
+	for (size_t i = 0; apply && i < config->n_jobs; i++) {
+		const struct chime_job_config *job = config->jobs[i];
+
+		if (job->plugin != NULL && job->plugin->apply != NULL)
+			apply_job_db(conn, job, &diags, stdout);
+	}
 	for (size_t i = 0; i < config->n_jobs; i++) {
 		const struct chime_job_config *job = config->jobs[i];
 

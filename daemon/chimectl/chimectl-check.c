@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chimectl check [FILE] [--no-db]: load the configuration as chimed would,
+ * chimectl check [FILE] [--no-db | --apply]: load the configuration as chimed would,
  * plugins included, and print every diagnostic (exit 1) or the warnings and
  * "configuration OK" (exit 0). A valid configuration is then checked
  * against the database the way chimed would use it (chimectl-check-db.c):
@@ -24,12 +24,14 @@
 static void
 check_usage(FILE *f)
 {
-	fprintf(f, "usage: chimectl check [FILE] [--no-db]\n\n"
+	fprintf(f, "usage: chimectl check [FILE] [--no-db | --apply]\n\n"
 	           "Check the configuration FILE (default " CHIME_DEFAULT_CONFIG ") and the\n"
 	           "options of every job's plugin; print every problem, or \"configuration OK\".\n"
 	           "Then connect to the database as chimed would and try, without changing\n"
 	           "anything, what chimed needs: the password, the ledger's privileges, each\n"
-	           "job's tables, columns and triggers; --no-db skips that.\n");
+	           "job's tables, columns and triggers; --no-db skips that. --apply first\n"
+	           "installs what a job's first run would (the on_save triggers), so that\n"
+	           "saves are checked before that run.\n");
 }
 
 int
@@ -40,7 +42,7 @@ chimectl_check_main(int argc, char **argv)
 	struct chime_config_hooks hooks;
 	struct chime_diag_list diags;
 	const char *path = NULL;
-	bool no_db = false;
+	bool no_db = false, apply = false;
 	int r;
 
 	for (int i = 1; i < argc; i++) {
@@ -50,6 +52,10 @@ chimectl_check_main(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--no-db") == 0) {
 			no_db = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--apply") == 0) {
+			apply = true;
 			continue;
 		}
 		if (strcmp(argv[i], "--") == 0 && i + 1 < argc && path == NULL && i + 2 == argc) {
@@ -70,6 +76,11 @@ chimectl_check_main(int argc, char **argv)
 	}
 	if (path == NULL)
 		path = CHIME_DEFAULT_CONFIG;
+	if (no_db && apply) {
+		fprintf(stderr, "chimectl check: --apply needs the database; drop --no-db\n");
+		check_usage(stderr);
+		return CHIMECTL_EXIT_USAGE;
+	}
 
 	r = chime_plugin_host_new(chime_plugins_builtin, chime_plugins_builtin_count, &host);
 	if (r < 0) {
@@ -84,7 +95,7 @@ chimectl_check_main(int argc, char **argv)
 		fprintf(stderr, "%s: error: %s\n", path, strerror(-r));
 	chime_diag_list_done(&diags);
 	if (r == 0)
-		r = chimectl_check_database(config, no_db, stderr);
+		r = chimectl_check_database(config, no_db, apply, stderr);
 	if (r == 0)
 		fprintf(stdout, "configuration OK\n");
 	chime_config_unref(config);

@@ -17,12 +17,14 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "chimectl.h"
 #include "clock.h"
 #include "config.h"
@@ -40,7 +42,8 @@ usage(FILE *f)
 	fprintf(f,
 	        "usage: chimectl status|list [--json] [SOCKET OPTIONS]\n"
 	        "       chimectl history JOB [LIMIT] [--items] [--json] [SOCKET OPTIONS]\n"
-	        "       chimectl trigger|pause|resume JOB [SOCKET OPTIONS]\n"
+	        "       chimectl pause JOB [--note TEXT] [--by WHO] [SOCKET OPTIONS]\n"
+	        "       chimectl trigger|resume JOB [SOCKET OPTIONS]\n"
 	        "       chimectl reload [SOCKET OPTIONS]\n"
 	        "\n"
 	        "Ask the running chimed over its control socket. SOCKET OPTIONS:\n"
@@ -254,17 +257,92 @@ print_diagnostics(json_t *reply)
 	}
 }
 
+/* Who pauses: the user sudo ran us for, else the one running us. */
+static void
+invoking_user(char *buf, size_t size)
+{
+	const char *sudo = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (getuid() == 0 && sudo != NULL && sudo[0] != '\0') {
+		snprintf(buf, size, "%s", sudo);
+		return;
+	}
+	pw = getpwuid(getuid());
+	if (pw != NULL)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)getuid());
+}
+
+/* --note and --by: only for pause, within the protocol's bounds, no
+ * control characters (they are shown on terminals). Says why on error. */
+static int
+pause_options(struct chime_control_request *rq, const char *by, const char *note)
+{
+	const char *const values[2] = {by, note};
+	static const char *const names[2] = {"--by", "--note"};
+	static const size_t max[2] = {CHIME_CONTROL_BY_MAX, CHIME_CONTROL_NOTE_MAX};
+
+	for (int i = 0; i < 2; i++) {
+		if (values[i] == NULL)
+			continue;
+		if (rq->cmd != CHIME_CONTROL_PAUSE) {
+			fprintf(stderr, "chimectl: %s is only for pause\n", names[i]);
+			return -EINVAL;
+		}
+		if (strlen(values[i]) > max[i]) {
+			fprintf(stderr, "chimectl: %s: at most %zu bytes\n", names[i], max[i]);
+			return -EINVAL;
+		}
+		for (const char *p = values[i]; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				fprintf(stderr, "chimectl: %s: no control characters (one line)\n",
+				        names[i]);
+				return -EINVAL;
+			}
+	}
+	if (rq->cmd != CHIME_CONTROL_PAUSE)
+		return 0;
+	if (by != NULL)
+		snprintf(rq->by, sizeof(rq->by), "%s", by);
+	else
+		invoking_user(rq->by, sizeof(rq->by));
+	if (note != NULL)
+		snprintf(rq->note, sizeof(rq->note), "%s", note);
+	return 0;
+}
+
+/* "paused 'x' by alice: deploy freeze", or the pause already in force. */
+static void
+print_pause(json_t *reply)
+{
+	json_t *by = json_object_get(reply, "paused_by"),
+	       *note = json_object_get(reply, "pause_note");
+	char phrase[768];
+
+	chime_audit_pause_phrase(json_string_value(by), json_string_value(note), phrase,
+	                         sizeof(phrase));
+	/* phrase + 6: the phrase after its "paused". */
+	if (json_is_true(json_object_get(reply, "already_paused")))
+		printf("'%s' was paused already, since %s%s (resume it first to change that)\n",
+		       str(reply, "job"), str(reply, "paused_at"), phrase + 6);
+	else
+		printf("paused '%s'%s\n", str(reply, "job"), phrase + 6);
+}
+
 int
 chimectl_control_main(int argc, char **argv)
 {
 	static const struct option options[] = {
 	        {"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
 	        {"json", no_argument, NULL, 'j'},         {"items", no_argument, NULL, 'i'},
+	        {"note", required_argument, NULL, 'n'},   {"by", required_argument, NULL, 'b'},
 	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct chime_control_request rq = {.limit = 0};
 	struct chime_control_text text = {.out = stdout};
-	const char *opt_socket = NULL, *opt_config = NULL;
+	const char *opt_socket = NULL, *opt_config = NULL, *opt_note = NULL, *opt_by = NULL;
 	char *socket_path = NULL;
 	bool json = false;
 	char *request = NULL, *line = NULL, err[512];
@@ -277,7 +355,7 @@ chimectl_control_main(int argc, char **argv)
 		return CHIMECTL_EXIT_USAGE;
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:c:jih", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:jihn:b:", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			opt_socket = optarg;
@@ -287,6 +365,12 @@ chimectl_control_main(int argc, char **argv)
 			break;
 		case 'i':
 			text.all_items = true;
+			break;
+		case 'n':
+			opt_note = optarg;
+			break;
+		case 'b':
+			opt_by = optarg;
 			break;
 		case 'j':
 			json = true;
@@ -328,6 +412,8 @@ chimectl_control_main(int argc, char **argv)
 		return CHIMECTL_EXIT_USAGE;
 	}
 
+	if (pause_options(&rq, opt_by, opt_note) < 0)
+		return CHIMECTL_EXIT_USAGE;
 	request = chime_control_request_format(&rq);
 	if (request == NULL) {
 		fprintf(stderr, "chimectl: out of memory\n");
@@ -379,7 +465,7 @@ chimectl_control_main(int argc, char **argv)
 		printf("triggered '%s'\n", rq.job);
 		break;
 	case CHIME_CONTROL_PAUSE:
-		printf("paused '%s'\n", rq.job);
+		print_pause(reply);
 		break;
 	case CHIME_CONTROL_RESUME:
 		printf("resumed '%s'\n", rq.job);

@@ -104,6 +104,7 @@ struct control_work {
 	struct chime_control_request rq;
 	char node[64];
 	json_t *result;
+	struct chime_ledger_pause pause; /* CW_PAUSE: the pause in force */
 	int r;
 	char err[512];
 };
@@ -245,7 +246,8 @@ work_cb(uv_work_t *req)
 		                                  sizeof(w->err));
 		break;
 	case CW_PAUSE:
-		w->r = chime_ledger_pause(c->pg, w->rq.job, w->node, w->err, sizeof(w->err));
+		w->r = chime_ledger_pause(c->pg, w->rq.job, w->node, w->rq.by, w->rq.note,
+		                          &w->pause, w->err, sizeof(w->err));
 		break;
 	case CW_RESUME:
 		w->r = chime_ledger_resume(c->pg, w->rq.job, w->err, sizeof(w->err));
@@ -285,6 +287,26 @@ reply_history(struct control_client *c, struct control_work *w)
 	reply_json(c, body);
 }
 
+/* The pause in force: who and why, and whether this request made it (a
+ * job paused already keeps its first reason). */
+static void
+reply_pause(struct control_client *c, struct control_work *w)
+{
+	const struct chime_ledger_pause *p = &w->pause;
+	json_t *body;
+
+	if (p->created)
+		chime_log_notice("job '%s': paused from the control socket%s%s%s%s", w->rq.job,
+		                 p->by[0] != '\0' ? " by " : "", p->by,
+		                 p->note[0] != '\0' ? ": " : "", p->note);
+	body = json_pack("{s:s, s:b, s:b, s:o, s:o, s:o}", "job", w->rq.job, "paused", 1,
+	                 "already_paused", !p->created, "paused_at",
+	                 chime_ledger_json_time(p->paused_usec), "paused_by",
+	                 p->by[0] != '\0' ? json_string(p->by) : json_null(), "pause_note",
+	                 p->note[0] != '\0' ? json_string(p->note) : json_null());
+	reply_json(c, body);
+}
+
 static void
 after_work_cb(uv_work_t *req, int status)
 {
@@ -308,10 +330,14 @@ after_work_cb(uv_work_t *req, int status)
 				            false);
 				break;
 			}
-			chime_log_notice("job '%s': %s from the control socket", w->rq.job,
-			                 w->kind == CW_PAUSE ? "paused" : "resumed");
-			reply_json(c, json_pack("{s:s, s:b}", "job", w->rq.job, "paused",
-			                        w->kind == CW_PAUSE));
+			if (w->kind == CW_PAUSE) {
+				reply_pause(c, w);
+			} else {
+				chime_log_notice("job '%s': resumed from the control socket",
+				                 w->rq.job);
+				reply_json(c, json_pack("{s:s, s:b}", "job", w->rq.job, "paused",
+				                        false));
+			}
 			queue_refresh(ctl);
 			break;
 		}
@@ -387,6 +413,31 @@ job_zone(const struct chime_job_config *job)
 	return name != NULL ? name : "UTC";
 }
 
+/* The paused jobs, as the ledger service last read them: who and why. */
+static json_t *
+status_paused(struct chimed *d)
+{
+	json_t *paused = json_array();
+
+	for (size_t i = 0; paused != NULL && d->ledger != NULL && i < d->config->n_jobs; i++) {
+		const struct chime_job_config *job = d->config->jobs[i];
+		struct chime_ledger_job_state l;
+
+		if (chime_ledger_service_job_state(d->ledger, job->name, &l) < 0 || !l.paused)
+			continue;
+		json_array_append_new(
+		        paused,
+		        json_pack("{s:s, s:s, s:o, s:o, s:o}", "job", job->name, "timezone",
+		                  job_zone(job), "paused_at", chime_ledger_json_time(l.paused_usec),
+		                  "paused_by",
+		                  l.paused_by[0] != '\0' ? json_string(l.paused_by) : json_null(),
+		                  "pause_note",
+		                  l.pause_note[0] != '\0' ? json_string(l.pause_note)
+		                                          : json_null()));
+	}
+	return paused;
+}
+
 static void
 cmd_status(struct control_client *c)
 {
@@ -441,6 +492,7 @@ cmd_status(struct control_client *c)
 		return;
 	}
 	json_object_set_new(body, "control_clients", json_integer((json_int_t)c->ctl->n_clients));
+	json_object_set_new(body, "paused", status_paused(d));
 	reply_json(c, body);
 }
 
@@ -476,6 +528,13 @@ reply_list(struct control_client *c, const char *ledger_error)
 		} else {
 			/* The JSON boundary: the status as text. */
 			json_object_set_new(o, "paused", json_boolean(l.paused));
+			json_object_set_new(o, "paused_at", chime_ledger_json_time(l.paused_usec));
+			json_object_set_new(o, "paused_by",
+			                    l.paused_by[0] != '\0' ? json_string(l.paused_by)
+			                                           : json_null());
+			json_object_set_new(o, "pause_note",
+			                    l.pause_note[0] != '\0' ? json_string(l.pause_note)
+			                                            : json_null());
 			json_object_set_new(
 			        o, "last_status",
 			        l.has_last ? json_string(chime_run_status_name(l.last_status))

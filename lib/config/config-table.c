@@ -201,6 +201,17 @@ check_days(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node
 	return 0;
 }
 
+/* Where on_lost was said, for the plugin host's check of rerun. */
+static int
+note_on_lost(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
+             const struct chime_node *v, void *target)
+{
+	struct chime_job_config *job = target;
+
+	job->on_lost_node = v;
+	return 0;
+}
+
 static int
 set_job_zone(struct cf_ctx *ctx, const struct cf_key *key, const struct chime_node *map,
              const struct chime_node *v, void *target)
@@ -301,7 +312,12 @@ const struct cf_key chime__config_policy_keys[] = {
          .min = CHIME_LEASE_MIN_USEC,
          .min_why = "heartbeats renew a claim every quarter of its lease, and 500ms "
                     "is the shortest period they can keep"},
-        ENUM("on_lost", "auto", struct chime_job_config, on_lost, lost_names),
+        {.name = "on_lost",
+         .type = CF_ENUM,
+         .def = "auto",
+         .offset = offsetof(struct chime_job_config, on_lost),
+         .names = lost_names,
+         .set = note_on_lost},
         DURATION("expect", NULL, struct chime_job_config, expect_usec),
         {0},
 };

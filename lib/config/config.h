@@ -86,6 +86,10 @@ struct chime_job_config {
 	int64_t history_usec; /* ledger retention for this job */
 	int64_t lease_usec;   /* a running claim not heartbeated this long is lost */
 	enum chime_lost_policy on_lost;
+	/* The on_lost value node that applies (the job's, or defaults'), for
+	 * diagnostics of the plugin host; NULL when not given. Owned by the
+	 * config. */
+	const struct chime_node *on_lost_node;
 	bool enabled;
 
 	/* Hash of everything above that defines the job (name, schedule,

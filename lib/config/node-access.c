@@ -111,11 +111,25 @@ static int
 node_diagv(struct chime_diag_list *diags, enum chime_diag_severity severity,
            const struct chime_node *node, const char *fmt, va_list ap)
 {
+	const char *path;
+	char *msg = NULL;
+	int r;
+
 	if (node == NULL)
 		return chime_diag_addv(diags, severity, NULL, 0, 0, NULL, fmt, ap);
-	return chime_diag_addv(diags, severity, node->file, node->line, node->column,
-	                       node->path != NULL && node->path[0] != '\0' ? node->path : NULL, fmt,
-	                       ap);
+	path = node->path != NULL && node->path[0] != '\0' ? node->path : NULL;
+	if (node->merge_line == 0)
+		return chime_diag_addv(diags, severity, node->file, node->line, node->column, path,
+		                       fmt, ap);
+	/* The text is in the anchor; say where the merge key brought it in. */
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return chime_diag_add(diags, severity, node->file, node->line, node->column, path,
+		                      "out of memory");
+	r = chime_diag_add(diags, severity, node->file, node->line, node->column, path,
+	                   "%s (merged at line %u, column %u)", msg, node->merge_line,
+	                   node->merge_column);
+	free(msg);
+	return r;
 }
 
 CHIME_EXPORT int

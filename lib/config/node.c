@@ -72,6 +72,9 @@ struct node_parser {
 
 	struct chime_node *root;
 	unsigned documents;
+	/* What merge keys took out of the tree, kept until the end of the
+	 * parse because an anchor may still name a node in it. */
+	struct chime_node trash;
 };
 
 static uint64_t
@@ -144,15 +147,15 @@ strindex_done(struct strindex *x)
 	*x = (struct strindex){0};
 }
 
-static void
-node_free_rec(struct chime_node *n)
+void
+chime__node_free_rec(struct chime_node *n)
 {
 	if (n == NULL)
 		return;
 	for (size_t i = 0; i < n->count; i++) {
-		node_free_rec(n->items[i]);
+		chime__node_free_rec(n->items[i]);
 		if (n->key_nodes != NULL)
-			node_free_rec(n->key_nodes[i]);
+			chime__node_free_rec(n->key_nodes[i]);
 	}
 	chime_free_many(n->items, n->keys, n->key_nodes, n->path, n->scalar, n);
 }
@@ -170,7 +173,7 @@ chime_node_free(struct chime_node *root)
 	}
 	/* The root owns the file name every node of the tree points to. */
 	file = (char *)(uintptr_t)root->file;
-	node_free_rec(root);
+	chime__node_free_rec(root);
 	free(file);
 	return NULL;
 }
@@ -354,7 +357,7 @@ node_copy(struct node_parser *p, const struct chime_node *src, char *path, size_
 		r = node_copy(p, src->items[i], child, depth + 1, mark, &n->items[n->count]);
 		if (r < 0) {
 			if (src->kind == CHIME_NODE_MAPPING)
-				node_free_rec(n->key_nodes[n->count]);
+				chime__node_free_rec(n->key_nodes[n->count]);
 			goto fail;
 		}
 		n->count++;
@@ -362,7 +365,7 @@ node_copy(struct node_parser *p, const struct chime_node *src, char *path, size_
 	*ret = n;
 	return 0;
 fail:
-	node_free_rec(n);
+	chime__node_free_rec(n);
 	return r;
 }
 
@@ -379,6 +382,7 @@ parser_add_anchor(struct node_parser *p, const yaml_char_t *name, struct chime_n
 	if (p->anchors[p->n_anchors].name == NULL)
 		return -ENOMEM;
 	p->anchors[p->n_anchors].node = n;
+	n->anchored = true;
 	p->anchors[p->n_anchors].complete = complete;
 	p->n_anchors++;
 	/* The most recent definition wins (YAML allows redefining). */
@@ -464,17 +468,15 @@ parser_take_key(struct node_parser *p, struct chime_node *key)
 	if (key->kind != CHIME_NODE_SCALAR) {
 		parser_error(p, key->line, key->column, map->path[0] != '\0' ? map->path : NULL,
 		             "mapping keys must be scalars");
-		node_free_rec(key);
+		chime__node_free_rec(key);
 		return -EINVAL;
 	}
 	free(key->path);
 	key->path = path_child_key(map->path, key->scalar);
 	if (key->path == NULL) {
-		node_free_rec(key);
+		chime__node_free_rec(key);
 		return -ENOMEM;
 	}
-	if (!key->quoted && strcmp(key->scalar, "<<") == 0)
-		parser_error(p, key->line, key->column, key->path, "merge keys are not supported");
 	if (map->count >= STRINDEX_MIN_KEYS && f->index.cap == 0)
 		for (size_t i = 0; i < map->count; i++)
 			if (strindex_put(&f->index, map->keys[i], i, false) < 0)
@@ -494,7 +496,7 @@ parser_take_key(struct node_parser *p, struct chime_node *key)
 	f->key = key;
 	return 0;
 oom:
-	node_free_rec(key);
+	chime__node_free_rec(key);
 	return -ENOMEM;
 }
 
@@ -511,7 +513,7 @@ parser_place(struct node_parser *p, struct chime_node *n, bool is_key)
 		return parser_take_key(p, n);
 	r = parser_attach(p, n);
 	if (r < 0)
-		node_free_rec(n);
+		chime__node_free_rec(n);
 	return r;
 }
 
@@ -558,7 +560,7 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 		return -ENOMEM;
 	n->scalar = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
 	if (n->scalar == NULL) {
-		node_free_rec(n);
+		chime__node_free_rec(n);
 		return -ENOMEM;
 	}
 	n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
@@ -566,7 +568,7 @@ parser_scalar(struct node_parser *p, const yaml_event_t *ev)
 	n->value_column = scalar_value_column(p, ev, n);
 	r = parser_add_anchor(p, ev->data.scalar.anchor, n, true);
 	if (r < 0) {
-		node_free_rec(n);
+		chime__node_free_rec(n);
 		return r;
 	}
 	return parser_place(p, n, is_key);
@@ -634,12 +636,12 @@ parser_start(struct node_parser *p, const yaml_event_t *ev, enum chime_node_kind
 		return -ENOMEM;
 	r = parser_add_anchor(p, anchor, n, false);
 	if (r < 0) {
-		node_free_rec(n);
+		chime__node_free_rec(n);
 		return r;
 	}
 	r = parser_attach(p, n);
 	if (r < 0) {
-		node_free_rec(n);
+		chime__node_free_rec(n);
 		return r;
 	}
 	p->stack[p->depth++] = (struct node_frame){
@@ -649,12 +651,16 @@ parser_start(struct node_parser *p, const yaml_event_t *ev, enum chime_node_kind
 	return 0;
 }
 
-static void
+static int
 parser_end(struct node_parser *p)
 {
 	struct node_frame *f = &p->stack[--p->depth];
 	struct chime_node *n = f->node;
+	int r = 0;
 
+	strindex_done(&f->index);
+	if (n->kind == CHIME_NODE_MAPPING)
+		r = chime__node_merge(n, p->diags, &p->errors, &p->trash);
 	for (size_t i = 0; i < n->count; i++) {
 		n->n_nodes += n->items[i]->n_nodes;
 		if (n->key_nodes != NULL)
@@ -662,7 +668,7 @@ parser_end(struct node_parser *p)
 	}
 	if (f->anchor != 0)
 		p->anchors[f->anchor - 1].complete = true;
-	strindex_done(&f->index);
+	return r;
 }
 
 /* Line and column (1-based) of byte `offset` of the text, for reader errors. */
@@ -828,8 +834,7 @@ parser_event(struct node_parser *p, const yaml_event_t *ev)
 		return parser_start(p, ev, CHIME_NODE_MAPPING);
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
-		parser_end(p);
-		return 0;
+		return parser_end(p);
 	default:
 		return 0;
 	}
@@ -839,10 +844,13 @@ static void
 parser_done(struct node_parser *p)
 {
 	/* Open collections are reachable from the root: free it only. */
-	node_free_rec(p->root);
+	chime__node_free_rec(p->root);
+	for (size_t i = 0; i < p->trash.count; i++)
+		chime__node_free_rec(p->trash.items[i]);
+	free(p->trash.items);
 	for (size_t i = 0; i < p->depth; i++) {
 		if (p->stack[i].key != NULL)
-			node_free_rec(p->stack[i].key);
+			chime__node_free_rec(p->stack[i].key);
 		strindex_done(&p->stack[i].index);
 	}
 	strindex_done(&p->anchor_index);
@@ -937,10 +945,10 @@ chime_node_parse_string(const char *name, const char *text, size_t len,
 
 		empty = node_new(&p, CHIME_NODE_MAPPING, strdup(""), &start);
 		if (empty == NULL || empty->path == NULL) {
-			node_free_rec(empty);
+			chime__node_free_rec(empty);
 			r = -ENOMEM;
 		} else {
-			node_free_rec(p.root);
+			chime__node_free_rec(p.root);
 			p.root = empty;
 		}
 	}

@@ -23,12 +23,15 @@
 struct chime_node {
 	enum chime_node_kind kind;
 	unsigned line, column; /* 1-based; where the value's text starts */
+	unsigned merge_line, merge_column; /* where a merge key (<<) brought this node in
+	                                    * (its text is elsewhere: the anchor), or 0 */
 	unsigned value_column; /* column of the scalar's first character when it is written on
 	                        * one line without escapes (so a column inside the value maps
 	                        * onto the file), else 0 */
 	bool quoted;           /* scalar was not plain ('...', "...", | or >, or !!str):
 	                        * never a null/bool/number */
 	bool arena;            /* internal: the root of a tree held in one allocation */
+	bool anchored;         /* internal, while parsing: an anchor names this node */
 	const char *file;      /* shared, owned by the tree's root */
 	char *path;   /* "jobs.x.options.table", "jobs.x.options.command[0]"; "" for the root */
 	char *scalar; /* CHIME_NODE_SCALAR */
@@ -57,7 +60,9 @@ struct chime_node_limits {
  * chime_node_free()), or a negative errno after adding diagnostics: the
  * file cannot be opened, is a directory or not a regular file (one
  * diagnostic naming the file), syntax errors with libyaml's position, invalid UTF-8, duplicate
- * keys, merge keys, limits exceeded. Never logs.
+ * keys, merge key values that are not mappings, limits exceeded. Merge keys
+ * (`<<: *a`, `<<: [*a, *b]`) are resolved: see chime__node_merge(). Never
+ * logs.
  */
 int chime_node_load_file(const char *path, const struct chime_node_limits *limits,
                          struct chime_diag_list *diags, struct chime_node **ret_root);

@@ -218,6 +218,43 @@ resolve_path(const char *path, const char *file)
 	return out;
 }
 
+bool
+chime_plugin_rerun_safe(const struct chime_job_config *job)
+{
+	const struct chime_plugin *p = job->plugin;
+
+	if (p == NULL)
+		return false;
+	if (p->rerun_safe != NULL)
+		return p->records_in_transaction || p->rerun_safe(job->plugin_state);
+	return p->idempotent || p->records_in_transaction;
+}
+
+/*
+ * `on_lost: rerun` re-runs a lost run whatever the plugin: refused for one
+ * that can neither fence (so a stalled node's late work could commit next
+ * to the re-run) nor be re-run safely. Placed at the on_lost key that
+ * applies (the job's own, or the one in defaults).
+ */
+#define ON_LOST_RERUN_REFUSED                                                                      \
+	"rerun: plugin '%s' of job '%s' can neither fence its work nor be re-run safely "          \
+	"(use auto or fail; or, when the work is safe to repeat, say so where the plugin "         \
+	"allows it, as exec's options.idempotent: true)"
+
+static int
+check_on_lost(const struct chime_job_config *job, const struct chime_plugin *plugin,
+              struct chime_diag_list *diags)
+{
+	if (job->on_lost != CHIME_LOST_RERUN || plugin->fences)
+		return 0;
+	if (plugin->rerun_safe != NULL ? plugin->rerun_safe(job->plugin_state) : plugin->idempotent)
+		return 0;
+	if (job->on_lost_node != NULL)
+		return chime_node_error(diags, job->on_lost_node, ON_LOST_RERUN_REFUSED,
+		                        plugin->name, job->name);
+	return job_error(diags, job, "on_lost", ON_LOST_RERUN_REFUSED, plugin->name, job->name);
+}
+
 static int
 host_check_job(struct chime_job_config *job, struct chime_diag_list *diags, void *userdata)
 {
@@ -281,7 +318,7 @@ host_check_job(struct chime_job_config *job, struct chime_diag_list *diags, void
 	}
 	job->plugin = plugin;
 	job->plugin_state = state;
-	r = 0;
+	r = check_on_lost(job, plugin, diags);
 out:
 	free(path);
 	return r;

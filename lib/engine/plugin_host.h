@@ -66,4 +66,13 @@ int chime_plugin_host_load(struct chime_plugin_host *host, const char *path, cha
  */
 void chime_plugin_host_hooks(struct chime_plugin_host *host, struct chime_config_hooks *ret_hooks);
 
+/*
+ * Whether a lost run of `job` (its node stopped heartbeating mid-run) may
+ * run again: the plugin is idempotent (or says so for this job with
+ * rerun_safe()), or it records in its transaction (a lost run changed
+ * nothing). `on_lost: auto` re-runs exactly these.
+ */
+bool chime_plugin_rerun_safe(const struct chime_job_config *job);
+
+
 #endif

@@ -35,6 +35,12 @@ struct chime_run {
 	PGconn *conn;
 	atomic_bool cancelled;
 	_Atomic int64_t cancel_grace_usec; /* INT64_MAX: no limit */
+	int (*fence)(void *host, PGconn *conn, char *errbuf, size_t errsize);
+	int (*record)(void *host, PGconn *conn, const char *summary_json, char *errbuf,
+	              size_t errsize);
+	void *host;
+	atomic_bool recorded;
+	atomic_bool fenced; /* a fence failed: its reason stays the run's */
 
 	pthread_mutex_t lock; /* guards everything below */
 	char *error;
@@ -74,6 +80,11 @@ chime_run_new(const struct chime_run_params *params)
 	run->attempt = params->attempt > 0 ? params->attempt : 1;
 	run->dry_run = params->dry_run;
 	run->conn = params->conn;
+	run->fence = params->fence;
+	run->record = params->record;
+	run->host = params->host;
+	atomic_init(&run->recorded, false);
+	atomic_init(&run->fenced, false);
 	atomic_init(&run->cancelled, false);
 	atomic_init(&run->cancel_grace_usec, INT64_MAX);
 	return run;
@@ -124,7 +135,83 @@ chime_run_error(const struct chime_run *run)
 	return run->error;
 }
 
+bool
+chime_run_recorded(const struct chime_run *run)
+{
+	return atomic_load(&run->recorded);
+}
+
 /* ---- Plugin-side accessors ------------------------------------------ */
+
+/* Without a ledger (no host hook), a dry run, or a run that has no row
+ * (run id 0): nothing to fence or record, and no other node can recover
+ * this run, so both succeed doing nothing. */
+static bool
+run_unrecorded(const struct chime_run *run)
+{
+	return run->dry_run || run->run_id <= 0;
+}
+
+CHIME_EXPORT int
+chime_run_fence(struct chime_run *run, PGconn *conn)
+{
+	char err[512];
+	int r;
+
+	if (run->fence == NULL || run_unrecorded(run))
+		return 0;
+	if (conn == NULL) {
+		chime_run_fail(run, "fence: no connection");
+		return -EINVAL;
+	}
+	r = run->fence(run->host, conn, err, sizeof(err));
+	if (r == -ESTALE) {
+		/* The claim is gone: nothing more may commit. The reason
+		 * stays the run's whatever the plugin says next, the run
+		 * stops at its next cancel check, and it cannot succeed
+		 * (chime_run_fenced()). */
+		chime_run_fail(run, "%s", err);
+		atomic_store(&run->fenced, true);
+		chime_run_cancel(run);
+	} else if (r < 0) {
+		chime_run_fail(run, "%s", err);
+	}
+	return r;
+}
+
+bool
+chime_run_fenced(const struct chime_run *run)
+{
+	return atomic_load(&run->fenced);
+}
+
+CHIME_EXPORT int
+chime_run_record_succeeded(struct chime_run *run, PGconn *conn)
+{
+	char err[512];
+	char *summary;
+	int r;
+
+	if (run->record == NULL || run_unrecorded(run))
+		return 0;
+	if (conn == NULL) {
+		chime_run_fail(run, "recording the outcome: no connection");
+		return -EINVAL;
+	}
+	summary = chime_run_report_json(run);
+	if (summary == NULL) {
+		chime_run_fail(run, "recording the outcome: out of memory");
+		return -ENOMEM;
+	}
+	r = run->record(run->host, conn, summary, err, sizeof(err));
+	free(summary);
+	if (r < 0) {
+		chime_run_fail(run, "recording the outcome: %s", err);
+		return r;
+	}
+	atomic_store(&run->recorded, true);
+	return 0;
+}
 
 CHIME_EXPORT PGconn *
 chime_run_db(struct chime_run *run)
@@ -218,6 +305,13 @@ chime_run_fail(struct chime_run *run, const char *fmt, ...)
 	text = chime_vformat(fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&run->lock);
+	if (atomic_load(&run->fenced)) {
+		/* What the plugin says after a failed fence (a failed unit, a
+		 * cancel) follows from it: the fence's reason is the truth. */
+		pthread_mutex_unlock(&run->lock);
+		free(text);
+		return;
+	}
 	free(run->error);
 	/* Out of memory still leaves a reason rather than none. */
 	run->error = text != NULL ? text : strdup("failed (out of memory formatting the reason)");

@@ -25,6 +25,15 @@ struct chime_run_params {
 	int attempt;           /* 1-based */
 	bool dry_run;
 	PGconn *conn; /* borrowed for the run's duration; may be NULL for plugins without SQL */
+	/* The host's side of chime_run_fence() and chime_run_record_succeeded()
+	 * (the runner passes its ledger stages). NULL: no ledger, both are a
+	 * no-op success. Each returns 0 or a negative errno with the reason in
+	 * errbuf, on the plugin's worker thread, `conn` inside the plugin's
+	 * open transaction. */
+	int (*fence)(void *host, PGconn *conn, char *errbuf, size_t errsize);
+	int (*record)(void *host, PGconn *conn, const char *summary_json, char *errbuf,
+	              size_t errsize);
+	void *host;
 };
 
 /* Returns a new run context, or NULL on OOM. */
@@ -36,6 +45,14 @@ void chime_run_cancel(struct chime_run *run);
 /* The same, and the plugin has at most `grace_usec` to stop (a
  * self-fenced run: chime_run_cancel_grace_usec()). Thread-safe. */
 void chime_run_cancel_within(struct chime_run *run, int64_t grace_usec);
+
+/* True once chime_run_record_succeeded() wrote the run's `succeeded`
+ * row in the plugin's transaction: when run() returned 0, that
+ * transaction committed and the row is final. Thread-safe. */
+bool chime_run_recorded(const struct chime_run *run);
+/* True once chime_run_fence() found the claim gone: the run is cancelled,
+ * its reason is the fence's, and it fails whatever run() returns. */
+bool chime_run_fenced(const struct chime_run *run);
 
 /* The reason set by chime_run_fail(), or NULL. Borrowed. */
 const char *chime_run_error(const struct chime_run *run);

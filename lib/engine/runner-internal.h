@@ -48,11 +48,12 @@ struct chime_runner_run {
 	enum chime_run_status status;
 	const char *cancel_reason; /* why the runner cancelled it, or NULL */
 	bool timed_out;
-	bool abandoned;  /* working past timeout + grace: aborted */
-	bool retry;      /* a retry follows this failure */
-	bool preclaimed; /* the ledger row exists already (a recovered lost claim) */
-	bool catchup;    /* dispatched by catch-up: queued behind, never skipped */
-	bool manual;     /* chime_runner_trigger(): recorded manual, never paused */
+	bool abandoned;   /* working past timeout + grace: aborted */
+	bool not_started; /* its connection never came: no work ran */
+	bool retry;       /* a retry follows this failure */
+	bool preclaimed;  /* the ledger row exists already (a recovered lost claim) */
+	bool catchup;     /* dispatched by catch-up: queued behind, never skipped */
+	bool manual;      /* chime_runner_trigger(): recorded manual, never paused */
 	int64_t start_mono_usec, duration_usec;
 	uv_timer_t timer;                     /* timeout while working; backoff; a stage's defer */
 	struct chime_runner_run *prev, *next; /* runner->runs */

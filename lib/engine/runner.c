@@ -381,6 +381,10 @@ rr_complete(struct chime_runner_run *rr)
 	} else if (rr->timed_out) {
 		rr_set_status(rr, CHIME_RUN_TIMED_OUT);
 		runner->stats.timed_out++;
+		/* Timed out waiting for its connection, it ran no work: the
+		 * retry policy applies as to a failure. */
+		rr->retry =
+		        rr->not_started && !runner->draining && rr->attempt < job->retry.attempts;
 	} else if (rr->cancel_reason != NULL) {
 		rr_set_status(rr, CHIME_RUN_CANCELLED);
 		runner->stats.cancelled++;
@@ -443,6 +447,25 @@ rr_complete(struct chime_runner_run *rr)
 	rr_record(rr);
 }
 
+/* The run context's fence and in-transaction record: the stages'. */
+static int
+worker_fence(void *host, PGconn *conn, char *errbuf, size_t errsize)
+{
+	struct chime_runner_run *rr = host;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	return stages->fence(rr, conn, errbuf, errsize, stages->userdata);
+}
+
+static int
+worker_record(void *host, PGconn *conn, const char *summary_json, char *errbuf, size_t errsize)
+{
+	struct chime_runner_run *rr = host;
+	const struct chime_runner_stages *stages = &rr->runner->options.stages;
+
+	return stages->record_in_tx(rr, conn, summary_json, errbuf, errsize, stages->userdata);
+}
+
 /* On a worker thread: the run's own part, then post it to the loop. The
  * "run started" line is written here, after the hand-off, so the loop
  * dispatching the rest of a batch does not pay for it, and before the
@@ -482,6 +505,9 @@ chime__runner_worker(struct chime_runner_run *rr)
 	if (stages->acquire_conn != NULL)
 		r = stages->acquire_conn(rr, &conn, err, sizeof(err), stages->userdata);
 	params.conn = conn;
+	params.fence = stages->fence != NULL ? worker_fence : NULL;
+	params.record = stages->record_in_tx != NULL ? worker_record : NULL;
+	params.host = rr;
 	run = chime_run_new(&params);
 	pthread_mutex_lock(&rr->lock);
 	rr->run = run;
@@ -495,11 +521,16 @@ chime__runner_worker(struct chime_runner_run *rr)
 		/* A run that waited in vain for the database is not a failure
 		 * of its work: it says it never started. */
 		chime_run_fail(run, "not started: %s", err);
+		rr->not_started = true;
 		rr->result = r;
 	} else {
 		rr->result = job->plugin->run(job->plugin_state, run);
 		if (rr->result > 0)
 			rr->result = 0;
+		/* A plugin that went on after a failed fence did not succeed:
+		 * its later units could not commit. */
+		if (rr->result == 0 && chime_run_fenced(run))
+			rr->result = -ESTALE;
 	}
 	rr->duration_usec = runner_mono_usec(runner) - start;
 	if (conn != NULL && stages->release_conn != NULL)

@@ -111,6 +111,18 @@ struct chime_runner_stages {
 	                    size_t errsize, void *userdata);
 	/* Worker thread: give back what acquire_conn returned (not NULL). */
 	void (*release_conn)(struct chime_runner_run *rr, PGconn *conn, void *userdata);
+	/* Worker thread, inside the plugin's open transaction on `conn`
+	 * (chime_run_fence()): prove the run's claim is still this node's
+	 * and hold it against recovery until the transaction ends. NULL:
+	 * nothing to fence (no ledger). 0, or a negative errno with the
+	 * reason in errbuf. */
+	int (*fence)(struct chime_runner_run *rr, PGconn *conn, char *errbuf, size_t errsize,
+	             void *userdata);
+	/* Worker thread, the same place (chime_run_record_succeeded()):
+	 * write the run's `succeeded` outcome with `summary_json` in that
+	 * transaction. The record stage then finds the row final. */
+	int (*record_in_tx)(struct chime_runner_run *rr, PGconn *conn, const char *summary_json,
+	                    char *errbuf, size_t errsize, void *userdata);
 	/* The run is about to be freed: drop chime_runner_run_stage_data(). */
 	void (*run_freed)(struct chime_runner_run *rr, void *userdata);
 	void *userdata;

@@ -51,7 +51,10 @@ struct chime_db_pool {
 	int size;
 	struct chime_db_conn *conns;
 	struct db_health_share *hs;
-	bool connecting; /* one thread connects at a time; others wait */
+	/* Connects in progress. While the server is up any number may run
+	 * (twenty runs due at once after a restart each open theirs);
+	 * otherwise one at a time, the others wait for its outcome. */
+	int connecting;
 };
 
 static void
@@ -359,6 +362,17 @@ db_notify(struct chime_db_pool *pool, bool notify, const struct chime_db_health 
 		cb(snap, userdata);
 }
 
+static bool
+db_up(struct chime_db_pool *pool)
+{
+	bool up;
+
+	pthread_mutex_lock(&pool->hs->lock);
+	up = pool->hs->health.state == CHIME_DB_UP;
+	pthread_mutex_unlock(&pool->hs->lock);
+	return up;
+}
+
 /* Down and within the backoff of the last failed connect: the reason in
  * errbuf. */
 static bool
@@ -401,7 +415,7 @@ db_pool_connect(struct chime_db_pool *pool, struct chime_db_conn *c, char *errbu
 	r = db_connect_params(pool->conninfo, pool->password_file, pool->connect_timeout_usec, &pg,
 	                      reason, sizeof(reason));
 	pthread_mutex_lock(&pool->lock);
-	pool->connecting = false;
+	pool->connecting--;
 	if (r < 0) {
 		notify = db_set_state(pool->hs, CHIME_DB_DOWN, true, reason, &snap);
 		db_errcpy(errbuf, errsize, reason);
@@ -451,7 +465,7 @@ chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_d
 			 * at once, whatever the backoff says. */
 			db_conn_close(c);
 			pthread_mutex_lock(&pool->lock);
-			pool->connecting = true;
+			pool->connecting++;
 			pthread_mutex_unlock(&pool->lock);
 			r = db_pool_connect(pool, c, errbuf, errsize);
 			if (r < 0) {
@@ -463,13 +477,13 @@ chime_db_pool_take(struct chime_db_pool *pool, int64_t wait_usec, struct chime_d
 			*ret_conn = c;
 			return 0;
 		}
-		if (empty != NULL && !pool->connecting) {
+		if (empty != NULL && (pool->connecting == 0 || db_up(pool))) {
 			if (db_backing_off(pool, errbuf, errsize)) {
 				pthread_mutex_unlock(&pool->lock);
 				return -ENOTCONN;
 			}
 			empty->busy = true;
-			pool->connecting = true;
+			pool->connecting++;
 			pthread_mutex_unlock(&pool->lock);
 			r = db_pool_connect(pool, empty, errbuf, errsize);
 			if (r < 0) {

@@ -6,9 +6,14 @@
  * before the gap and the misfire policy (chime_catchup_plan(), pure) give
  * the slots to run, dispatched through chime_runner_dispatch_catchup()
  * (queued behind the job's live run), and the slots to record skipped.
+ * The plan ends at the newest slot missed (the start, a slot whose claim
+ * failed): later slots are the live schedule's, so catch-up never takes
+ * one (run-once would pick it as the newest and the claim of one of the
+ * two would fail, leaving the outage without its run).
  * Skipped rows are only written for slots at least CATCHUP_GRACE old, so
  * a node starting next to live ones never pre-empts the claim of a slot
- * another node is just running.
+ * another node is just running; a younger one is planned again by a
+ * later scan, once it is old enough, so every missed slot gets its row.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,7 +42,9 @@ struct catchup_op {
 	struct ledger_work w;
 	struct chime_config *config;     /* a reference */
 	int64_t since_usec, latest_usec; /* see catchup_since_wall_usec */
+	int64_t until_usec;              /* see catchup_until_wall_usec */
 	int64_t now_wall_usec;
+	int64_t young_usec; /* the oldest skipped slot left for a later scan; INT64_MAX: none */
 	struct catchup_held *held; /* slots not to plan, taken on the loop */
 	size_t n_held, held_room;
 	bool held_oom; /* a held slot could not be noted: no scan this time */
@@ -91,6 +98,7 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 	        .expr = job->expr,
 	        .tz = job->tz,
 	        .now_usec = now,
+	        .until_usec = op->until_usec,
 	        .misfire = job->misfire,
 	        .window_usec = job->catchup_window_usec,
 	        .max_catchup = job->max_catchup,
@@ -98,6 +106,7 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 	struct chime_catchup_plan plan;
 	struct chime_ledger_row last;
 	size_t recorded = 0, missed;
+	int64_t *taken = NULL;
 	int r;
 
 	r = chime_ledger_last_slot(pg, job->name, op->since_usec, &last, op->w.err,
@@ -112,8 +121,24 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 	if (r < 0)
 		return r;
 	p.last_instant_usec = last.instant_usec;
-	if (chime_catchup_plan(&p, &plan) < 0)
+	r = chime_ledger_slots_taken(pg, job->name, last.instant_usec, op->until_usec, &taken,
+	                             &p.n_taken, op->w.err, sizeof(op->w.err));
+	if (r < 0)
+		return r;
+	p.taken = taken;
+	r = chime_catchup_plan(&p, &plan);
+	free(taken);
+	if (r < 0)
 		return -ENOMEM;
+	/* A slot to run that a live node may be claiming just now: plan the
+	 * whole job again once it is older, so its run is not lost to that
+	 * claim with the older slots already recorded skipped. */
+	if (plan.n_run > 0 && plan.run[plan.n_run - 1].instant_usec > now - CATCHUP_GRACE_USEC) {
+		if (last.instant_usec + 1 < op->young_usec)
+			op->young_usec = last.instant_usec + 1;
+		chime_catchup_plan_done(&plan);
+		return 0;
+	}
 	for (size_t i = 0; i < plan.n_skip; i++) {
 		struct chime_ledger_slot s = {
 		        .job = job->name,
@@ -123,9 +148,13 @@ catchup_job(struct catchup_op *op, PGconn *pg, size_t k)
 		        .previous_usec = INT64_MIN,
 		};
 
-		if (plan.skip[i].instant_usec > now - CATCHUP_GRACE_USEC ||
-		    catchup_is_held(op, k, &plan.skip[i]))
+		if (catchup_is_held(op, k, &plan.skip[i]))
 			continue;
+		if (plan.skip[i].instant_usec > now - CATCHUP_GRACE_USEC) {
+			if (plan.skip[i].instant_usec < op->young_usec)
+				op->young_usec = plan.skip[i].instant_usec;
+			continue;
+		}
 		if (chime_ledger_record_skipped(pg, &s, op->w.svc->node,
 		                                "misfire: missed while no node could run it", NULL,
 		                                NULL, 0) == 0)
@@ -152,6 +181,8 @@ catchup_work(struct ledger_work *w, struct chime_db_conn *c)
 {
 	struct catchup_op *op = (struct catchup_op *)w;
 
+	if (op->until_usec == INT64_MIN)
+		return; /* no slot was missed (an outage between two slots) */
 	for (size_t k = 0; k < op->config->n_jobs; k++) {
 		const struct chime_job_config *job = op->config->jobs[k];
 
@@ -175,6 +206,13 @@ catchup_after(struct ledger_work *w)
 		chime_log_warning("catch-up from the ledger failed: %s, retrying", w->err);
 		chime__ledger_gap(svc, op->since_usec);
 		chime__ledger_gap(svc, op->latest_usec);
+	}
+	/* Plan again what was too young to record, or all after a failure. */
+	if (w->r < 0 || op->young_usec != INT64_MAX) {
+		if (op->young_usec != INT64_MAX)
+			chime__ledger_gap(svc, op->young_usec - 1);
+		if (op->until_usec > svc->catchup_until_wall_usec)
+			svc->catchup_until_wall_usec = op->until_usec;
 	}
 	for (size_t i = 0; i < op->n_runs && !svc->closing; i++) {
 		if (chime_runner_draining(svc->runner))
@@ -251,7 +289,9 @@ chime__ledger_scan_catchup(struct chime_ledger_service *svc)
 	op->config = chime_config_ref(svc->config);
 	op->since_usec = svc->catchup_since_wall_usec;
 	op->latest_usec = svc->catchup_latest_wall_usec;
+	op->until_usec = svc->catchup_until_wall_usec;
 	op->now_wall_usec = chime__ledger_wall(svc);
+	op->young_usec = INT64_MAX;
 	chime_runner_foreach(svc->runner, catchup_hold, op);
 	if (op->held_oom) {
 		catchup_free(&op->w);
@@ -261,5 +301,6 @@ chime__ledger_scan_catchup(struct chime_ledger_service *svc)
 		svc->catchup_busy = true;
 		svc->catchup_since_wall_usec = INT64_MAX;
 		svc->catchup_latest_wall_usec = INT64_MIN;
+		svc->catchup_until_wall_usec = INT64_MIN;
 	}
 }

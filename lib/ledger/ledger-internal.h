@@ -123,6 +123,10 @@ struct chime_ledger_service {
 	 * before `latest` (the latest gap asked for). INT64_MAX / INT64_MIN:
 	 * none. */
 	int64_t catchup_since_wall_usec, catchup_latest_wall_usec;
+	/* The newest slot missed (the start, a slot not claimed): catch-up
+	 * plans nothing later, as later slots are the live schedule's.
+	 * INT64_MIN: none since the last scan. */
+	int64_t catchup_until_wall_usec;
 	int64_t heartbeat_every_usec, lost_every_usec, expect_every_usec;
 	int64_t next_heartbeat_mono, next_lost_mono, next_expect_mono, next_prune_mono,
 	        next_jobs_mono;
@@ -148,6 +152,9 @@ const char *chime__ledger_job_plugin(const struct chime_job_config *job);
 /* Slots after `wall_usec` may have been missed (an outage, a slot not
  * claimed, a failed catch-up): plan catch-up from there. */
 void chime__ledger_gap(struct chime_ledger_service *svc, int64_t wall_usec);
+/* The slot at `instant_usec` was missed (not claimed): catch-up plans it
+ * and what came before it since the gap. */
+void chime__ledger_missed(struct chime_ledger_service *svc, int64_t instant_usec);
 
 /* ledger-stages.c: the claim, record and skipped stages. */
 int chime__ledger_claim(struct chime_runner_run *rr, chime_runner_stage_done_fn done,
@@ -166,6 +173,11 @@ int chime__ledger_acquire_conn(struct chime_runner_run *rr, PGconn **ret_conn, c
                                size_t errsize, void *userdata);
 void chime__ledger_release_conn(struct chime_runner_run *rr, PGconn *conn, void *userdata);
 void chime__ledger_run_freed(struct chime_runner_run *rr, void *userdata);
+/* The fence and in-transaction record stages (ledger-stages.c). */
+int chime__ledger_run_fence(struct chime_runner_run *rr, PGconn *conn, char *errbuf, size_t errsize,
+                            void *userdata);
+int chime__ledger_record_in_tx(struct chime_runner_run *rr, PGconn *conn, const char *summary_json,
+                               char *errbuf, size_t errsize, void *userdata);
 /* The run's ledger state (created on first use, on the loop), or NULL on OOM. */
 struct ledger_run *chime__ledger_run(struct chime_runner_run *rr);
 

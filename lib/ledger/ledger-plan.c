@@ -47,6 +47,24 @@ vec_reverse(struct slot_vec *vec)
 	}
 }
 
+static bool
+plan_taken(const struct chime_catchup_params *p, int64_t instant_usec)
+{
+	size_t lo = 0, hi = p->n_taken;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->taken[mid] == instant_usec)
+			return true;
+		if (p->taken[mid] < instant_usec)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 static int
 plan_prev(const struct chime_catchup_params *p, int64_t at_usec, struct chime_slot *ret)
 {
@@ -80,12 +98,15 @@ chime_catchup_plan(const struct chime_catchup_params *params, struct chime_catch
 	max_listed = params->max_listed > 0 ? params->max_listed : 1000;
 	window_start = params->window_usec > 0 ? params->now_usec - params->window_usec : INT64_MIN;
 
-	at = params->now_usec;
+	at = params->until_usec != 0 && params->until_usec < params->now_usec ? params->until_usec
+	                                                                      : params->now_usec;
 	for (size_t walked = 0; params->last_instant_usec != INT64_MIN && walked < PLAN_MAX_WALK;
 	     walked++) {
 		if (plan_prev(params, at, &s) < 0 || s.instant_usec <= params->last_instant_usec)
 			break;
-		if (s.instant_usec >= window_start && run.n < max_run && skip.n == 0)
+		if (plan_taken(params, s.instant_usec)) {
+			/* claimed already (a live node's): not missed */
+		} else if (s.instant_usec >= window_start && run.n < max_run && skip.n == 0)
 			r = vec_push(&run, &s);
 		else if (skip.n < max_listed)
 			r = vec_push(&skip, &s);

@@ -14,6 +14,7 @@
 #include "ledger-internal.h"
 #include "log.h"
 #include "mem.h"
+#include "plugin_host.h"
 #include "timespan.h"
 #include "tz.h"
 
@@ -96,8 +97,7 @@ lost_work(struct ledger_work *w, struct chime_db_conn *c)
 		if (lost_live_here(op, lost[i].id))
 			continue; /* our heartbeats were late: the run goes on */
 		o->rerun = job->on_lost == CHIME_LOST_RERUN ||
-		           (job->on_lost == CHIME_LOST_AUTO && job->plugin != NULL &&
-		            job->plugin->idempotent);
+		           (job->on_lost == CHIME_LOST_AUTO && chime_plugin_rerun_safe(job));
 		if (chime_ledger_recover(c->pg, &lost[i], o->rerun, w->svc->node, job->lease_usec,
 		                         &o->new_id, NULL, 0) < 0)
 			continue; /* another node won, or it came back */

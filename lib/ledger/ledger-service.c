@@ -61,6 +61,14 @@ chime__ledger_gap(struct chime_ledger_service *svc, int64_t wall_usec)
 		svc->catchup_latest_wall_usec = wall_usec;
 }
 
+void
+chime__ledger_missed(struct chime_ledger_service *svc, int64_t instant_usec)
+{
+	chime__ledger_gap(svc, instant_usec - 1);
+	if (instant_usec > svc->catchup_until_wall_usec)
+		svc->catchup_until_wall_usec = instant_usec;
+}
+
 static void
 service_maybe_free(struct chime_ledger_service *svc)
 {
@@ -336,6 +344,15 @@ jobs_work(struct ledger_work *w, struct chime_db_conn *c)
 		        json_epoch_usec(json_object_get(o, "last_finished_at"));
 		e->state.last_success_usec = json_epoch_usec(json_object_get(o, "last_success_at"));
 		e->state.paused = json_is_true(json_object_get(o, "paused"));
+		e->state.paused_usec = json_epoch_usec(json_object_get(o, "paused_at"));
+		snprintf(e->state.paused_by, sizeof(e->state.paused_by), "%s",
+		         json_is_string(json_object_get(o, "paused_by"))
+		                 ? json_string_value(json_object_get(o, "paused_by"))
+		                 : "");
+		snprintf(e->state.pause_note, sizeof(e->state.pause_note), "%s",
+		         json_is_string(json_object_get(o, "pause_note"))
+		                 ? json_string_value(json_object_get(o, "pause_note"))
+		                 : "");
 		op->n_jobs++;
 	}
 out:
@@ -421,6 +438,7 @@ chime_ledger_service_job_state(const struct chime_ledger_service *svc, const cha
 	*ret_state = (struct chime_ledger_job_state){
 	        .last_finished_usec = INT64_MIN,
 	        .last_success_usec = INT64_MIN,
+	        .paused_usec = INT64_MIN,
 	};
 	return 0;
 }
@@ -647,6 +665,7 @@ chime_ledger_service_new(const struct chime_ledger_service_options *options,
 	/* Slots after the start are the live schedule's. */
 	svc->catchup_since_wall_usec = svc->started_wall_usec;
 	svc->catchup_latest_wall_usec = svc->started_wall_usec;
+	svc->catchup_until_wall_usec = svc->started_wall_usec;
 	svc->next_expect_mono = chime__ledger_mono(svc) + 1000000;
 	svc->next_prune_mono = chime__ledger_mono(svc) + PRUNE_FIRST_USEC;
 	*ret_service = svc;
@@ -664,6 +683,8 @@ chime_ledger_service_stages(struct chime_ledger_service *svc, struct chime_runne
 	        .abort = chime__ledger_abort,
 	        .acquire_conn = chime__ledger_acquire_conn,
 	        .release_conn = chime__ledger_release_conn,
+	        .fence = chime__ledger_run_fence,
+	        .record_in_tx = chime__ledger_record_in_tx,
 	        .run_freed = chime__ledger_run_freed,
 	        .userdata = svc,
 	};
@@ -689,6 +710,10 @@ chime_ledger_service_set_config(struct chime_ledger_service *svc, struct chime_c
 {
 	int64_t min_lease = INT64_MAX, expect_every = EXPECT_EVERY_USEC;
 
+	/* The first configuration comes with the schedule's start: a slot
+	 * before now is not the live schedule's, so catch-up plans it. */
+	if (svc->config == NULL && chime__ledger_wall(svc) > svc->catchup_until_wall_usec)
+		svc->catchup_until_wall_usec = chime__ledger_wall(svc);
 	chime_config_ref(config);
 	chime_config_unref(svc->config);
 	svc->config = config;

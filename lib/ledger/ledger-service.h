@@ -83,6 +83,9 @@ struct chime_ledger_job_state {
 	int64_t last_finished_usec; /* INT64_MIN: none */
 	int64_t last_success_usec;  /* INT64_MIN: none */
 	bool paused;
+	int64_t paused_usec;  /* when; INT64_MIN: not paused */
+	char paused_by[128];  /* who paused it; "" not recorded */
+	char pause_note[512]; /* why; "" none given */
 };
 
 /*

@@ -53,6 +53,8 @@ struct record_op {
 	struct chime_runner_run *rr;
 	chime_runner_stage_done_fn done;
 	bool again; /* a retry after the database was unreachable */
+	bool late;  /* recovered meanwhile: the truth was added to its row */
+	bool in_tx; /* the plugin recorded `succeeded` in its transaction */
 	enum chime_run_status status;
 	char *summary, *error;
 };
@@ -249,7 +251,7 @@ claim_after(struct ledger_work *w)
 		op->done(rr, -EEXIST);
 		return;
 	}
-	chime__ledger_gap(w->svc, chime_runner_run_slot(rr)->instant_usec - 1);
+	chime__ledger_missed(w->svc, chime_runner_run_slot(rr)->instant_usec);
 	/* Each slot an outage costs is a line with the job's fields, so
 	 * `journalctl CHIME_JOB=x` shows it; the total comes with the
 	 * "database is back" line. */
@@ -313,8 +315,18 @@ record_work(struct ledger_work *w, struct chime_db_conn *c)
 {
 	struct record_op *op = (struct record_op *)w;
 
-	w->r = chime_ledger_finish(c->pg, chime_runner_run_id(op->rr), op->status, op->summary,
-	                           op->error, w->err, sizeof(w->err));
+	int64_t id = chime_runner_run_id(op->rr);
+
+	w->r = chime_ledger_finish(c->pg, id, op->status, op->summary, op->error, w->err,
+	                           sizeof(w->err));
+	/* Not live: another node recovered it while this one worked (a
+	 * stall, a pause). The row must not contradict the database: say on
+	 * it how the run really ended (succeeded late: its work committed;
+	 * else why, such as the fence rolling its unit back). */
+	if (w->r == -ESTALE && !op->in_tx)
+		op->late =
+		        chime_ledger_finish_late(c->pg, id, chime_runner_run_node(op->rr),
+		                                 op->status, op->summary, op->error, NULL, 0) == 0;
 }
 
 static void
@@ -364,12 +376,18 @@ record_after(struct ledger_work *w)
 		chime_runner_run_defer(rr, RECORD_POLL_USEC, record_retry_cb);
 		return;
 	}
-	if (w->r == -ESTALE)
+	if (w->r == -ESTALE && op->late)
+		chime_runner_run_log(
+		        rr, CHIME_LOG_WARNING, NULL,
+		        "run of %s: another node recovered the claim as lost meanwhile; "
+		        "its row now says this run's outcome '%s' came late",
+		        when, status);
+	else if (w->r == -ESTALE && !op->in_tx) /* in_tx: the plugin wrote the final row */
 		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
 		                     "run of %s: outcome '%s' not recorded: another node recovered "
 		                     "the claim as lost meanwhile",
 		                     when, status);
-	else if (w->r < 0)
+	else if (w->r < 0 && w->r != -ESTALE)
 		chime_runner_run_log(rr, CHIME_LOG_ERR, NULL,
 		                     "run of %s: outcome '%s' not recorded: %s; the claim will be "
 		                     "recovered after its lease",
@@ -416,6 +434,7 @@ record_queue(struct chime_ledger_service *svc, struct chime_runner_run *rr,
 	(void)chime_runner_run_status(rr, &op->status);
 	op->summary = run != NULL ? chime_run_report_json(run) : NULL;
 	op->error = record_error(rr, op->status);
+	op->in_tx = run != NULL && chime_run_recorded(run);
 	return chime__ledger_queue(svc, &op->w);
 }
 
@@ -424,13 +443,40 @@ chime__ledger_record(struct chime_runner_run *rr, chime_runner_stage_done_fn don
 {
 	struct ledger_run *lr = chime__ledger_run(rr);
 
-	/* A run that never got a row (no claim) has nothing to record. */
-	if (chime_runner_run_id(rr) <= 0 || lr == NULL) {
+	struct chime_run *run = chime_runner_run_context(rr);
+	enum chime_run_status status = CHIME_RUN_FAILED;
+
+	/* A run that never got a row (no claim) has nothing to record, nor
+	 * has a success whose row the plugin's committed transaction wrote
+	 * (records_in_transaction). Any other outcome of such a run is still
+	 * sent: the row is final when the COMMIT got through after all, and
+	 * chime_ledger_finish() then leaves it as the database says. */
+	(void)chime_runner_run_status(rr, &status);
+	if (chime_runner_run_id(rr) <= 0 || lr == NULL ||
+	    (status == CHIME_RUN_SUCCEEDED && run != NULL && chime_run_recorded(run))) {
 		done(rr, 0);
 		return 0;
 	}
 	lr->done = done;
 	return record_queue(userdata, rr, done, false);
+}
+
+/* ---- In the plugin's transaction (worker thread) ----------------------- */
+
+int
+chime__ledger_run_fence(struct chime_runner_run *rr, PGconn *conn, char *errbuf, size_t errsize,
+                        void *userdata)
+{
+	return chime_ledger_fence(conn, chime_runner_run_id(rr), chime_runner_run_node(rr), errbuf,
+	                          errsize);
+}
+
+int
+chime__ledger_record_in_tx(struct chime_runner_run *rr, PGconn *conn, const char *summary_json,
+                           char *errbuf, size_t errsize, void *userdata)
+{
+	return chime_ledger_finish(conn, chime_runner_run_id(rr), CHIME_RUN_SUCCEEDED, summary_json,
+	                           NULL, errbuf, errsize);
 }
 
 /* ---- Skipped by this node's overlap policy ----------------------------- */

@@ -375,6 +375,73 @@ chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
 	return ledger_update_one(conn, chime_sql_runs_finish, &p, errbuf, errsize);
 }
 
+/* Why a fence did not hold, from the row as it was (runs_fence). */
+static void
+fence_reason(const PGresult *res, int64_t id, const char *node, char *errbuf, size_t errsize)
+{
+	const char *status, *holder, *error;
+	int64_t age, lease;
+
+	if (PQntuples(res) == 0) {
+		snprintf(errbuf, errsize,
+		         "fenced: run %" PRId64 " is no longer this node's claim (its row is gone)",
+		         id);
+		return;
+	}
+	status = PQgetvalue(res, 0, 2);
+	holder = PQgetvalue(res, 0, 3);
+	error = PQgetvalue(res, 0, 4);
+	age = get_i64(res, 0, 5);
+	lease = get_i64(res, 0, 6);
+	if (strcmp(status, "running") == 0 && strcmp(holder, node) == 0)
+		snprintf(errbuf, errsize,
+		         "fenced: run %" PRId64 "'s claim lapsed (no heartbeat for %.1f s, lease "
+		         "%.1f s): another node may recover it",
+		         id, (double)age / 1e6, (double)lease / 1e6);
+	else
+		snprintf(errbuf, errsize,
+		         "fenced: run %" PRId64 " is no longer this node's claim (%s%s%s)", id,
+		         status, error[0] != '\0' ? ": " : "", error);
+}
+
+int
+chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_i64(&p, id);
+	p_str(&p, node);
+	r = ledger_exec(conn, chime_sql_runs_fence, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		PQclear(res);
+		return 0;
+	}
+	if (errbuf != NULL && errsize > 0)
+		fence_reason(res, id, node, errbuf, errsize);
+	PQclear(res);
+	return -ESTALE;
+}
+
+int
+chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node, enum chime_run_status status,
+                         const char *summary_json, const char *error, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+
+	if (chime_run_status_name(status) == NULL)
+		return -EINVAL;
+	p_i64(&p, id);
+	p_str(&p, node);
+	p_str(&p, chime_run_status_name(status));
+	p_str(&p, summary_json);
+	p_str(&p, error);
+	return ledger_update_one(conn, chime_sql_runs_finish_late, &p, errbuf, errsize);
+}
+
 int
 chime_ledger_record_skipped(PGconn *conn, const struct chime_ledger_slot *slot, const char *node,
                             const char *reason, int64_t *ret_id, char *errbuf, size_t errsize)
@@ -460,6 +527,34 @@ chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
 	/* INT64_MAX would overflow the timestamp: NULL means no bound. */
 	p_opt_i64(&p, at_or_before_usec == INT64_MAX ? INT64_MIN : at_or_before_usec);
 	return ledger_one_row(conn, chime_sql_runs_last_slot, &p, ret_row, errbuf, errsize);
+}
+
+int
+chime_ledger_slots_taken(PGconn *conn, const char *job, int64_t after_usec, int64_t until_usec,
+                         int64_t **ret, size_t *ret_n, char *errbuf, size_t errsize)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int64_t *v = NULL;
+	int r, n;
+
+	p_str(&p, job);
+	p_i64(&p, after_usec);
+	p_i64(&p, until_usec);
+	r = ledger_exec(conn, chime_sql_runs_slots_taken, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) == NULL) {
+		PQclear(res);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		v[i] = get_i64(res, i, 0);
+	PQclear(res);
+	*ret = v;
+	*ret_n = (size_t)n;
+	return 0;
 }
 
 int
@@ -608,13 +703,34 @@ chime_ledger_prune(PGconn *conn, const char *job, int64_t before_usec, int64_t *
 }
 
 int
-chime_ledger_pause(PGconn *conn, const char *job, const char *node, char *errbuf, size_t errsize)
+chime_ledger_pause(PGconn *conn, const char *job, const char *node, const char *by,
+                   const char *note, struct chime_ledger_pause *ret_pause, char *errbuf,
+                   size_t errsize)
 {
 	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
 
 	p_str(&p, job);
 	p_str(&p, node != NULL ? node : "");
-	return ledger_exec(conn, chime_sql_paused_insert, &p, NULL, errbuf, errsize);
+	p_str(&p, by != NULL && by[0] != '\0' ? by : NULL);
+	p_str(&p, note != NULL && note[0] != '\0' ? note : NULL);
+	r = ledger_exec(conn, chime_sql_paused_insert, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+		PQclear(res);
+		snprintf(errbuf, errsize, "pause: unexpected reply from the server");
+		return -EPROTO;
+	}
+	if (ret_pause != NULL) {
+		ret_pause->paused_usec = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		snprintf(ret_pause->by, sizeof(ret_pause->by), "%s", PQgetvalue(res, 0, 1));
+		snprintf(ret_pause->note, sizeof(ret_pause->note), "%s", PQgetvalue(res, 0, 2));
+		ret_pause->created = PQgetvalue(res, 0, 3)[0] == 't';
+	}
+	PQclear(res);
+	return 0;
 }
 
 int

@@ -42,7 +42,7 @@
 #include "cron.h"
 #include "run-status.h"
 
-#define CHIME_LEDGER_SCHEMA_VERSION 1
+#define CHIME_LEDGER_SCHEMA_VERSION 2
 
 /*
  * Create or upgrade schema `chime` to CHIME_LEDGER_SCHEMA_VERSION. Cheap
@@ -115,6 +115,28 @@ int chime_ledger_heartbeat(PGconn *conn, const int64_t *ids, size_t n_ids, int64
 int chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
                         const char *summary_json, const char *error, char *errbuf, size_t errsize);
 
+/*
+ * The fence (docs/design.md, "Fencing effects"), on a run's own connection
+ * inside the plugin's open unit transaction: 0 when run `id` is still
+ * node `node`'s running claim within its lease, and then the row is held
+ * against recovery until the transaction ends (and the server rolls the
+ * transaction back once it idles longer than the lease). -ESTALE with the
+ * reason ("fenced: run N is no longer this node's claim (...)") when it is
+ * not; another negative errno when the statement failed.
+ */
+int chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, size_t errsize);
+
+/*
+ * A run's outcome when chime_ledger_finish() said -ESTALE: when another
+ * node recovered the row as lost while this node (`node`) still worked,
+ * record on it what really happened (succeeded late, or why the run
+ * ended). 0 when the row was amended, -ESTALE when it was not such a row
+ * (already final otherwise, or amended before).
+ */
+int chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node,
+                             enum chime_run_status status, const char *summary_json,
+                             const char *error, char *errbuf, size_t errsize);
+
 /* Write a `skipped` row for a slot with its reason ("misfire", "overlap",
  * "paused"). 0 with *ret_id (may be NULL), or -EEXIST when the slot has a
  * row already. */
@@ -141,6 +163,11 @@ int chime_ledger_slot_latest(PGconn *conn, const char *job, int64_t local_usec, 
  * or a start, so slots the live schedule ran since do not hide the gap. */
 int chime_ledger_last_slot(PGconn *conn, const char *job, int64_t at_or_before_usec,
                            struct chime_ledger_row *ret_row, char *errbuf, size_t errsize);
+
+/* The instants of the job's slots in (after, until] that have a row,
+ * ascending, in a new array (*ret NULL when none). 0 or a negative errno. */
+int chime_ledger_slots_taken(PGconn *conn, const char *job, int64_t after_usec, int64_t until_usec,
+                             int64_t **ret, size_t *ret_n, char *errbuf, size_t errsize);
 
 /* The instant of the job's last succeeded run; -ENOENT when none. */
 int chime_ledger_last_success(PGconn *conn, const char *job, int64_t *ret_finished_usec,
@@ -190,8 +217,22 @@ int chime_ledger_recover(PGconn *conn, const struct chime_ledger_lost *lost, boo
 int chime_ledger_prune(PGconn *conn, const char *job, int64_t before_usec, int64_t *ret_n,
                        char *errbuf, size_t errsize);
 
-/* chime.paused: pause/resume that survives restarts. */
-int chime_ledger_pause(PGconn *conn, const char *job, const char *node, char *errbuf,
+/* A job's pause: when, by whom and why (`chimectl pause --note`). */
+struct chime_ledger_pause {
+	int64_t paused_usec;
+	char by[128];   /* "" when not recorded */
+	char note[512]; /* "" when not given */
+	bool created;   /* this call paused it; false: it was paused already */
+};
+
+/*
+ * chime.paused: pause/resume that survives restarts. A pause also goes to
+ * chime.pause_log, which keeps it after the resume for `chimectl audit`.
+ * `by` and `note` may be NULL. A job already paused keeps its first pause
+ * (who and why); *ret_pause (may be NULL) gets the pause in force.
+ */
+int chime_ledger_pause(PGconn *conn, const char *job, const char *node, const char *by,
+                       const char *note, struct chime_ledger_pause *ret_pause, char *errbuf,
                        size_t errsize);
 int chime_ledger_resume(PGconn *conn, const char *job, char *errbuf, size_t errsize);
 int chime_ledger_is_paused(PGconn *conn, const char *job, bool *ret_paused, char *errbuf,
@@ -217,6 +258,13 @@ struct chime_catchup_params {
 	void *userdata;
 	int64_t last_instant_usec; /* the ledger's last slot; INT64_MIN: none (no catch-up) */
 	int64_t now_usec;
+	/* The newest slot that may have been missed: later ones are the live
+	 * schedule's (claimed as they come), never catch-up's. 0: now_usec. */
+	int64_t until_usec;
+	/* Instants of slots that have a row already (ascending): not missed,
+	 * neither run nor skipped. May be NULL. */
+	const int64_t *taken;
+	size_t n_taken;
 	enum chime_misfire_policy misfire;
 	int64_t window_usec; /* catchup_window; <= 0: no window */
 	int max_catchup;     /* run-all bound; <= 0: no bound */
@@ -225,7 +273,8 @@ struct chime_catchup_params {
 
 /*
  * Plan catch-up: the missed slots are those with an instant in
- * (last, now]. Slots older than now - window are skipped. Within the
+ * (last, until] (until at most now) and not in `taken`. Slots older than now - window are
+ * skipped. Within the
  * window, `skip` skips all, `run-once` runs the newest and skips the rest,
  * `run-all` runs the newest max_catchup of them oldest first and skips the
  * older rest. At most max_listed skipped slots are listed (the oldest ones

@@ -133,6 +133,9 @@ chime_ledger_query_jobs(PGconn *conn, json_t **ret_jobs, char *errbuf, size_t er
 		json_object_set_new(o, "last_finished_at", col_epoch(res, i, 2));
 		json_object_set_new(o, "last_success_at", col_epoch(res, i, 3));
 		json_object_set_new(o, "paused", json_boolean(PQgetvalue(res, i, 4)[0] == 't'));
+		json_object_set_new(o, "paused_at", col_epoch(res, i, 5));
+		json_object_set_new(o, "paused_by", col_text(res, i, 6));
+		json_object_set_new(o, "pause_note", col_text(res, i, 7));
 	}
 	*ret_jobs = jobs;
 	jobs = NULL;

@@ -29,8 +29,9 @@ int chime_ledger_query_history(PGconn *conn, const char *job, int limit, json_t 
 /*
  * What the ledger says of every job with a row or a pause: a new JSON
  * object keyed by job name, each {"last_status", "last_finished_at",
- * "last_success_at", "paused"} (times as the server's epoch seconds, a
- * number, or null). Blocks; 0 or a negative errno with the reason in
+ * "last_success_at", "paused", "paused_at", "paused_by", "pause_note"}
+ * (times as the server's epoch seconds, a number, or null; who and why
+ * a string or null). Blocks; 0 or a negative errno with the reason in
  * `errbuf`.
  */
 int chime_ledger_query_jobs(PGconn *conn, json_t **ret_jobs, char *errbuf, size_t errsize);

@@ -13,84 +13,11 @@
 #include <string.h>
 
 #include "array.h"
+#include "audit.h"
 #include "clock.h"
+#include "text-table.h"
 #include "timespan.h"
 #include "tz.h"
-
-#define TABLE_COLS_MAX 9
-
-struct table_row {
-	char *cells[TABLE_COLS_MAX];
-	char *notes; /* lines printed under the row ("  counts: ..."), or NULL */
-};
-
-struct table {
-	size_t n_cols, n_rows, cap;
-	struct table_row *rows;
-	bool oom;
-};
-
-/* Append a row of n_cols cells (copied); the caller fills notes after. */
-static struct table_row *
-table_add(struct table *tb, const char *const *cells)
-{
-	struct table_row *row;
-
-	if (chime_grow(&tb->rows, &tb->cap, tb->n_rows + 1, sizeof(*tb->rows)) < 0) {
-		tb->oom = true;
-		return NULL;
-	}
-	row = &tb->rows[tb->n_rows++];
-	memset(row, 0, sizeof(*row));
-	for (size_t i = 0; i < tb->n_cols; i++) {
-		row->cells[i] = strdup(cells[i] != NULL ? cells[i] : "-");
-		if (row->cells[i] == NULL)
-			tb->oom = true;
-	}
-	return row;
-}
-
-static void
-table_print(FILE *out, struct table *tb)
-{
-	size_t width[TABLE_COLS_MAX] = {0};
-
-	for (size_t r = 0; r < tb->n_rows; r++)
-		for (size_t c = 0; c < tb->n_cols; c++)
-			if (tb->rows[r].cells[c] != NULL && strlen(tb->rows[r].cells[c]) > width[c])
-				width[c] = strlen(tb->rows[r].cells[c]);
-	for (size_t r = 0; r < tb->n_rows; r++) {
-		size_t last = tb->n_cols; /* cells after the last non-empty one: no padding */
-
-		while (last > 1 && tb->rows[r].cells[last - 1] != NULL &&
-		       tb->rows[r].cells[last - 1][0] == '\0')
-			last--;
-		for (size_t c = 0; c < last; c++) {
-			const char *cell =
-			        tb->rows[r].cells[c] != NULL ? tb->rows[r].cells[c] : "?";
-
-			if (c + 1 < last)
-				fprintf(out, "%-*s  ", (int)width[c], cell);
-			else
-				fprintf(out, "%s\n", cell);
-		}
-		if (tb->rows[r].notes != NULL)
-			fputs(tb->rows[r].notes, out);
-	}
-	if (tb->oom)
-		fprintf(out, "(out of memory: rows are missing)\n");
-}
-
-static void
-table_free(struct table *tb)
-{
-	for (size_t r = 0; r < tb->n_rows; r++) {
-		for (size_t c = 0; c < tb->n_cols; c++)
-			free(tb->rows[r].cells[c]);
-		free(tb->rows[r].notes);
-	}
-	free(tb->rows);
-}
 
 /* ---- Cells ------------------------------------------------------------ */
 
@@ -114,21 +41,6 @@ member_time(json_t *obj, const char *key)
 	return usec;
 }
 
-/* An RFC 3339 time as a cell, keeping its offset: "YYYY-MM-DDTHH:MM:SS"
- * then "Z" or "+HH:MM" becomes "YYYY-MM-DD HH:MM:SS +HH:MM". */
-static void
-cell_rfc3339(const char *rfc, char *buf, size_t size)
-{
-	size_t n = strlen(rfc);
-
-	if (n < 20) {
-		snprintf(buf, size, "%s", rfc);
-		return;
-	}
-	snprintf(buf, size, "%.10s %.8s %s", rfc, rfc + 11,
-	         rfc[n - 1] == 'Z' ? "+00:00" : rfc + n - 6);
-}
-
 /* "2026-12-04 16:20:00 +01:00": the instant in ZONE (NULL or unknown:
  * UTC), to the second. */
 static void
@@ -136,7 +48,6 @@ cell_time(const struct chime_control_text *t, const char *zone, int64_t usec, ch
           size_t size)
 {
 	struct chime_tz *tz = NULL;
-	char rfc[CHIME_CLOCK_FORMAT_MAX];
 
 	if (usec == INT64_MIN) {
 		snprintf(buf, size, "-");
@@ -144,14 +55,8 @@ cell_time(const struct chime_control_text *t, const char *zone, int64_t usec, ch
 	}
 	if (t->zones != NULL && zone != NULL)
 		(void)chime_tz_cache_get(t->zones, zone, &tz);
-	usec -= ((usec % 1000000) + 1000000) % 1000000;
-	if (chime_time_format(usec, tz, rfc, sizeof(rfc)) < 0) {
-		snprintf(buf, size, "?");
-		chime_tz_unref(tz);
-		return;
-	}
+	chime_text_time(usec, tz, buf, size);
 	chime_tz_unref(tz);
-	cell_rfc3339(rfc, buf, size);
 }
 
 /* A span rounded the way people read one: seconds under an hour, minutes
@@ -175,6 +80,27 @@ cell_span(int64_t usec, const char *suffix, char *buf, size_t size)
 	snprintf(buf, size, "%s%s", span, suffix);
 }
 
+/* ---- pauses ----------------------------------------------------------- */
+
+/* "renewals: paused by alice: card processor outage (since ...)": who
+ * paused the job `name` and why, from a list or status member. */
+static void
+pause_line(const struct chime_control_text *t, const char *prefix, bool in_status, const char *name,
+           json_t *o)
+{
+	char phrase[768], since[64];
+
+	chime_audit_pause_phrase(member_text(o, "paused_by"), member_text(o, "pause_note"), phrase,
+	                         sizeof(phrase));
+	cell_time(t, member_text(o, "timezone"), member_time(o, "paused_at"), since, sizeof(since));
+	/* Under "paused:" the phrase goes on after its first word. */
+	fprintf(t->out, "%s%s%s", prefix, name != NULL ? name : "-", in_status ? "" : ": ");
+	chime_text_put(t->out, in_status ? phrase + 6 : phrase,
+	               strlen(phrase) - (in_status ? 6 : 0));
+	fprintf(t->out, "%s%s%s\n", strcmp(since, "-") != 0 ? " (since " : "",
+	        strcmp(since, "-") != 0 ? since : "", strcmp(since, "-") != 0 ? ")" : "");
+}
+
 /* ---- status ----------------------------------------------------------- */
 
 static int
@@ -192,14 +118,14 @@ status_next(const struct chime_control_text *t, json_t *next)
 {
 	size_t n = json_array_size(next);
 	json_t **sorted = n > 0 ? calloc(n, sizeof(*sorted)) : NULL;
-	struct table tb = {.n_cols = 3};
+	struct chime_table tb = {.n_cols = 3};
 
 	if (n == 0 || sorted == NULL)
 		return;
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = json_array_get(next, i);
 	qsort(sorted, n, sizeof(*sorted), compare_fire);
-	table_add(&tb, (const char *const[]){"NEXT", "LEFT", "JOB"});
+	chime_table_add(&tb, (const char *const[]){"NEXT", "LEFT", "JOB"});
 	for (size_t i = 0; i < n; i++) {
 		int64_t fire = member_time(sorted[i], "fire"),
 		        slot = member_time(sorted[i], "slot");
@@ -208,15 +134,16 @@ status_next(const struct chime_control_text *t, json_t *next)
 
 		/* The slot keeps the offset the daemon wrote (the job's zone). */
 		if (text != NULL && slot != INT64_MIN)
-			cell_rfc3339(text, when, sizeof(when));
+			chime_text_rfc3339_cell(text, when, sizeof(when));
 		else
 			cell_time(t, NULL, slot, when, sizeof(when));
 		cell_span(fire == INT64_MIN ? -1 : fire - t->now_usec, "", left, sizeof(left));
-		table_add(&tb, (const char *const[]){when, left, member_text(sorted[i], "job")});
+		chime_table_add(&tb,
+		                (const char *const[]){when, left, member_text(sorted[i], "job")});
 	}
 	fputc('\n', t->out);
-	table_print(t->out, &tb);
-	table_free(&tb);
+	chime_table_print(t->out, &tb);
+	chime_table_free(&tb);
 	free(sorted);
 }
 
@@ -232,6 +159,8 @@ chime_control_text_status(const struct chime_control_text *t, json_t *reply)
 	json_t *db = json_object_get(reply, "database"), *runs = json_object_get(reply, "runs");
 	const char *state = member_text(db, "state"), *detail = member_text(db, "detail");
 	char up[64];
+	json_t *p;
+	size_t i;
 
 	cell_span(member_int(reply, "uptime_seconds") * INT64_C(1000000), "", up, sizeof(up));
 	fprintf(t->out, "state:     %s (pid %lld, up %s, version %s)\n",
@@ -263,6 +192,8 @@ chime_control_text_status(const struct chime_control_text *t, json_t *reply)
 	if (json_is_true(json_object_get(reply, "reload_failed")))
 		fprintf(t->out, "reload:    the last reload failed; the previous configuration "
 		                "runs (journalctl -u chimed)\n");
+	json_array_foreach(json_object_get(reply, "paused"), i, p)
+	        pause_line(t, "paused:    ", true, member_text(p, "job"), p);
 	status_next(t, json_object_get(reply, "next"));
 }
 
@@ -281,7 +212,7 @@ compare_next(const void *a, const void *b)
 }
 
 static void
-list_row(const struct chime_control_text *t, struct table *tb, json_t *job)
+list_row(const struct chime_control_text *t, struct chime_table *tb, json_t *job)
 {
 	const char *zone = member_text(job, "timezone"), *last = member_text(job, "last_status");
 	const char *flag;
@@ -301,9 +232,10 @@ list_row(const struct chime_control_text *t, struct table *tb, json_t *job)
 		snprintf(c_status, sizeof(c_status), "%s", flag);
 	else
 		snprintf(c_status, sizeof(c_status), "%s (%s)", last, flag);
-	table_add(tb, (const char *const[]){c_next, c_left, c_last, c_passed, c_status,
-	                                    member_text(job, "name"), member_text(job, "plugin"),
-	                                    member_text(job, "schedule")});
+	chime_table_add(tb,
+	                (const char *const[]){c_next, c_left, c_last, c_passed, c_status,
+	                                      member_text(job, "name"), member_text(job, "plugin"),
+	                                      member_text(job, "schedule")});
 }
 
 void
@@ -312,7 +244,7 @@ chime_control_text_list(const struct chime_control_text *t, json_t *reply)
 	json_t *jobs = json_object_get(reply, "jobs");
 	size_t n = json_array_size(jobs);
 	json_t **sorted = calloc(n + 1, sizeof(*sorted));
-	struct table tb = {.n_cols = 8};
+	struct chime_table tb = {.n_cols = 8};
 
 	if (sorted == NULL) {
 		fprintf(t->out, "(out of memory)\n");
@@ -321,32 +253,21 @@ chime_control_text_list(const struct chime_control_text *t, json_t *reply)
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = json_array_get(jobs, i);
 	qsort(sorted, n, sizeof(*sorted), compare_next);
-	table_add(&tb, (const char *const[]){"NEXT", "LEFT", "LAST", "PASSED", "STATUS", "JOB",
-	                                     "PLUGIN", "SCHEDULE"});
+	chime_table_add(&tb, (const char *const[]){"NEXT", "LEFT", "LAST", "PASSED", "STATUS",
+	                                           "JOB", "PLUGIN", "SCHEDULE"});
 	for (size_t i = 0; i < n; i++)
 		list_row(t, &tb, sorted[i]);
-	table_print(t->out, &tb);
-	table_free(&tb);
+	chime_table_print(t->out, &tb);
+	chime_table_free(&tb);
+	for (size_t i = 0, shown = 0; i < n; i++)
+		if (json_is_true(json_object_get(sorted[i], "paused")))
+			pause_line(t, shown++ == 0 ? "\n" : "", false,
+			           member_text(sorted[i], "name"), sorted[i]);
 	free(sorted);
 	fprintf(t->out, "\n%zu job%s listed.\n", n, n == 1 ? "" : "s");
 }
 
 /* ---- history ---------------------------------------------------------- */
-
-/* TEXT up to LEN bytes, with control bytes as \xNN: a report holds what a
- * command printed, which must not drive the operator's terminal. */
-static void
-put_text(FILE *f, const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-}
 
 /* A multi-line value (exec's output_tail) as a block of "| " lines. */
 static void
@@ -357,7 +278,7 @@ notes_block(FILE *f, const char *key, const char *text)
 		size_t n = strcspn(text, "\n");
 
 		fputs("      | ", f);
-		put_text(f, text, n);
+		chime_text_put(f, text, n);
 		fputc('\n', f);
 		text += n + (text[n] == '\n');
 	}
@@ -383,7 +304,7 @@ notes_pairs(FILE *f, const char *label, json_t *obj)
 		first = false;
 		fprintf(f, "%s ", key);
 		if (json_is_string(v))
-			put_text(f, json_string_value(v), strlen(json_string_value(v)));
+			chime_text_put(f, json_string_value(v), strlen(json_string_value(v)));
 		else if (json_is_integer(v))
 			fprintf(f, "%lld", (long long)json_integer_value(v));
 		else
@@ -429,7 +350,7 @@ history_notes(const struct chime_control_text *t, json_t *run)
 			break;
 		fputs("      - ", f);
 		if (json_is_string(v))
-			put_text(f, json_string_value(v), strlen(json_string_value(v)));
+			chime_text_put(f, json_string_value(v), strlen(json_string_value(v)));
 		fputc('\n', f);
 	}
 	if (shown < n_items)
@@ -450,16 +371,16 @@ chime_control_text_history(const struct chime_control_text *t, json_t *reply)
 {
 	const char *zone = member_text(reply, "timezone");
 	json_t *runs = json_object_get(reply, "runs"), *run;
-	struct table tb = {.n_cols = 8};
+	struct chime_table tb = {.n_cols = 8};
 	size_t i;
 
-	table_add(&tb, (const char *const[]){"ID", "SCHEDULED", "STATUS", "TRY", "NODE", "MANUAL",
-	                                     "DURATION", "ERROR"});
+	chime_table_add(&tb, (const char *const[]){"ID", "SCHEDULED", "STATUS", "TRY", "NODE",
+	                                           "MANUAL", "DURATION", "ERROR"});
 	json_array_foreach(runs, i, run)
 	{
 		json_t *d = json_object_get(run, "duration_seconds");
 		char id[24], slot[64], try[16], dur[32];
-		struct table_row *row;
+		struct chime_table_row *row;
 
 		snprintf(id, sizeof(id), "%lld", (long long)member_int(run, "id"));
 		cell_time(t, zone, member_time(run, "scheduled_for"), slot, sizeof(slot));
@@ -468,7 +389,7 @@ chime_control_text_history(const struct chime_control_text *t, json_t *reply)
 			snprintf(dur, sizeof(dur), "%.3fs", json_number_value(d));
 		else
 			snprintf(dur, sizeof(dur), "-");
-		row = table_add(
+		row = chime_table_add(
 		        &tb,
 		        (const char *const[]){
 		                id, slot, member_text(run, "status"), try, member_text(run, "node"),
@@ -477,8 +398,8 @@ chime_control_text_history(const struct chime_control_text *t, json_t *reply)
 		if (row != NULL)
 			row->notes = history_notes(t, run);
 	}
-	table_print(t->out, &tb);
-	table_free(&tb);
+	chime_table_print(t->out, &tb);
+	chime_table_free(&tb);
 	if (json_array_size(runs) == 0)
 		fprintf(t->out, "(no runs recorded)\n");
 }

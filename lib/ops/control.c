@@ -51,19 +51,48 @@ chime_control_cmd_needs_job(enum chime_control_cmd cmd)
 	       cmd == CHIME_CONTROL_PAUSE || cmd == CHIME_CONTROL_RESUME;
 }
 
+/* A pause's optional text member `key` ("by", "note") into buf: a string
+ * of at most size - 1 bytes without NUL or control bytes (it is shown on
+ * terminals), only on 'pause'. */
+static int
+request_text(json_t *root, const char *key, enum chime_control_cmd cmd, char *buf, size_t size,
+             char *errbuf, size_t errsize)
+{
+	json_t *v = json_object_get(root, key);
+	const char *text;
+
+	if (v == NULL)
+		return 0;
+	if (cmd != CHIME_CONTROL_PAUSE)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL, "'%s' is only for 'pause'", key);
+	if (!json_is_string(v) || json_string_length(v) >= size)
+		return chime_errbuf_set(errbuf, errsize, -EINVAL,
+		                        "'%s' must be a string of at most %zu bytes", key,
+		                        size - 1);
+	text = json_string_value(v);
+	for (size_t i = 0; i < json_string_length(v); i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			return chime_errbuf_set(errbuf, errsize, -EINVAL,
+			                        "'%s' must not hold control characters", key);
+	memcpy(buf, text, json_string_length(v) + 1);
+	return 0;
+}
+
 /* The members of a request object, checked into *req. */
 static int
 request_from_json(json_t *root, struct chime_control_request *req, char *errbuf, size_t errsize)
 {
 	json_t *cmd, *job, *limit, *value;
 	const char *key;
+	int r;
 
 	if (!json_is_object(root))
 		return chime_errbuf_set(errbuf, errsize, -EINVAL,
 		                        "the request must be a JSON object");
 	json_object_foreach(root, key, value)
 	{
-		if (strcmp(key, "cmd") != 0 && strcmp(key, "job") != 0 && strcmp(key, "limit") != 0)
+		if (strcmp(key, "cmd") != 0 && strcmp(key, "job") != 0 &&
+		    strcmp(key, "limit") != 0 && strcmp(key, "by") != 0 && strcmp(key, "note") != 0)
 			return chime_errbuf_set(errbuf, errsize, -EINVAL, "unknown member '%.64s'",
 			                        key);
 	}
@@ -85,6 +114,12 @@ request_from_json(json_t *root, struct chime_control_request *req, char *errbuf,
 	} else if (job != NULL)
 		return chime_errbuf_set(errbuf, errsize, -EINVAL, "'%s' takes no job",
 		                        cmd_names[req->cmd]);
+	r = request_text(root, "by", req->cmd, req->by, sizeof(req->by), errbuf, errsize);
+	if (r == 0)
+		r = request_text(root, "note", req->cmd, req->note, sizeof(req->note), errbuf,
+		                 errsize);
+	if (r < 0)
+		return r;
 	limit = json_object_get(root, "limit");
 	if (limit == NULL)
 		return 0;
@@ -173,6 +208,10 @@ chime_control_request_format(const struct chime_control_request *req)
 
 	if (!failed && chime_control_cmd_needs_job(req->cmd))
 		failed = json_object_set_new(obj, "job", json_string(req->job)) < 0;
+	if (!failed && req->cmd == CHIME_CONTROL_PAUSE && req->by[0] != '\0')
+		failed = json_object_set_new(obj, "by", json_string(req->by)) < 0;
+	if (!failed && req->cmd == CHIME_CONTROL_PAUSE && req->note[0] != '\0')
+		failed = json_object_set_new(obj, "note", json_string(req->note)) < 0;
 	if (!failed && req->cmd == CHIME_CONTROL_HISTORY && req->limit > 0)
 		failed = json_object_set_new(obj, "limit", json_integer(req->limit)) < 0;
 	return dump_line_unref(obj, failed);

@@ -4,6 +4,7 @@
  * object per line each way over a unix stream socket.
  *
  *   request:  {"cmd":"status"}  {"cmd":"history","job":"payouts","limit":20}
+ *             {"cmd":"pause","job":"payouts","by":"alice","note":"deploy freeze"}
  *   reply:    {"ok":true,...}   {"ok":false,"error":"no job 'x'"}
  *
  * Commands: status, list, history JOB [limit], trigger JOB, pause JOB,
@@ -27,6 +28,8 @@
 #define CHIME_CONTROL_HISTORY_DEFAULT 20
 #define CHIME_CONTROL_HISTORY_MAX     1000
 #define CHIME_CONTROL_JOB_MAX         255 /* bytes of a job name in a request */
+#define CHIME_CONTROL_BY_MAX          127 /* bytes of a pause's "by" (who) */
+#define CHIME_CONTROL_NOTE_MAX        500 /* bytes of a pause's "note" (why) */
 
 enum chime_control_cmd {
 	CHIME_CONTROL_STATUS,
@@ -40,8 +43,10 @@ enum chime_control_cmd {
 
 struct chime_control_request {
 	enum chime_control_cmd cmd;
-	char job[CHIME_CONTROL_JOB_MAX + 1]; /* "" for commands without a job */
-	int limit;                           /* history: 1..CHIME_CONTROL_HISTORY_MAX */
+	char job[CHIME_CONTROL_JOB_MAX + 1];   /* "" for commands without a job */
+	int limit;                             /* history: 1..CHIME_CONTROL_HISTORY_MAX */
+	char by[CHIME_CONTROL_BY_MAX + 1];     /* pause: who asked; "" unknown */
+	char note[CHIME_CONTROL_NOTE_MAX + 1]; /* pause: why; "" none */
 };
 
 /* "status", "list", ...; NULL for an unknown value. */

@@ -730,6 +730,8 @@ activation_check(void *state, PGconn *conn, const char *job, const char *timezon
 const struct chime_plugin chime_plugin_activation = {
         CHIME_PLUGIN_INIT("activation", activation_configure, activation_run, activation_release),
         .idempotent = true,
+        /* Every batch is fenced (chime__sql_batch_run). */
+        .fences = true,
         .check = activation_check,
         .needs_database = true,
 };

@@ -21,6 +21,9 @@
  *                          after kill_timeout) to what is left of its
  *                          process group, so a backgrounded grandchild does
  *                          not outlive its run; false leaves it running
+ *     idempotent: false    true declares the command safe to run again for
+ *                          the same slot: a lost run is then re-run
+ *                          (on_lost: auto), and on_lost: rerun is accepted
  *
  * The environment is scrubbed: a job must not read the daemon's database
  * password or gateway token from PG* or CREDENTIALS_DIRECTORY. The child
@@ -80,6 +83,7 @@ struct exec_state {
 	int64_t kill_timeout_usec;
 	int64_t max_log_lines;
 	bool inherit_env, kill_group;
+	bool idempotent; /* the job declares the command safe to repeat */
 };
 
 static void
@@ -121,8 +125,8 @@ static int
 exec_configure(const struct chime_node *options, struct chime_diag_list *diags, void **ret_state)
 {
 	static const char *const known[] = {
-	        "command",      "shell",         "env",         "workdir",    "user", "group",
-	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", NULL};
+	        "command",      "shell",         "env",         "workdir",    "user",       "group",
+	        "kill_timeout", "max_log_lines", "inherit_env", "kill_group", "idempotent", NULL};
 	const char *workdir = NULL, *user = NULL, *group = NULL;
 	const struct chime_node *cmd, *env;
 	struct exec_state *st = NULL;
@@ -141,6 +145,7 @@ exec_configure(const struct chime_node *options, struct chime_diag_list *diags, 
 	if (chime_node_get_bool(options, "shell", false, diags, &shell) < 0 ||
 	    chime_node_get_bool(options, "inherit_env", false, diags, &st->inherit_env) < 0 ||
 	    chime_node_get_bool(options, "kill_group", true, diags, &st->kill_group) < 0 ||
+	    chime_node_get_bool(options, "idempotent", false, diags, &st->idempotent) < 0 ||
 	    chime_node_get_string(options, "workdir", NULL, diags, &workdir) < 0 ||
 	    chime_node_get_string(options, "user", NULL, diags, &user) < 0 ||
 	    chime_node_get_string(options, "group", NULL, diags, &group) < 0 ||
@@ -778,8 +783,18 @@ out:
 	return r;
 }
 
+/* An arbitrary command may not be safe to repeat after a lost run: only
+ * when the job declares it (options.idempotent). */
+static bool
+exec_rerun_safe(const void *state)
+{
+	const struct exec_state *st = state;
+
+	return st != NULL && st->idempotent;
+}
+
 const struct chime_plugin chime_plugin_exec = {
         CHIME_PLUGIN_INIT("exec", exec_configure, exec_run, exec_release),
-        /* An arbitrary command may not be safe to repeat after a lost run. */
         .idempotent = false,
+        .rerun_safe = exec_rerun_safe,
 };

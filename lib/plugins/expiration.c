@@ -3,8 +3,9 @@
  * The `expiration` plugin: rows of an application table whose expiry passed
  * (before the run's nominal instant) or whose use count reached its maximum
  * get the expired status and, if configured, a stamp; in keyset batches
- * with FOR UPDATE SKIP LOCKED, one transaction per batch. The report names
- * each row by its key and an optional label from a related row
+ * with FOR UPDATE SKIP LOCKED, one fenced transaction per batch
+ * (chime__sql_unit_begin()). The report names each row by its key and an
+ * optional label from a related row
  * ("JOHNS-20 (Agent: John Smith)"). With `on_save: true` it also keeps a
  * BEFORE INSERT OR UPDATE trigger that expires a row saved already expired
  * (seed 000's post_save signal), installing or refreshing it at run time.
@@ -508,24 +509,73 @@ trigger_inspect(struct chime__sql_check *k, const struct checked *c, const char 
 	return r;
 }
 
+/*
+ * Install (or replace) the trigger `name` with `body` on the table, in one
+ * transaction of its own; the advisory lock serialises nodes doing the
+ * same. Returns 0, or a negative errno with the reason in err.
+ */
+static int
+trigger_install(PGconn *conn, const struct expiration *e, const struct checked *c, const char *name,
+                const char *body, char *err, size_t errsize)
+{
+	struct chime_kit_sqlbuf sql = {0};
+	/* The function lives in the table's schema, named after the trigger. */
+	const struct chime_kit_ident ids[] = {
+	        {"table", e->table}, {"schema", c->table->schema}, {"name", name}};
+	char *lit = PQescapeLiteral(conn, body, strlen(body));
+	PGresult *res;
+	int r = 0;
+
+	chime_kit_sqlbuf_printf(&sql,
+	                        "BEGIN;\n"
+	                        "SET LOCAL client_min_messages = warning;\n"
+	                        "SELECT pg_advisory_xact_lock(%u, hashtext('chime_on_save'));\n",
+	                        c->table->oid);
+	(void)chime_kit_sql_template(&sql, conn,
+	                             "CREATE OR REPLACE FUNCTION {schema}.{name}()"
+	                             " RETURNS trigger LANGUAGE plpgsql AS ",
+	                             ids, 3, NULL, 0);
+	chime_kit_sqlbuf_printf(&sql, "%s;\n", lit != NULL ? lit : "");
+	(void)chime_kit_sql_template(&sql, conn,
+	                             "DROP TRIGGER IF EXISTS {name} ON {table};\n"
+	                             "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table}"
+	                             " FOR EACH ROW EXECUTE FUNCTION {schema}.{name}();\n"
+	                             "COMMIT;",
+	                             ids, 3, NULL, 0);
+	if (sql.failed || lit == NULL) {
+		(void)snprintf(err, errsize, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	res = PQexec(conn, sql.data);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		(void)snprintf(err, errsize, "cannot install the on_save trigger on table '%s': %s",
+		               e->table, PQerrorMessage(conn));
+		PQclear(PQexec(conn, "ROLLBACK"));
+		r = -EIO;
+	}
+	PQclear(res);
+out:
+	PQfreemem(lit);
+	chime_kit_sqlbuf_done(&sql);
+	return r;
+}
+
 static int
 trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct expiration *e,
                const struct checked *c)
 {
 	PGconn *conn = chime_run_db(run);
-	struct chime_kit_sqlbuf sql = {0};
-	char name[64], *body = NULL, *lit = NULL;
-	/* The function lives in the table's schema, named after the trigger. */
-	const struct chime_kit_ident ids[] = {
-	        {"table", e->table}, {"schema", c->table->schema}, {"name", name}};
+	char name[64], err[512], *body = NULL;
 	enum trigger_state state;
-	PGresult *res = NULL;
 	int r;
 
 	trigger_name(chime_run_job(run), name, sizeof(name));
 	r = trigger_body(conn, e, c, chime_run_timezone(run), &body);
-	if (r < 0)
-		goto out;
+	if (r < 0) {
+		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
+		return r;
+	}
 	r = trigger_inspect(k, c, name, body, &state);
 	if (r < 0 || state == TRIGGER_OK)
 		goto out;
@@ -537,47 +587,11 @@ trigger_ensure(struct chime_run *run, struct chime__sql_check *k, const struct e
 		goto out;
 	chime_run_log(run, 5, "on_save trigger '%s' on table '%s' %s, installing it", name,
 	              e->table, state == TRIGGER_MISSING ? "is missing" : "is outdated");
-	lit = PQescapeLiteral(conn, body, strlen(body));
-	if (lit == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* One transaction; the advisory lock serialises nodes doing the same. */
-	chime_kit_sqlbuf_printf(&sql,
-	                        "BEGIN;\n"
-	                        "SET LOCAL client_min_messages = warning;\n"
-	                        "SELECT pg_advisory_xact_lock(%u, hashtext('chime_on_save'));\n",
-	                        c->table->oid);
-	(void)chime_kit_sql_template(&sql, conn,
-	                             "CREATE OR REPLACE FUNCTION {schema}.{name}()"
-	                             " RETURNS trigger LANGUAGE plpgsql AS ",
-	                             ids, 3, NULL, 0);
-	chime_kit_sqlbuf_printf(&sql, "%s;\n", lit);
-	(void)chime_kit_sql_template(&sql, conn,
-	                             "DROP TRIGGER IF EXISTS {name} ON {table};\n"
-	                             "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table}"
-	                             " FOR EACH ROW EXECUTE FUNCTION {schema}.{name}();\n"
-	                             "COMMIT;",
-	                             ids, 3, NULL, 0);
-	if (sql.failed) {
-		r = -ENOMEM;
-		goto out;
-	}
-	res = PQexec(conn, sql.data);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		chime_run_fail(run,
-		               "job '%s': cannot install the on_save trigger on table '%s': %s",
-		               chime_run_job(run), e->table, PQerrorMessage(conn));
-		PQclear(PQexec(conn, "ROLLBACK"));
-		r = -EIO;
-	}
+	r = trigger_install(conn, e, c, name, body, err, sizeof(err));
+	if (r < 0)
+		chime_run_fail(run, "job '%s': %s", chime_run_job(run), err);
 out:
-	if (r == -ENOMEM)
-		chime_run_fail(run, "job '%s': out of memory", chime_run_job(run));
-	PQclear(res);
-	PQfreemem(lit);
 	free(body);
-	chime_kit_sqlbuf_done(&sql);
 	return r;
 }
 
@@ -698,6 +712,12 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 		(void)snprintf(limit, sizeof(limit), "%" PRId64,
 		               labelled < ITEMS_LABELLED ? ITEMS_LABELLED - labelled : 0);
 		params[5] = last;
+		/* Each batch a fenced unit. BEGIN (a simple query) and the
+		 * fence drop the unnamed statement: prepare it again. */
+		r = chime__sql_unit_begin(run, conn);
+		if (r < 0)
+			goto out;
+		prepared = NULL;
 		if (last == NULL) {
 			res = PQexecParams(conn, first.data, 5, types, params, NULL, NULL, 0);
 		} else {
@@ -739,6 +759,8 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 			}
 		}
 		PQclear(res);
+		if (r == 0)
+			r = chime__sql_unit_commit(run, conn);
 		if (r < 0)
 			goto out;
 		if (n == 0)
@@ -754,6 +776,7 @@ expire_batches(struct chime_run *run, const struct expiration *e, const struct c
 	}
 	*ret_rows = rows;
 out:
+	chime__sql_unit_rollback(conn);
 	free(last);
 	chime_kit_sqlbuf_done(&x.item);
 	chime_kit_sqlbuf_done(&first);
@@ -867,17 +890,19 @@ out:
  * `chimectl check`: the schema checks of a run, all problems reported at
  * their options, and with on_save a warning when the trigger a run would
  * install is missing or differs from the installed one (the job's name and
- * zone name the trigger and shape its body).
+ * zone name the trigger and shape its body). With `install` (`chimectl
+ * check --apply`) such a trigger is installed instead, committed, and
+ * what was done is described in `done`.
  */
 static int
-expiration_check(void *state, PGconn *conn, const char *job, const char *timezone,
-                 const struct chime_node *options, struct chime_diag_list *diags)
+check_or_install(const struct expiration *e, PGconn *conn, const char *job, const char *timezone,
+                 const struct chime_node *options, struct chime_diag_list *diags, bool install,
+                 char *done, size_t done_size)
 {
-	const struct expiration *e = state;
 	struct chime__sql_check k;
 	struct checked c = {0};
 	enum trigger_state ts;
-	char name[64], *body = NULL;
+	char name[64], err[512], *body = NULL;
 	int r;
 
 	chime__sql_check_init_diags(&k, conn, options, diags);
@@ -893,10 +918,21 @@ expiration_check(void *state, PGconn *conn, const char *job, const char *timezon
 	r = trigger_inspect(&k, &c, name, body, &ts);
 	if (r < 0 || ts == TRIGGER_OK)
 		goto out;
-	chime__sql_check_warning(&k, "on_save",
-	                         "on_save trigger '%s' on table '%s' is %s (chimed installs it "
-	                         "at the next run)",
-	                         name, e->table, ts == TRIGGER_MISSING ? "missing" : "outdated");
+	if (!install) {
+		chime__sql_check_warning(
+		        &k, "on_save",
+		        "on_save trigger '%s' on table '%s' is %s (chimed installs "
+		        "it at the next run); `chimectl check --apply` installs it "
+		        "now",
+		        name, e->table, ts == TRIGGER_MISSING ? "missing" : "outdated");
+		goto out;
+	}
+	r = trigger_install(conn, e, &c, name, body, err, sizeof(err));
+	if (r < 0)
+		chime__sql_check_error(&k, "on_save", "%s", err);
+	else
+		(void)snprintf(done, done_size, "on_save trigger '%s' on table '%s' %s", name,
+		               e->table, ts == TRIGGER_MISSING ? "installed" : "replaced");
 out:
 	free(body);
 	chime__sql_table_free(c.table);
@@ -904,9 +940,27 @@ out:
 	return k.errors > 0 ? -EINVAL : r;
 }
 
+static int
+expiration_check(void *state, PGconn *conn, const char *job, const char *timezone,
+                 const struct chime_node *options, struct chime_diag_list *diags)
+{
+	return check_or_install(state, conn, job, timezone, options, diags, false, NULL, 0);
+}
+
+static int
+expiration_apply(void *state, PGconn *conn, const char *job, const char *timezone,
+                 const struct chime_node *options, struct chime_diag_list *diags, char *done,
+                 size_t done_size)
+{
+	return check_or_install(state, conn, job, timezone, options, diags, true, done, done_size);
+}
+
 const struct chime_plugin chime_plugin_expiration = {
         CHIME_PLUGIN_INIT("expiration", expiration_configure, expiration_run, expiration_release),
         .idempotent = true,
+        /* Every batch is fenced (chime__sql_unit_begin). */
+        .fences = true,
         .check = expiration_check,
         .needs_database = true,
+        .apply = expiration_apply,
 };

@@ -15,18 +15,24 @@
  * a configuration error. The extended protocol also refuses a second
  * statement, and configure() already reports one.
  *
- * Transaction: a real run executes the statement on its own, which
- * PostgreSQL runs as one implicit transaction (and which lets a CALLed
- * procedure COMMIT inside); a dry run wraps it in BEGIN ... ROLLBACK and
- * reports what it would have changed. The job's timeout is the
- * connection's statement_timeout (set by the host); a timeout or cancel
- * fails the run with -ECANCELED.
+ * Transaction (exactly once): a real run sends BEGIN, the fence
+ * (chime_run_fence(): the claim is still this node's, held until COMMIT),
+ * the statement, the run's `succeeded` row (chime_run_record_succeeded())
+ * and COMMIT, so a crash at any point leaves both the effect and the
+ * record, or neither, and a node that stalled past its lease commits
+ * nothing. A statement PostgreSQL refuses in a transaction block (VACUUM,
+ * a CALLed procedure that COMMITs inside) is rolled back and run on its
+ * own instead, without that guarantee (value "transaction": "none"). A
+ * dry run wraps it in BEGIN ... ROLLBACK and reports what it would have
+ * changed. The job's timeout is the connection's statement_timeout (set
+ * by the host); a timeout or cancel fails the run with -ECANCELED.
  *
  * Report: value "command" (the command tag, "INSERT 0 3") and count "rows"
  * (rows affected or returned).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,17 +197,97 @@ sql_fail(struct chime_run *run, PGconn *conn, PGresult *res, const char *what)
 	return r;
 }
 
+/* A transaction command (BEGIN, COMMIT, ROLLBACK); fails the run when it fails. */
+static int
+sql_command(struct chime_run *run, PGconn *conn, const char *command)
+{
+	PGresult *res = PQexec(conn, command);
+	char what[40];
+	int r = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(what, sizeof(what), "%s failed", command);
+		r = sql_fail(run, conn, res, what);
+	}
+	PQclear(res);
+	return r;
+}
+
+/* A statement PostgreSQL refuses inside a transaction block (VACUUM, a
+ * CALLed procedure that commits): it runs on its own instead. */
+static bool
+sql_needs_own_transaction(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state != NULL && (strcmp(state, "25001") == 0 || strcmp(state, "2D000") == 0);
+}
+
+/* Run the statement and report it. 1 when it must run outside a block. */
+static int
+sql_statement(const struct sql_state *st, struct chime_run *run, PGconn *conn,
+              const char *const *values, bool in_block)
+{
+	const Oid types[2] = {SQL_OID_TIMESTAMPTZ, SQL_OID_TIMESTAMPTZ};
+	PGresult *res;
+	const char *rows;
+	int r;
+
+	res = PQexecParams(conn, st->statement, st->n_params, st->n_params > 0 ? types : NULL,
+	                   st->n_params > 0 ? values : NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		r = in_block && sql_needs_own_transaction(res)
+		            ? 1
+		            : sql_fail(run, conn, res, "statement failed");
+		PQclear(res);
+		return r;
+	}
+	chime_run_value(run, "command", PQcmdStatus(res));
+	rows = PQcmdTuples(res);
+	chime_run_count(run, "rows", rows[0] != '\0' ? strtoll(rows, NULL, 10) : 0);
+	if (chime_run_dry_run(run))
+		chime_run_item(run, "would run: %s (%s rows; rolled back)", PQcmdStatus(res),
+		               rows[0] != '\0' ? rows : "0");
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * BEGIN; fence; the statement; the run's `succeeded` row; COMMIT: the
+ * effect and its record commit together or not at all, and a node whose
+ * claim was recovered (a stall past its lease) commits nothing. A dry run
+ * rolls back instead and records nothing.
+ */
+static int
+sql_in_transaction(const struct sql_state *st, struct chime_run *run, PGconn *conn,
+                   const char *const *values)
+{
+	bool dry = chime_run_dry_run(run);
+	int r;
+
+	r = sql_command(run, conn, "BEGIN");
+	if (r < 0)
+		return r;
+	r = dry ? 0 : chime_run_fence(run, conn);
+	if (r == 0)
+		r = sql_statement(st, run, conn, values, true);
+	if (r == 0 && !dry)
+		r = chime_run_record_succeeded(run, conn);
+	if (r != 0 || dry) {
+		int rb = sql_command(run, conn, "ROLLBACK");
+
+		return r != 0 ? r : rb;
+	}
+	return sql_command(run, conn, "COMMIT");
+}
+
 static int
 sql_run(void *state, struct chime_run *run)
 {
 	const struct sql_state *st = state;
-	const Oid types[2] = {SQL_OID_TIMESTAMPTZ, SQL_OID_TIMESTAMPTZ};
 	const char *values[2] = {NULL, NULL};
 	char nominal[40], previous[40];
 	PGconn *conn = chime_run_db(run);
-	bool dry = chime_run_dry_run(run);
-	PGresult *res = NULL;
-	const char *rows;
 	int r;
 
 	if (conn == NULL) {
@@ -221,40 +307,16 @@ sql_run(void *state, struct chime_run *run)
 	                                  sizeof(previous)) >= 0)
 		values[1] = previous;
 
-	if (dry) {
-		res = PQexec(conn, "BEGIN");
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			r = sql_fail(run, conn, res, "BEGIN failed");
-			PQclear(res);
-			return r;
-		}
-		PQclear(res);
-	}
-	res = PQexecParams(conn, st->statement, st->n_params, st->n_params > 0 ? types : NULL,
-	                   st->n_params > 0 ? values : NULL, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		r = sql_fail(run, conn, res, "statement failed");
-		PQclear(res);
-		if (dry)
-			PQclear(PQexec(conn, "ROLLBACK"));
+	r = sql_in_transaction(st, run, conn, values);
+	if (r != 1)
 		return r;
-	}
-	chime_run_value(run, "command", PQcmdStatus(res));
-	rows = PQcmdTuples(res);
-	chime_run_count(run, "rows", rows[0] != '\0' ? strtoll(rows, NULL, 10) : 0);
-	if (dry) {
-		chime_run_item(run, "would run: %s (%s rows; rolled back)", PQcmdStatus(res),
-		               rows[0] != '\0' ? rows : "0");
-		PQclear(res);
-		res = PQexec(conn, "ROLLBACK");
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			r = sql_fail(run, conn, res, "ROLLBACK failed");
-			PQclear(res);
-			return r;
-		}
-	}
-	PQclear(res);
-	return 0;
+	/* Refused inside a transaction block (and rolled back): run it
+	 * on its own, recorded by the host afterwards as before. */
+	chime_run_log(run, 5,
+	              "the statement cannot run inside a transaction block; it runs on its "
+	              "own, without the fence or the exactly-once record");
+	chime_run_value(run, "transaction", "none");
+	return sql_statement(st, run, conn, values, false);
 }
 
 static void
@@ -270,8 +332,12 @@ sql_release(void *state)
 
 const struct chime_plugin chime_plugin_sql = {
         CHIME_PLUGIN_INIT("sql", sql_configure, sql_run, sql_release),
-        /* A statement that records its slot is safe to repeat only if it says
-         * so (ON CONFLICT); a lost run is marked failed unless on_lost: rerun. */
+        /* The statement and the run's `succeeded` row commit in one fenced
+         * transaction: a lost run changed nothing, so on_lost: auto re-runs
+         * it. (A statement that cannot run in a transaction block runs on
+         * its own, without that guarantee.) */
         .idempotent = false,
         .needs_database = true,
+        .fences = true,
+        .records_in_transaction = true,
 };

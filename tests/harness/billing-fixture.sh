@@ -28,6 +28,22 @@ billing_cleanup() {
 . "$CHIME_SOURCE_DIR/tests/harness/testlib.sh"
 
 psql -qX -v ON_ERROR_STOP=1 -f "$CHIME_SOURCE_DIR/config/sql/billing.sql" >/dev/null
+# BILLING_VARCHAR=1: every text column becomes varchar, as Django's
+# CharField makes them (the *-varchar tests run the same scripts so).
+if [ -n "${BILLING_VARCHAR:-}" ]; then
+	psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+DO $$
+DECLARE c record;
+BEGIN
+	FOR c IN SELECT table_name, column_name FROM information_schema.columns
+		  WHERE table_schema = 'public' AND data_type = 'text'
+		    AND table_name IN ('tenants', 'subscriptions', 'payment_orders', 'notices')
+	LOOP
+		EXECUTE format('ALTER TABLE %I ALTER %I TYPE varchar(250)', c.table_name, c.column_name);
+	END LOOP;
+END $$;
+SQL
+fi
 
 wait_port_file() { # FILE
 	for _ in $(seq 1 100); do

@@ -10,10 +10,10 @@
 #                             sourcing; `shared` marks the cluster every pg-
 #                             test uses (the ctest fixture), which halt and
 #                             resume then refuse
-#   pgcluster.sh halt DIR [MODE]
-#                             stop the server, keep the data (outage tests,
-#                             on a cluster of their own); MODE is pg_ctl's
-#                             (fast; immediate: a crash)
+#   pgcluster.sh halt DIR     stop the server, keep the data (outage tests,
+#                             on a cluster of their own)
+#   pgcluster.sh crash DIR    stop the server as a crash would (-m immediate:
+#                             backends killed, recovery at the next start)
 #   pgcluster.sh resume DIR   start it again on the same port
 #   pgcluster.sh stop DIR     stop the server and remove DIR
 #   pgcluster.sh standby PRIMARY DIR
@@ -33,8 +33,8 @@
 # owner left running, and resume refuses a server that is already up.
 set -euo pipefail
 
-cmd=${1:?usage: pgcluster.sh start|halt|resume|stop|standby|promote DIR}
-dir=${2:?usage: pgcluster.sh start|halt|resume|stop|standby|promote DIR}
+cmd=${1:?usage: pgcluster.sh start|halt|crash|resume|stop|standby|promote DIR}
+dir=${2:?usage: pgcluster.sh start|halt|crash|resume|stop|standby|promote DIR}
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 as_owner() {
@@ -166,7 +166,11 @@ promote)
 	;;
 halt)
 	refuse_shared
-	as_owner "$bindir/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w stop >/dev/null
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+	;;
+crash)
+	refuse_shared
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
 	;;
 resume)
 	refuse_shared
@@ -195,7 +199,7 @@ stop)
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: pgcluster.sh start|halt|resume|stop|standby|promote DIR" >&2
+	echo "usage: pgcluster.sh start|halt|crash|resume|stop|standby|promote DIR" >&2
 	exit 2
 	;;
 esac

@@ -6,7 +6,9 @@
 # subscription, payment orders that belong to the tenant with the app's
 # own status words, the saved card on the initial payment order
 # (card_saved, bog_order_id), and NOT NULL tenant, package, payment_url,
-# metadata and card_saved columns chime gets values for from `values:`.
+# metadata and card_saved columns chime gets values for from `values:`, and
+# an expiry without time zone (USE_TZ = False: local wall time, read in the
+# job's zone, Asia/Tbilisi, so the key's UTC expiry is 20:00 the day before).
 #
 # `chimectl check` passes the right mapping and fails each wrong one at its
 # option (file:line:col), naming the job, the table and the column. Then
@@ -34,7 +36,7 @@ sql "CREATE TABLE tenants_tenant (id bigserial PRIMARY KEY, schema_name varchar(
    CREATE TABLE tenants_tenantsubscription (id bigserial PRIMARY KEY,
 	tenant_id bigint NOT NULL UNIQUE REFERENCES tenants_tenant DEFERRABLE INITIALLY DEFERRED,
 	package_id bigint NOT NULL REFERENCES tenants_package DEFERRABLE INITIALLY DEFERRED,
-	is_active boolean NOT NULL, expires_at timestamptz NOT NULL,
+	is_active boolean NOT NULL, expires_at timestamp without time zone NOT NULL,
 	monthly_cost numeric(10,2) NOT NULL, currency varchar(3) NOT NULL, plan_name varchar(50) NOT NULL);
    CREATE TABLE tenants_paymentorder (id bigserial PRIMARY KEY, order_id varchar(100) NOT NULL UNIQUE,
 	tenant_id bigint NOT NULL REFERENCES tenants_tenant DEFERRABLE INITIALLY DEFERRED,
@@ -56,8 +58,8 @@ sql "CREATE TABLE tenants_tenant (id bigserial PRIMARY KEY, schema_name varchar(
    INSERT INTO tenants_package (id, name) VALUES (7, 'Pro');
    INSERT INTO tenants_tenantsubscription (id, tenant_id, package_id, is_active, expires_at,
 	monthly_cost, currency, plan_name) VALUES
-	(11, 1, 7, true, '2026-05-10 00:00+04', 29.00, 'GEL', 'pro'),
-	(12, 2, 7, true, '2026-05-10 00:00+04', 29.00, 'GEL', 'pro');
+	(11, 1, 7, true, '2026-05-10 00:00', 29.00, 'GEL', 'pro'),
+	(12, 2, 7, true, '2026-05-10 00:00', 29.00, 'GEL', 'pro');
    -- Acme's first payment saved its card: BOG's order id charges it again.
    -- Beta paid without saving it.
    INSERT INTO tenants_paymentorder (order_id, tenant_id, package_id, amount, currency, status,

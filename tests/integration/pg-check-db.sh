@@ -6,8 +6,9 @@
 # missing table and a missing column: errors at the option's
 # file:line:col naming job, table and column, exit 1. With on_save, a
 # missing trigger and one changed by CREATE OR REPLACE FUNCTION: warnings,
-# exit 0. An unreachable database: one note, exit 0. --no-db: no database
-# checks at all. Nothing in the database changes.
+# exit 0; `check --apply` installs (or replaces) it before any run. An
+# unreachable database: one note, exit 0. --no-db: no database checks at
+# all. Nothing else in the database changes.
 #
 # Connecting as chimed would: a wrong password (a role of this test that
 # must use scram-sha-256 on loopback TCP, by a line of its own at the top of
@@ -116,9 +117,25 @@ ok "missing on_save trigger: warning, exit 0"
 [ "$(snapshot)" = "A:active" ] || fail "check changed a row"
 ok "check changed nothing"
 
-# Installed by a run: no warning.
+# Installed before any run by check --apply: saves are checked at once,
+# and the check that follows has nothing to warn about.
+check --apply "$tmp/chime.yaml" || { cat "$tmp/out"; fail "check --apply"; }
+has "job 'expire-promo': on_save trigger 'chime_expire-promo' on table 'promo' installed" "--apply"
+hasnt "warning" "--apply"
+has "configuration OK" "--apply"
+[ "$(triggers)" = 1 ] || fail "--apply did not install the trigger"
+q "INSERT INTO promo VALUES ('B', 'active', now() - interval '1 hour', 0, 5, true, NULL)"
+[ "$(q "SELECT status FROM promo WHERE code = 'B'")" = inactive ] || fail "a save after --apply is not checked"
+q "DELETE FROM promo WHERE code = 'B'"
+check --apply "$tmp/chime.yaml" || { cat "$tmp/out"; fail "check --apply again"; }
+hasnt "installed" "--apply with the trigger in place"
+ok "check --apply installs the missing trigger before the first run, once"
+check --no-db --apply "$tmp/chime.yaml" && fail "--apply with --no-db accepted"
+has "--apply needs the database" "--apply with --no-db"
+
+# The run finds it in place: no warning.
 "$CHIMECTL" run expire-promo --config "$tmp/chime.yaml" >"$tmp/run" 2>&1 || { cat "$tmp/run"; fail "run"; }
-[ "$(triggers)" = 1 ] || fail "run did not install the trigger"
+[ "$(triggers)" = 1 ] || fail "run dropped the trigger"
 check "$tmp/chime.yaml" || { cat "$tmp/out"; fail "config with trigger rejected"; }
 hasnt "warning" "trigger installed"
 has "configuration OK" "trigger installed"
@@ -131,6 +148,10 @@ check "$tmp/chime.yaml" || { cat "$tmp/out"; fail "outdated trigger is an error"
 has "warning: jobs.expire-promo.options.on_save: on_save trigger 'chime_expire-promo' on table 'promo' is outdated" \
 	"outdated trigger"
 ok "outdated on_save trigger: warning, exit 0"
+check --apply "$tmp/chime.yaml" || { cat "$tmp/out"; fail "check --apply on an outdated trigger"; }
+has "job 'expire-promo': on_save trigger 'chime_expire-promo' on table 'promo' replaced" "--apply outdated"
+hasnt "warning" "--apply outdated"
+ok "check --apply replaces an outdated trigger"
 
 # --no-db: the same file, no database check.
 write_config promos expires_at packages
@@ -228,7 +249,7 @@ ok "role without INSERT on chime.runs: error, exit 1"
 q "CREATE ROLE chime_check_granted_$$ LOGIN;
    GRANT USAGE ON SCHEMA chime TO chime_check_granted_$$;
    GRANT SELECT ON chime.schema_version TO chime_check_granted_$$;
-   GRANT SELECT, INSERT, UPDATE, DELETE ON chime.runs, chime.paused TO chime_check_granted_$$;
+   GRANT SELECT, INSERT, UPDATE, DELETE ON chime.runs, chime.paused, chime.pause_log TO chime_check_granted_$$;
    GRANT USAGE ON ALL SEQUENCES IN SCHEMA chime TO chime_check_granted_$$"
 write_sql_config "database: {conninfo: \"dbname=$db user=chime_check_granted_$$\"}"
 check "$tmp/chime.yaml" || { cat "$tmp/out"; fail "the documented grants are not enough"; }

@@ -127,10 +127,27 @@ wait_q "SELECT count(*) >= 4 FROM chime.runs WHERE job = 'alpha'" t 10
 expect_eq "$(ctl history alpha 3 --json | json 'len(j["runs"])')" 3 "history JOB LIMIT"
 
 # pause: the following slots are recorded skipped ('paused'), none runs
-ctl pause alpha >/dev/null
-expect_eq "$(q "SELECT count(*) FROM chime.paused WHERE job = 'alpha' AND node = 'ctl-node'")" 1 \
-	"pause stored in chime.paused"
-expect_eq "$(ctl list --json | json '[x["paused"] for x in j["jobs"]]')" "[True, False]" "list shows the pause"
+expect_eq "$(ctl pause alpha --by alice --note 'deploy freeze, INC-7')" \
+	"paused 'alpha' by alice: deploy freeze, INC-7" "pause --by --note (text)"
+expect_eq "$(q "SELECT count(*) FROM chime.paused WHERE job = 'alpha' AND node = 'ctl-node' AND paused_by = 'alice' AND note = 'deploy freeze, INC-7'")" 1 \
+	"pause stored in chime.paused, with who and why"
+expect_eq "$(q "SELECT count(*) FROM chime.pause_log WHERE job = 'alpha' AND resumed_at IS NULL AND paused_by = 'alice'")" 1 \
+	"pause kept in chime.pause_log"
+ctl pause alpha --note 'another reason' | grep -q "^'alpha' was paused already, since .* by alice: deploy freeze, INC-7" ||
+	fail "a second pause does not say the first stands"
+ok "a second pause keeps the first one's who and why"
+rc=0
+ctl pause alpha --note "$(printf 'two\nlines')" 2>"$TMP/err.txt" || rc=$?
+expect_eq "$rc" 2 "pause --note with a newline: usage error"
+rc=0
+ctl resume alpha --note x 2>"$TMP/err.txt" || rc=$?
+expect_eq "$rc" 2 "resume --note: usage error"
+expect_eq "$(ctl list --json | json '[(x["paused"], x.get("paused_by"), x.get("pause_note")) for x in j["jobs"]]')" \
+	"[(True, 'alice', 'deploy freeze, INC-7'), (False, None, None)]" "list --json shows the pause, who and why"
+ctl list | grep -q '^alpha: paused by alice: deploy freeze, INC-7 (since ' || fail "list text lacks the pause note: $(ctl list)"
+ctl status | grep -q '^paused: *alpha by alice: deploy freeze, INC-7 (since ' ||
+	fail "status text lacks the pause note: $(ctl status)"
+ok "list and status show who paused and why"
 # Not a wait for a result: time for a slot claimed just before the pause
 # to end, so that every slot after `mark` must be skipped (a negative check).
 sleep 1.2
@@ -153,6 +170,8 @@ expect_eq "$(q "SELECT count(*) FROM chime.runs WHERE job = 'alpha' AND status <
 
 # resume
 expect_eq "$(ctl resume alpha)" "resumed 'alpha'" "resume (text)"
+expect_eq "$(q "SELECT count(*) FROM chime.pause_log WHERE job = 'alpha' AND resumed_at IS NOT NULL AND paused_by = 'alice'")" 1 \
+	"the resume closes the pause in chime.pause_log"
 mark=$(q "SELECT now()")
 wait_q "SELECT count(*) >= 1 FROM chime.runs WHERE job = 'alpha' AND status = 'succeeded' AND scheduled_for > '$mark'" t 5
 ok "the resumed job runs again"

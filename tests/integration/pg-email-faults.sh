@@ -6,8 +6,8 @@
 # failure, a TLS failure (IMAPS and STARTTLS against a CA that did not sign
 # the server's certificate); IMAPS and STARTTLS with the throwaway CA and a
 # password read from a password_ref file work; a message with broken MIME
-# and 8-bit (not UTF-8) headers is stored raw with its unreadable headers
-# NULL; a 50 MB message over max_size is not fetched (a row with raw NULL,
+# and 8-bit (not UTF-8) headers is stored raw, its headers read as Latin-1
+# and its unreadable date NULL; a 50 MB message over max_size is not fetched (a row with raw NULL,
 # its size, and a note in last_error) and the messages after it are.
 set -euo pipefail
 # shellcheck disable=SC1091
@@ -82,11 +82,11 @@ expect_sql "IMAPS (password_ref) and STARTTLS with the throwaway CA: 2 messages 
 	"SELECT connection_id, count(*) FROM emails WHERE connection_id IN (4, 5) GROUP BY 1 ORDER BY 1" "4|2
 5|2"
 expect_sql "the good connection synced" "SELECT count(*) FROM emails WHERE connection_id = 7" 1
-expect_sql "broken MIME, Latin-1 headers: stored raw, unreadable headers NULL, the rest kept" \
-	"SELECT message_id, from_addr IS NULL, subject IS NULL, to_addr, sent_date IS NULL,
+expect_sql "broken MIME, raw Latin-1 headers: stored raw, headers read as Latin-1, bad date NULL" \
+	"SELECT message_id, from_addr, subject, to_addr, sent_date IS NULL,
 	        position('\\xff'::bytea in raw) > 0
 	 FROM emails WHERE connection_id = 6 AND uid = 2" \
-	"<m2@test.example>|t|t|erin@test.example|t|t"
+	"<m2@test.example>|René <rene@test.example>|Grüße aus Köln|erin@test.example|t|t"
 expect_sql "UTF-8 subject kept" "SELECT subject FROM emails WHERE connection_id = 6 AND uid = 3" "Grüße aus Köln"
 expect_sql "50 MB message: not fetched, its size recorded" \
 	"SELECT raw IS NULL, size > 52428800 FROM emails WHERE connection_id = 6 AND uid = 4" "t|t"

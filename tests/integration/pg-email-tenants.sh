@@ -65,6 +65,21 @@ jobs:
     options: {tenants: {table: public.tenants}, tenant: initech}
 YAML
 
+# check: the tables in the first active tenant's schema; an inactive
+# tenant is a warning; a wrong tenants column fails at its option.
+"$CHIMECTL" check "$tmp/chime.yaml" >"$tmp/check.out" 2>&1 ||
+	{ not_ok "check passes"; sed 's/^/#   /' "$tmp/check.out"; }
+expect_grep "check passes the tenants mapping" "$tmp/check.out" "configuration OK"
+expect_grep "check warns that tenant initech is not active" "$tmp/check.out" \
+	"warning: jobs.nosuch.options.tenants.table: public.tenants has no active tenant initech"
+sed 's/tenant: acme}/tenant: acme, emails_subject: title}/; s/active_column: is_active}/active_column: schema_name}/' \
+	"$tmp/chime.yaml" >"$tmp/bad.yaml"
+if "$CHIMECTL" check "$tmp/bad.yaml" >"$tmp/check.out" 2>&1; then not_ok "check fails the wrong mappings"; fi
+expect_grep "a text active_column fails at its option" "$tmp/check.out" \
+	"error: jobs.all.options.tenants.active_column: table 'public.tenants' column 'schema_name' .*expected boolean"
+expect_grep "a missing column in the tenant's schema fails at its option" "$tmp/check.out" \
+	"error: jobs.acme.options.emails_subject: table 'emails' has no column 'title'"
+
 sync serial "$tmp/dry.out" --dry-run || true
 expect_eq "fairness: units interleaved across tenants" \
 	"$(grep -E '^ +connection' "$tmp/dry.out" | grep -o 'connection [a-z]*/[0-9]*' | tr '\n' ' ')" \

@@ -70,7 +70,7 @@ wait_until 30 ran || fail "the jobs did not run on the primary"
 from=$(($(date +%s) + 1))
 sleep 6 # load on the primary: time must pass
 
-"$cluster" halt "$tmp/a" immediate
+"$cluster" crash "$tmp/a"
 crash_ms=$(date +%s%3N)
 "$cluster" promote "$tmp/b"
 promoted_ms=$(date +%s%3N)

@@ -28,6 +28,7 @@ jobs:
     on_lost: rerun
     options:
       command: ["/bin/sh", "-c", "echo ran >> $tmp/ran; sleep 8"]
+      idempotent: true
 EOC
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!

@@ -30,6 +30,7 @@ jobs:
     on_lost: rerun
     options:
       command: ["/bin/sh", "-c", "echo ran >> $tmp/ran; sleep 3"]
+      idempotent: true
 EOF
 "$CHIMED" --config "$tmp/chime.yaml" >"$tmp/chimed.log" 2>&1 &
 chimed_pid=$!

@@ -335,7 +335,35 @@ test_example_config(void **state)
 	assert_non_null(chime_config_find_job(cfg, "billing-status"));
 	assert_non_null(chime_config_find_job(cfg, "email-sync"));
 	assert_non_null(chime_config_find_job(cfg, "payouts-monthly"));
-	assert_non_null(chime_config_find_job(cfg, "payouts-returning"));
+	/* payouts-returning merges payouts-monthly's options and overrides one. */
+	job = chime_config_find_job(cfg, "payouts-returning");
+	assert_non_null(job);
+	assert_string_equal(chime_node_scalar(chime_node_get(job->options, "currency")), "USD");
+	assert_string_equal(chime_node_get(job->options, "currency")->path,
+	                    "jobs.payouts-returning.options.currency");
+	assert_string_equal(chime_node_scalar(chime_node_get(job->options, "first_time_users")),
+	                    "false");
+	assert_null(chime_node_get(job->options, "<<"));
+	chime_config_unref(cfg);
+}
+
+/* Merge keys: a job takes another's settings and overrides some. */
+static void
+test_merge_keys(void **state)
+{
+	struct chime_config *cfg = load_ok("data/config/good/merge-key.yaml", NULL);
+	const struct chime_job_config *weekly = chime_config_find_job(cfg, "weekly");
+	const struct chime_job_config *monthly = chime_config_find_job(cfg, "monthly");
+
+	assert_string_equal(weekly->schedule, "0 3 * * 0");
+	assert_string_equal(weekly->plugin_name, "sql");
+	assert_int_equal(weekly->timeout_usec, 5 * 60 * INT64_C(1000000));
+	/* In a list the first mapping wins: 1h over the nightly job's 5min. */
+	assert_int_equal(monthly->timeout_usec, 3600 * INT64_C(1000000));
+	assert_string_equal(chime_node_scalar(chime_node_get(monthly->options, "statement")),
+	                    "SELECT 2");
+	assert_string_equal(chime_node_scalar(chime_node_get(weekly->options, "statement")),
+	                    "SELECT 1");
 	chime_config_unref(cfg);
 }
 
@@ -745,6 +773,7 @@ main(void)
 	        cmocka_unit_test(test_full_values),
 	        cmocka_unit_test(test_dropins),
 	        cmocka_unit_test(test_aliases),
+	        cmocka_unit_test(test_merge_keys),
 	        cmocka_unit_test(test_example_config),
 	        cmocka_unit_test(test_fingerprint),
 	        cmocka_unit_test(test_days_warning),

@@ -146,9 +146,10 @@ test_migrate_concurrent_and_idempotent(void **state)
 		pthread_join(t[i], &r);
 		assert_int_equal((intptr_t)r, 0);
 	}
-	assert_scalar(conn, "SELECT string_agg(version::text, ',') FROM chime.schema_version", "1");
+	assert_scalar(conn, "SELECT string_agg(version::text, ',') FROM chime.schema_version",
+	              "1,2");
 	assert_int_equal(chime_ledger_migrate(conn, NULL, 0), 0);
-	assert_scalar(conn, "SELECT count(*) FROM chime.schema_version", "1");
+	assert_scalar(conn, "SELECT count(*) FROM chime.schema_version", "2");
 	/* A newer schema than this binary knows is refused. */
 	exec_ok(conn, "INSERT INTO chime.schema_version (version) VALUES (99)");
 	assert_int_equal(chime_ledger_migrate(conn, NULL, 0), -EPROTO);
@@ -347,8 +348,25 @@ test_last_slot_skip_prune_pause(void **state)
 
 	assert_int_equal(chime_ledger_is_paused(conn, "hist", &paused, NULL, 0), 0);
 	assert_false(paused);
-	assert_int_equal(chime_ledger_pause(conn, "hist", "a", NULL, 0), 0);
-	assert_int_equal(chime_ledger_pause(conn, "hist", "b", NULL, 0), 0);
+	{
+		struct chime_ledger_pause pz;
+
+		assert_int_equal(chime_ledger_pause(conn, "hist", "a", "alice", "deploy freeze",
+		                                    &pz, NULL, 0),
+		                 0);
+		assert_true(pz.created);
+		/* Paused again: the first pause, who and why, stands. */
+		assert_int_equal(chime_ledger_pause(conn, "hist", "b", "bob", NULL, &pz, NULL, 0),
+		                 0);
+		assert_false(pz.created);
+		assert_string_equal(pz.by, "alice");
+		assert_string_equal(pz.note, "deploy freeze");
+		assert_scalar(
+		        conn,
+		        "SELECT count(*) || ' ' || paused_by || ' ' || note FROM chime.pause_log"
+		        " WHERE job = 'hist' AND resumed_at IS NULL GROUP BY paused_by, note",
+		        "1 alice deploy freeze");
+	}
 	assert_int_equal(chime_ledger_is_paused(conn, "hist", &paused, NULL, 0), 0);
 	assert_true(paused);
 	/* A paused job's scheduled claim becomes a skipped row; a manual
@@ -444,7 +462,66 @@ test_pool_health(void **state)
 	chime_db_pool_health(pool, &h);
 	assert_int_equal(h.state, CHIME_DB_DOWN);
 	assert_string_equal(h.reason, "test says broken");
+	/* A broken connection does not back off: the next take connects. */
+	assert_int_equal(chime_db_pool_take(pool, 0, &c, err, sizeof(err)), 0);
+	chime_db_pool_health(pool, &h);
+	assert_int_equal(h.state, CHIME_DB_UP);
+	chime_db_pool_give(c, false, NULL);
 	pool = chime_db_pool_free(pool);
+}
+
+static int health_calls;
+
+static void
+count_health(const struct chime_db_health *health, void *userdata)
+{
+	(void)health;
+	(void)userdata;
+	health_calls++;
+}
+
+/* Two pools sharing one health: one outage, one reason, one backoff. */
+static void
+test_pool_shared_health(void **state)
+{
+	struct chime_database_config bad = {.conninfo = (char[]){"host=127.0.0.1 port=1 "
+	                                                         "connect_timeout=2"}};
+	struct chime_database_config good = {.conninfo = conninfo};
+	struct chime_db_pool *lpool = NULL, *rpool = NULL;
+	struct chime_db_conn *c = NULL;
+	struct chime_db_health h;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(chime_db_pool_new(&good, 1, &lpool), 0);
+	/* The "run pool" reaches a dead address, so its connects fail
+	 * while the other pool's server is fine. */
+	assert_int_equal(chime_db_pool_new(&bad, 1, &rpool), 0);
+	chime_db_pool_share_health(rpool, lpool);
+	chime_db_pool_set_health_cb(lpool, count_health, NULL);
+	assert_int_equal(chime_db_pool_take(lpool, 0, &c, err, sizeof(err)), 0);
+	assert_int_equal(health_calls, 1); /* UP */
+	chime_db_pool_give(c, true, "first reason");
+	assert_int_equal(health_calls, 2); /* DOWN */
+	/* A failed connect through the other pool refreshes the one reason
+	 * (and says so), and starts the one backoff. */
+	assert_int_equal(chime_db_pool_take(rpool, 0, &c, err, sizeof(err)), -ENOTCONN);
+	assert_int_equal(health_calls, 3);
+	chime_db_pool_health(lpool, &h);
+	assert_int_equal(h.state, CHIME_DB_DOWN);
+	assert_non_null(strstr(h.reason, "127.0.0.1"));
+	assert_int_equal(chime_db_pool_take(lpool, 0, &c, err, sizeof(err)), -ENOTCONN);
+	assert_non_null(strstr(err, "127.0.0.1"));
+	/* The backoff is short (CHIME_DB_BACKOFF_MIN_USEC): once it passed,
+	 * the next take connects and resets it. */
+	chime_db_pool_wait(lpool, CHIME_DB_BACKOFF_MAX_USEC);
+	assert_int_equal(chime_db_pool_take(lpool, 0, &c, err, sizeof(err)), 0);
+	chime_db_pool_health(rpool, &h);
+	assert_int_equal(h.state, CHIME_DB_UP);
+	assert_int_equal(health_calls, 4);
+	chime_db_pool_give(c, false, NULL);
+	rpool = chime_db_pool_free(rpool);
+	lpool = chime_db_pool_free(lpool);
 }
 
 int
@@ -457,6 +534,7 @@ main(void)
 	        cmocka_unit_test(test_lost_recovery_one_winner),
 	        cmocka_unit_test(test_last_slot_skip_prune_pause),
 	        cmocka_unit_test(test_pool_health),
+	        cmocka_unit_test(test_pool_shared_health),
 	};
 
 	conninfo = getenv("CHIME_LEDGER_TEST_CONNINFO");

@@ -182,6 +182,52 @@ test_plan_cases(void **state)
 	}
 }
 
+/* The outage ended at 13:20 (the newest slot missed is 13); 14 and 15 are
+ * the live schedule's: run-once runs 13, not the live 15, and neither 14
+ * nor 15 is recorded skipped. The window still counts from now. A slot
+ * with a row is not missed. */
+static void
+test_plan_until(void **state)
+{
+	struct chime_catchup_params p = {
+	        .prev_fn = every_minute_prev,
+	        .last_instant_usec = 10 * MIN,
+	        .now_usec = 15 * MIN + 30 * SEC,
+	        .until_usec = 13 * MIN + 20 * SEC,
+	        .misfire = CHIME_MISFIRE_RUN_ONCE,
+	        .window_usec = 150 * SEC,
+	};
+	struct chime_catchup_plan plan;
+
+	(void)state;
+	assert_int_equal(chime_catchup_plan(&p, &plan), 0);
+	assert_int_equal(plan.n_run, 1);
+	assert_int_equal(plan.run[0].instant_usec, 13 * MIN);
+	assert_int_equal(plan.n_skip, 2);
+	assert_int_equal(plan.skip[0].instant_usec, 11 * MIN);
+	assert_int_equal(plan.skip[1].instant_usec, 12 * MIN);
+	chime_catchup_plan_done(&plan);
+	/* 13 has a row already (a live node's claim): 12 is the newest missed. */
+	p.taken = (const int64_t[]){12 * MIN + 30 * SEC, 13 * MIN};
+	p.n_taken = 2;
+	p.window_usec = 0;
+	assert_int_equal(chime_catchup_plan(&p, &plan), 0);
+	assert_int_equal(plan.n_run, 1);
+	assert_int_equal(plan.run[0].instant_usec, 12 * MIN);
+	assert_int_equal(plan.n_skip, 1);
+	assert_int_equal(plan.skip[0].instant_usec, 11 * MIN);
+	chime_catchup_plan_done(&plan);
+	p.taken = NULL;
+	p.n_taken = 0;
+	p.window_usec = 150 * SEC;
+	/* Past the window from now, the newest missed slot is skipped too. */
+	p.until_usec = 12 * MIN;
+	assert_int_equal(chime_catchup_plan(&p, &plan), 0);
+	assert_int_equal(plan.n_run, 0);
+	assert_int_equal(plan.n_skip, 2);
+	chime_catchup_plan_done(&plan);
+}
+
 /* Three years down with a per-minute job (1,576,800 slots): bounded work
  * and a bounded plan. */
 static void
@@ -298,6 +344,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_plan_cases),
 	        cmocka_unit_test(test_plan_long_outage_bounded),
+	        cmocka_unit_test(test_plan_until),
 	        cmocka_unit_test(test_plan_dst_nights),
 	        cmocka_unit_test(test_status_names),
 	};

@@ -372,6 +372,117 @@ test_aliases(void **state)
 	assert_int_equal(f->root->n_nodes, 1 + 2 + 7 + 7);
 }
 
+/* The keys of mapping `n` joined with ",", "k=v" for scalar values. */
+static void
+assert_pairs(const struct chime_node *n, const char *want)
+{
+	char got[512] = "";
+	size_t len = 0;
+
+	assert_int_equal(chime_node_kind(n), CHIME_NODE_MAPPING);
+	for (size_t i = 0; i < n->count; i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s%s%s", i > 0 ? "," : "",
+		                        n->keys[i], n->items[i]->scalar != NULL ? "=" : "",
+		                        n->items[i]->scalar != NULL ? n->items[i]->scalar : "");
+	assert_string_equal(got, want);
+}
+
+static void
+test_merge_keys(void **state)
+{
+	struct fixture *f = *state;
+	const struct chime_node *n, *o;
+
+	/* One alias: the merged pairs stand where << was; explicit keys win,
+	 * wherever they are written. */
+	assert_int_equal(parse(f,
+	                       "base: &b {x: 1, y: 2, opts: {t: a}}\n"
+	                       "job:\n  w: 0\n  <<: *b\n  y: 3\n",
+	                       NULL),
+	                 0);
+	n = chime_node_get(f->root, "job");
+	assert_pairs(n, "w=0,x=1,opts,y=3");
+	/* Paths are the new place's; positions the anchor's text, and where the
+	 * merge happened. */
+	o = chime_node_get(chime_node_get(n, "opts"), "t");
+	assert_string_equal(o->path, "job.opts.t");
+	assert_int_equal(o->line, 1);
+	assert_int_equal(o->merge_line, 4);
+	assert_int_equal(o->merge_column, 3);
+	assert_string_equal(chime_node_key_node_at(n, 1)->path, "job.x");
+	assert_int_equal(chime_node_get(n, "w")->merge_line, 0);
+	assert_int_equal(chime_node_get(n, "y")->merge_line, 0);
+	/* The anchor itself is untouched. */
+	assert_pairs(chime_node_get(f->root, "base"), "x=1,y=2,opts");
+	assert_string_equal(chime_node_get(chime_node_get(f->root, "base"), "x")->path, "base.x");
+
+	/* A list: the earlier mapping wins; inline mappings work; nested. */
+	assert_int_equal(parse(f,
+	                       "a: &a {k: a, only_a: 1}\n"
+	                       "b: &b {k: b, only_b: 2}\n"
+	                       "c: {<<: [*a, *b, {k: inline, z: 9}], n: {<<: *a, k: mine}}\n",
+	                       NULL),
+	                 0);
+	n = chime_node_get(f->root, "c");
+	assert_pairs(n, "k=a,only_a=1,only_b=2,z=9,n");
+	assert_pairs(chime_node_get(n, "n"), "only_a=1,k=mine");
+	assert_string_equal(chime_node_get(chime_node_get(n, "n"), "only_a")->path, "c.n.only_a");
+	/* Node counts follow the resolved tree. */
+	assert_int_equal(n->n_nodes, 1 + 2 * 5 + 2 * 2);
+	/* An aliased mapping that merged is copied resolved. */
+	assert_int_equal(parse(f, "a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nc: *b\n", NULL), 0);
+	assert_pairs(chime_node_get(f->root, "c"), "x=1,y=2");
+	/* A quoted "<<" is an ordinary key. */
+	assert_int_equal(parse(f, "a: &a {x: 1}\nb: {\"<<\": *a}\n", NULL), 0);
+	assert_pairs(chime_node_get(f->root, "b"), "<<");
+	/* An empty list merges nothing. */
+	assert_int_equal(parse(f, "b: {<<: [], y: 2}\n", NULL), 0);
+	assert_pairs(chime_node_get(f->root, "b"), "y=2");
+}
+
+static void
+test_merge_key_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct chime_node_limits small = {.max_nodes = 18};
+
+	assert_int_equal(parse(f, "a: {<<: 5}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:1:9: error: a.<<: a merge key (<<) takes a mapping, an alias of "
+	                "one or a list of them, got a scalar\n");
+	assert_int_equal(parse(f, "x: &x {k: 1}\na: {<<: [*x, [1], 2]}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:2:14: error: a.<<[1]: a merge key (<<) takes a mapping, an alias "
+	                "of one or a list of them, got a list\n"
+	                "t.yaml:2:19: error: a.<<[2]: a merge key (<<) takes a mapping, an alias "
+	                "of one or a list of them, got a scalar\n");
+	/* Two merge keys in one mapping are a duplicate key, as in YAML. */
+	assert_int_equal(parse(f, "x: &x {k: 1}\na: {<<: *x, <<: *x}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:2:13: error: a.<<: duplicate key '<<' (first defined at line 2, "
+	                "column 5)\n");
+	/* Merging counts against the node limit like any alias. */
+	assert_int_equal(parse(f, "x: &x {a: 1, b: 2}\ny: {<<: [*x, *x]}\n", &small), -EINVAL);
+	assert_diags(f, "t.yaml:2:14: error: document too large: more than 18 nodes after alias "
+	                "expansion\n");
+	/* An anchor on a merge value would be emptied by the merge: refused.
+	 * An anchor inside an overridden pair stays usable. */
+	assert_int_equal(parse(f, "a: {<<: &y {t: 1}}\nb: {<<: *y}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:1:9: error: a.<<: an anchor on the value of a merge key (<<) is "
+	                "not supported: anchor the mapping where it is first written and merge "
+	                "it with an alias\n");
+	assert_int_equal(parse(f, "a: {<<: [&y {t: 1}]}\n", NULL), -EINVAL);
+	assert_diags(f, "t.yaml:1:10: error: a.<<[0]: an anchor on the value of a merge key (<<) "
+	                "is not supported: anchor the mapping where it is first written and merge "
+	                "it with an alias\n");
+	assert_int_equal(parse(f, "a: {<<: {t: &z [1, 2], u: &w 3}, t: 0}\nb: *z\nc: *w\n", NULL),
+	                 0);
+	assert_int_equal(chime_node_get(f->root, "b")->count, 2);
+	assert_string_equal(chime_node_scalar(chime_node_get(f->root, "c")), "3");
+	assert_pairs(chime_node_get(f->root, "a"), "u=3,t=0");
+	/* A diagnostic on a merged node says where it was merged. */
+	assert_int_equal(parse(f, "x: &x {a: 1}\ny:\n  <<: *x\n", NULL), 0);
+	chime_node_error(&f->diags, chime_node_get(chime_node_get(f->root, "y"), "a"), "bad");
+	assert_diags(f, "t.yaml:1:11: error: y.a: bad (merged at line 3, column 3)\n");
+}
+
 static void
 test_anchor_redefined(void **state)
 {
@@ -532,6 +643,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_structure_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_anchor_redefined, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_merge_keys, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_merge_key_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_billion_laughs, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_load_file_errors, setup, teardown),

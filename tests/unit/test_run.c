@@ -86,6 +86,25 @@ test_cancel_and_fail(void **state)
 	chime_run_free(run);
 }
 
+/* A self-fenced run is cancelled with a short grace: the shortest one
+ * asked for wins, and a later plain cancel does not lift it. */
+static void
+test_cancel_grace(void **state)
+{
+	struct chime_run *run = new_run();
+
+	assert_true(chime_run_cancel_grace_usec(run) == INT64_MAX);
+	chime_run_cancel_within(run, 500000);
+	assert_true(chime_run_cancelled(run));
+	assert_int_equal(chime_run_cancel_grace_usec(run), 500000);
+	chime_run_cancel_within(run, 900000);
+	chime_run_cancel(run);
+	assert_int_equal(chime_run_cancel_grace_usec(run), 500000);
+	chime_run_cancel_within(run, 250000);
+	assert_int_equal(chime_run_cancel_grace_usec(run), 250000);
+	chime_run_free(run);
+}
+
 static void
 test_report_json(void **state)
 {
@@ -187,8 +206,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_params),       cmocka_unit_test(test_cancel_and_fail),
-	        cmocka_unit_test(test_report_json),  cmocka_unit_test(test_items_capped),
-	        cmocka_unit_test(test_report_print), cmocka_unit_test(test_threads),
+	        cmocka_unit_test(test_cancel_grace), cmocka_unit_test(test_report_json),
+	        cmocka_unit_test(test_items_capped), cmocka_unit_test(test_report_print),
+	        cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* cmocka needs these first, in this order. */
 /* clang-format off */
@@ -63,6 +64,7 @@ struct fixture {
 	int claims, records, cancels, finished;
 	int claim_result;    /* 0: insert a row as the ledger does */
 	bool busy_elsewhere; /* the claim waits for the job's run on another node */
+	bool no_conn;        /* acquire_conn waits in vain until the run is cancelled */
 	int polls;
 	enum chime_run_status last_finished;
 	int64_t last_slot_usec;
@@ -183,6 +185,26 @@ fake_cancel(struct chime_runner_run *rr, void *userdata)
 	f->cancels++;
 }
 
+/* Worker thread: the ledger's run connection stage with the database down
+ * for good: it waits until the run is cancelled (its timeout). */
+static int
+fake_acquire_conn(struct chime_runner_run *rr, PGconn **ret_conn, char *errbuf, size_t errsize,
+                  void *userdata)
+{
+	struct fixture *f = userdata;
+	struct timespec ms = {.tv_nsec = 1000000};
+
+	*ret_conn = NULL;
+	if (!f->no_conn)
+		return 0;
+	while (!chime_runner_run_cancelled(rr))
+		nanosleep(&ms, NULL);
+	snprintf(errbuf, errsize,
+	         "no database connection before the run was cancelled or "
+	         "timed out: test");
+	return -ECANCELED;
+}
+
 static void
 fake_run_freed(struct chime_runner_run *rr, void *userdata)
 {
@@ -271,6 +293,7 @@ setup(struct fixture *f, const char *yaml)
 	        .claim = fake_claim,
 	        .record = fake_record,
 	        .cancel = fake_cancel,
+	        .acquire_conn = fake_acquire_conn,
 	        .run_freed = fake_run_freed,
 	        .userdata = f,
 	};
@@ -542,6 +565,33 @@ test_retry_not_past_next_slot(void **state)
 	teardown(&f);
 }
 
+static bool
+two_timed_out(struct fixture *f)
+{
+	return stats(f).timed_out == 2 && idle(f);
+}
+
+/* A run whose connection never came ran no work: timed out, it says
+ * "not started" and the retry policy applies as to a failure. */
+static void
+test_not_started_is_retried(void **state)
+{
+	struct fixture f;
+
+	setup(&f, "jobs:\n" JOB("w", "    timeout: 50ms\n"
+	                             "    retry: {attempts: 2, backoff: 10ms}\n"));
+	f.no_conn = true;
+	dispatch_at(&f, "w", 0);
+	assert_true(run_until(&f, two_timed_out));
+	assert_int_equal(f.claims, 2);
+	assert_int_equal(f.n_rows, 2);
+	assert_int_equal(f.rows[0].status, CHIME_RUN_TIMED_OUT);
+	assert_int_equal(f.rows[1].attempt, 2);
+	assert_int_equal(f.rows[1].status, CHIME_RUN_TIMED_OUT);
+	assert_int_equal(stats(&f).failed, 0);
+	teardown(&f);
+}
+
 /* A manual run's slot is the injected clock's now. */
 static void
 test_trigger_reads_the_clock(void **state)
@@ -622,6 +672,7 @@ main(void)
 	        cmocka_unit_test(test_heartbeat_late),
 	        cmocka_unit_test(test_recovery_here),
 	        cmocka_unit_test(test_retry_not_past_next_slot),
+	        cmocka_unit_test(test_not_started_is_retried),
 	        cmocka_unit_test(test_trigger_reads_the_clock),
 	        cmocka_unit_test(test_catchup_dst_night),
 	};

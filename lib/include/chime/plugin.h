@@ -21,8 +21,9 @@
  *                reachable: read-only checks of the job against it.
  *
  * Rules every plugin keeps: parameterised SQL only (identifiers quoted with
- * PQescapeIdentifier), each unit of work in its own transaction, safe to run
- * twice on the same slot, and a report of what it changed.
+ * PQescapeIdentifier), each unit of work in its own transaction that calls
+ * chime_run_fence() before it commits, safe to run twice on the same slot,
+ * and a report of what it changed.
  */
 #ifndef CHIME_PLUGIN_H
 #define CHIME_PLUGIN_H
@@ -84,6 +85,34 @@ struct chime_plugin {
 	 * then rejects the job in a configuration without a `database:`
 	 * section. False (or an older plugin): no such check. */
 	bool needs_database;
+	/* Since ABI 1 (read only when struct_size covers it): true when
+	 * every unit transaction of run() calls chime_run_fence() before it
+	 * commits, so a run whose claim another node recovered changes
+	 * nothing more. `on_lost: rerun` is accepted for a plugin that
+	 * fences or may be re-run (idempotent, rerun_safe()). */
+	bool fences;
+	/* Since ABI 1 (read only when struct_size covers it): true when
+	 * run() does all its work in one fenced transaction on
+	 * chime_run_db() that ends with chime_run_record_succeeded() before
+	 * COMMIT: the effect and the `succeeded` row commit together, so a
+	 * lost run did nothing and is re-run (exactly once) by `on_lost:
+	 * auto`. */
+	bool records_in_transaction;
+	/* Since ABI 1 (read only when struct_size covers it): per job, true
+	 * when re-running a lost run is safe for the job configure() made
+	 * `state` for (exec's `idempotent: true` option); overrides
+	 * `idempotent` for that job. Optional (NULL: `idempotent`). */
+	bool (*rerun_safe)(const void *state);
+	/* Since ABI 1 (read only when struct_size covers it): install, now
+	 * and committed, what check() warns is missing and run() would
+	 * install itself at its next run (expiration's on_save trigger), for
+	 * `chimectl check --apply`. `conn` is in autocommit state. Describes
+	 * what it did in `done` (one line, left empty when nothing was
+	 * missing); problems are diagnostics as in check(). Returns 0 or a
+	 * negative errno. Optional (NULL: nothing to install). */
+	int (*apply)(void *state, PGconn *conn, const char *job, const char *timezone,
+	             const struct chime_node *options, struct chime_diag_list *diags, char *done,
+	             size_t done_size);
 };
 
 /*
@@ -164,6 +193,32 @@ CHIME_EXPORT int chime_node_check_keys(const struct chime_node *map, const char 
                                        struct chime_diag_list *diags);
 
 /* ---- The run context (valid only during run()) ----------------------- */
+
+/*
+ * Fencing (docs/design.md, "Fencing effects"). Call chime_run_fence() in
+ * each unit transaction on chime_run_db(), after BEGIN and before COMMIT
+ * (best: first): it proves in that transaction that the run's ledger row
+ * is still this node's live claim, and holds the row against recovery
+ * by another node until the transaction ends. A negative errno means the
+ * claim is gone (recovered while this node stalled, or its lease ran
+ * out): the reason is already set and stays the run's, the run is
+ * cancelled (chime_run_cancelled()) and fails whatever run() returns;
+ * ROLLBACK, stop, and return the value. A fenced transaction must not sit
+ * idle longer
+ * than the job's lease: the server then rolls it back (the node may be
+ * stopped), and COMMIT fails. Without a ledger (no `database:` ledger,
+ * a dry run, `chimectl run` without a row) both calls below succeed
+ * doing nothing: no other node can recover such a run.
+ */
+CHIME_EXPORT int chime_run_fence(struct chime_run *run, PGconn *conn);
+/*
+ * Write the run's `succeeded` row, with the report as it is now, in the
+ * current (fenced) transaction on `conn`: the work and its record commit
+ * or roll back together (records_in_transaction). Call it last, just
+ * before COMMIT; when COMMIT then fails, fail the run as usual. Returns 0
+ * or a negative errno with the reason set.
+ */
+CHIME_EXPORT int chime_run_record_succeeded(struct chime_run *run, PGconn *conn);
 
 /* This run's own connection, in autocommit state with no open
  * transaction; statement_timeout is already set to the job's timeout. */

@@ -19,7 +19,8 @@ SELECT id, (extract(epoch FROM scheduled_for) * 1000000)::bigint, attempt, node,
 
 -- name: query_jobs
 -- The latest row of each job (by slot, then id), its latest success, and
--- the pauses; the indexes on (job, scheduled_for) serve it.
+-- the pauses (when, by whom, why); the indexes on (job, scheduled_for)
+-- serve it.
 WITH last AS (
   SELECT DISTINCT ON (job) job, status, finished_at FROM chime.runs
   ORDER BY job, scheduled_for DESC, id DESC),
@@ -27,7 +28,8 @@ WITH last AS (
   SELECT job, max(finished_at) AS at FROM chime.runs
   WHERE status = 'succeeded' GROUP BY job)
  SELECT j.job, last.status, extract(epoch FROM last.finished_at),
-  extract(epoch FROM ok.at), p.job IS NOT NULL
+  extract(epoch FROM ok.at), p.job IS NOT NULL, extract(epoch FROM p.paused_at), p.paused_by,
+  p.note
  FROM (SELECT job FROM last UNION SELECT job FROM chime.paused) j
  LEFT JOIN last USING (job) LEFT JOIN ok USING (job)
  LEFT JOIN chime.paused p USING (job);

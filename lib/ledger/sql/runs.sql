@@ -45,10 +45,20 @@ UPDATE chime.runs SET status = 'running', started_at = now(),
 
 -- name: runs_heartbeat
 -- $1 the ids this node runs, as a bigint[] literal; returns the live ones
--- and whether a cancel was requested.
-UPDATE chime.runs SET heartbeat_at = now()
+-- and whether a cancel was requested. A row locked by its run's fence
+-- (runs_fence, inside a plugin's unit transaction) is skipped, not waited
+-- for, and returned as live: the fence renewed it, and its unit holds it
+-- against recovery until the unit ends.
+WITH mine AS (SELECT id FROM chime.runs
+  WHERE id = ANY($1::bigint[]) AND status IN ('claimed', 'running')
+  FOR NO KEY UPDATE SKIP LOCKED),
+ beat AS (UPDATE chime.runs r SET heartbeat_at = now() FROM mine WHERE r.id = mine.id
+  RETURNING r.id, r.cancel_requested)
+SELECT id, cancel_requested FROM beat
+UNION ALL
+SELECT id, cancel_requested FROM chime.runs
  WHERE id = ANY($1::bigint[]) AND status IN ('claimed', 'running')
- RETURNING id, cancel_requested;
+ AND id NOT IN (SELECT id FROM mine);
 
 -- name: runs_finish
 -- $1 id, $2 final status, $3 summary JSON or NULL, $4 error or NULL.
@@ -86,6 +96,15 @@ SELECT id, attempt, status, node, (extract(epoch FROM scheduled_for) * 1000000):
   OR scheduled_for <= ('epoch'::timestamptz + ($2::bigint) * interval '1 microsecond'))
  ORDER BY scheduled_for DESC, attempt DESC LIMIT 1;
 
+-- name: runs_slots_taken
+-- The instants (usec, ascending) of job $1's slots after $2 and at or
+-- before $3 that have a row: catch-up must not plan them again.
+SELECT DISTINCT (extract(epoch FROM scheduled_for) * 1000000)::bigint FROM chime.runs
+ WHERE job = $1
+ AND scheduled_for > ('epoch'::timestamptz + ($2::bigint) * interval '1 microsecond')
+ AND scheduled_for <= ('epoch'::timestamptz + ($3::bigint) * interval '1 microsecond')
+ ORDER BY 1;
+
 -- name: runs_last_success
 SELECT (extract(epoch FROM max(finished_at)) * 1000000)::bigint FROM chime.runs
  WHERE job = $1 AND status = 'succeeded';
@@ -121,13 +140,18 @@ SELECT id, job, attempt, node, (extract(epoch FROM slot_local) * 1000000)::bigin
 -- Close lost run $1 if its heartbeat is still $2 (usec: nobody recovered
 -- it meanwhile) and, when $3 (idempotent), claim the next attempt for node
 -- $4 with lease $5 usec. Returns the rows closed (0 or 1) and the new id.
-WITH old AS (UPDATE chime.runs SET
+-- A row locked by a fence (runs_fence: its holder is inside a unit
+-- transaction) is skipped, not waited for: the holder is alive, and a
+-- later scan sees its new heartbeat or, once the server rolled the unit
+-- back (idle_in_transaction_session_timeout), the row free.
+WITH free AS (SELECT id FROM chime.runs WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED),
+ old AS (UPDATE chime.runs SET
   status = CASE WHEN $3::boolean THEN 'lost' ELSE 'failed' END,
   finished_at = now(),
   error = format('lost: node %L stopped heartbeating', node)
    || CASE WHEN $3::boolean THEN format(', re-run by node %L', $4::text)
       ELSE ', not re-run (not idempotent)' END
-  WHERE id = $1 AND status IN ('claimed', 'running')
+  WHERE id = (SELECT id FROM free) AND status IN ('claimed', 'running')
   AND (extract(epoch FROM heartbeat_at) * 1000000)::bigint = $2::bigint
   RETURNING *),
  ins AS (INSERT INTO chime.runs (job, slot_local, slot_occurrence,

@@ -29,9 +29,21 @@ struct billing_ident_def {
 	const char *placeholder; /* as written in SQL text, without braces */
 	const char *def;         /* default: the reference schema */
 	bool optional;           /* "" turns the column off (NULL) */
+	unsigned kinds;          /* a column's type classes, 1u << CHIME_SQL_* (0: any) */
+	unsigned used;           /* BILLING_FOR_*: the actions whose statements use it */
 };
 
+#define BILLING_FOR_CHARGE 1u
+#define BILLING_FOR_STATUS 2u
+#define BILLING_FOR_BOTH   3u
+#define BILLING_KIND(k)    (1u << CHIME_SQL_##k)
+#define BILLING_WHEN       (BILLING_KIND(TIMESTAMPTZ) | BILLING_KIND(TIMESTAMP))
+
 extern const struct billing_ident_def billing_ident_defs[BILLING_N_IDENTS];
+
+/* Entries of billing_ident_defs the code names. */
+#define BILLING_I_SUBSCRIPTIONS 7
+#define BILLING_I_EXPIRES_AT    13
 
 /* The words the application's status columns hold, each an option of the
  * column's mapping (`status: {column: is_active, active: true, suspended:
@@ -210,7 +222,7 @@ extern const struct chime_plugin chime_plugin_billing;
  * fails the run (sqlutil.h). Returns 0 or -EINVAL.
  */
 struct chime__sql_check;
-int billing_check_schema(const struct billing_state *state, struct chime__sql_check *k);
+int billing_check_schema(struct chime__sql_check *k, const void *state);
 int billing_check(void *state, PGconn *conn, const char *job, const char *timezone,
                   const struct chime_node *options, struct chime_diag_list *diags);
 

@@ -36,7 +36,7 @@
  * expiry being renewed (UTC). */
 #define KEY(n)                                                                                     \
 	"$" #n "::text || '-sub-' || s.{s.id}::text || '-' ||"                                     \
-	" to_char(s.{s.expires_at} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')"
+	" to_char({=expires} AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')"
 
 /* Whether the subscription has a saved card, and the card: its own
  * columns, or the gateway order id of its latest successful payment
@@ -56,17 +56,16 @@ static const char sql_due[] =
         " s.{s.currency}::text, " KEY(3) ", " CARD " FROM {subscriptions} s JOIN {tenants} t ON "
                                          "t.{t.id} = s.{s.tenant_id}" CARD_JOIN
                                          " WHERE s.{s.status} = {=active} AND t.{t.is_active}"
-                                         " AND s.{s.expires_at} > " NOMINAL
-                                         " AND s.{s.expires_at} <= " NOMINAL
+                                         " AND {=expires} > " NOMINAL " AND {=expires} <= " NOMINAL
                                          " + $2::int * interval '1 day'"
-                                         " ORDER BY s.{s.expires_at}, s.{s.id}";
+                                         " ORDER BY {=expires}, s.{s.id}";
 
 /* The application's other NOT NULL columns take their `values:`. */
 static const char sql_insert[] =
         "INSERT INTO {payment_orders} ({o.subscription_id}[[o.period|, {o.period}]], {o.amount},"
         " {o.currency}, {o.status}, {o.idempotency_key}[[o.created_at|, {o.created_at}]]"
         "[[o.updated_at|, {o.updated_at}]]{=values.columns})"
-        " SELECT s.{s.link}[[o.period|, s.{s.expires_at}]], s.{s.amount}, s.{s.currency},"
+        " SELECT s.{s.link}[[o.period|, {=expires}]], s.{s.amount}, s.{s.currency},"
         " {=pending}, $2::text[[o.created_at|, now()]][[o.updated_at|, now()]]{=values.select}"
         " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}"
         " AND " KEY(3) " = $2::text"
@@ -265,7 +264,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 		goto out;
 	}
 	params[0] = order_id;
-	res = billing_exec(c->conn, c->sql[STMT_BEGIN_ATTEMPT], 1, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_BEGIN_ATTEMPT], 1, params);
 	if (!billing_ok(res)) {
 		billing_db_error(&c->err, res, "cannot update payment order");
 		goto out;
@@ -363,7 +362,7 @@ charge_call(struct charge_ctx *c, const char *order_id, const char *key, const c
 	params[1] = status;
 	params[2] = gw_id;
 	params[3] = message;
-	res = billing_exec(c->conn, c->sql[STMT_RECORD], 4, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_RECORD], 4, params);
 	if (!billing_ok(res))
 		billing_db_error(&c->err, res,
 		                 "cannot record the gateway's answer (the order stays open and is "
@@ -444,7 +443,7 @@ charge_due(struct charge_ctx *c, const PGresult *due, int i)
 	params[1] = key;
 	params[2] = c->prefix;
 	if (!chime_run_dry_run(c->run)) {
-		res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
+		res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_INSERT], 3, params);
 		if (!billing_ok(res)) {
 			billing_db_error(&c->err, res, "cannot insert payment order");
 			goto out;
@@ -564,7 +563,7 @@ billing_charge_run(const struct billing_state *state, struct chime_run *run)
 
 	/* A mapping that cannot work fails the run before anything changes. */
 	chime__sql_check_init_run(&k, run);
-	r = billing_check_schema(state, &k);
+	r = billing_check_schema(&k, state);
 	if (r >= 0)
 		r = billing_key_prefix(state, run, c.prefix, sizeof(c.prefix));
 	if (r >= 0)

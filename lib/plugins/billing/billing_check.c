@@ -16,61 +16,6 @@
 #include "billing.h"
 #include "sqlutil.h"
 
-#define KIND(k) (1u << CHIME_SQL_##k)
-#define WHEN    (KIND(TIMESTAMPTZ) | KIND(TIMESTAMP))
-
-enum { FOR_CHARGE = 1, FOR_STATUS = 2, FOR_BOTH = 3 };
-
-/* Each column the statements use: its type classes (0: any) and the
- * actions that use it. */
-static const struct {
-	const char *placeholder;
-	unsigned kinds;
-	int used;
-} columns[] = {
-        {"t.id", 0, FOR_BOTH},
-        {"t.name", 0, FOR_BOTH},
-        {"t.schema_name", 0, FOR_STATUS},
-        {"t.is_active", KIND(BOOL), FOR_BOTH},
-        {"t.admin_email", 0, FOR_STATUS},
-        {"t.suspended_at", WHEN, FOR_STATUS},
-        {"s.id", KIND(NUMBER), FOR_BOTH},
-        {"s.tenant_id", 0, FOR_BOTH},
-        {"s.plan", 0, FOR_BOTH},
-        {"s.amount", KIND(NUMBER), FOR_BOTH},
-        {"s.currency", 0, FOR_BOTH},
-        {"s.expires_at", KIND(TIMESTAMPTZ), FOR_BOTH},
-        {"s.status", 0, FOR_BOTH},
-        {"s.card_saved", KIND(BOOL), FOR_CHARGE},
-        {"s.card_token", 0, FOR_CHARGE},
-        {"o.id", KIND(NUMBER), FOR_CHARGE},
-        {"o.subscription_id", 0, FOR_CHARGE},
-        {"o.period", WHEN, FOR_CHARGE},
-        {"o.amount", KIND(NUMBER), FOR_CHARGE},
-        {"o.currency", 0, FOR_CHARGE},
-        {"o.status", KIND(TEXT), FOR_CHARGE},
-        {"o.idempotency_key", KIND(TEXT), FOR_CHARGE},
-        {"o.gateway_order_id", KIND(TEXT), FOR_CHARGE},
-        {"o.gateway_message", KIND(TEXT), FOR_CHARGE},
-        {"o.attempts", KIND(NUMBER), FOR_CHARGE},
-        {"o.created_at", WHEN, FOR_CHARGE},
-        {"o.updated_at", WHEN, FOR_CHARGE},
-        {"o.card_saved", KIND(BOOL), FOR_CHARGE},
-        {"n.id", KIND(NUMBER), FOR_STATUS},
-        {"n.subscription_id", 0, FOR_STATUS},
-        {"n.kind", KIND(TEXT), FOR_STATUS},
-        {"n.expires_at", KIND(TIMESTAMPTZ), FOR_STATUS},
-        {"n.recipient", KIND(TEXT), FOR_STATUS},
-        {"n.status", KIND(TEXT), FOR_STATUS},
-        {"n.attempts", KIND(NUMBER), FOR_STATUS},
-        {"n.error", KIND(TEXT), FOR_STATUS},
-        {"n.created_at", WHEN, FOR_STATUS},
-        {"n.sent_at", WHEN, FOR_STATUS},
-        /* payment_orders.links_to: the subscriptions column an order's
-         * subscription_id holds. */
-        {"s.link", 0, FOR_CHARGE},
-};
-
 /* The tables, by the letter their columns' placeholders start with. */
 enum { T_TENANTS, T_SUBSCRIPTIONS, T_ORDERS, T_NOTICES, T_COUNT };
 
@@ -107,9 +52,10 @@ table_of(char letter)
 /* A column in use: not turned off, used by the action, the saved card's
  * columns only where `card:` says the card is. */
 static bool
-column_used(const struct billing_state *state, const char *ph, int used)
+column_used(const struct billing_state *state, const char *ph, unsigned used)
 {
-	int action = state->action == BILLING_ACTION_CHARGE ? FOR_CHARGE : FOR_STATUS;
+	unsigned action =
+	        state->action == BILLING_ACTION_CHARGE ? BILLING_FOR_CHARGE : BILLING_FOR_STATUS;
 
 	if (!(used & action))
 		return false;
@@ -137,16 +83,15 @@ check_tables(const struct billing_state *state, struct chime__sql_check *k,
 		(void)snprintf(option, sizeof(option), "%s.table", groups[t]);
 		(void)chime__sql_check_table(k, option, state->ident[i], &ck->t[t]);
 	}
-	for (size_t j = 0; j < sizeof(columns) / sizeof(columns[0]); j++) {
-		int i = ident_index(columns[j].placeholder);
-		int t = table_of(columns[j].placeholder[0]);
+	for (int i = 0; i < BILLING_N_IDENTS; i++) {
+		const struct billing_ident_def *d = &billing_ident_defs[i];
+		int t = table_of(d->placeholder[0]);
 
-		if (i < 0 || state->ident[i] == NULL || ck->t[t] == NULL ||
-		    !column_used(state, columns[j].placeholder, columns[j].used))
+		if (strcmp(d->key, "table") == 0 || state->ident[i] == NULL || ck->t[t] == NULL ||
+		    !column_used(state, d->placeholder, d->used))
 			continue;
 		option_of(i, option, sizeof(option));
-		ck->c[i] = chime__sql_check_column(k, ck->t[t], option, state->ident[i],
-		                                   columns[j].kinds);
+		ck->c[i] = chime__sql_check_column(k, ck->t[t], option, state->ident[i], d->kinds);
 	}
 	return k->errors > 0 ? -EINVAL : 0;
 }
@@ -225,8 +170,9 @@ check_notices(const struct billing_state *state, struct chime__sql_check *k,
 }
 
 int
-billing_check_schema(const struct billing_state *state, struct chime__sql_check *k)
+billing_check_schema(struct chime__sql_check *k, const void *userdata)
 {
+	const struct billing_state *state = userdata;
 	struct billing_checked ck = {0};
 
 	if (check_tables(state, k, &ck) == 0) {
@@ -245,10 +191,7 @@ int
 billing_check(void *state, PGconn *conn, const char *job, const char *timezone,
               const struct chime_node *options, struct chime_diag_list *diags)
 {
-	struct chime__sql_check k;
-
 	(void)job;
 	(void)timezone;
-	chime__sql_check_init_diags(&k, conn, options, diags);
-	return billing_check_schema(state, &k);
+	return chime__sql_check_diags(conn, options, diags, billing_check_schema, state);
 }

@@ -6,11 +6,14 @@
  *   1. [[name|text]] sections kept or dropped by the mapping (an optional
  *      column turned off, where the saved card is);
  *   2. {placeholder} identifiers quoted once by the kit's template;
- *   3. {=word} literals (the application's status words) and the other
- *      payment order columns with their values, quoted here.
+ *   3. {=word} literals (the application's status words), the other
+ *      payment order columns with their values, and {=expires}, the
+ *      subscription's expiry as an instant (a column without time zone
+ *      holds the job's local wall time), quoted here.
  * Pass 3 runs last so that nothing from the options is ever read as a
  * placeholder.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 
 #include "billing.h"
 #include "sqltext.h"
+#include "sqlutil.h"
 
 /* Whether section `name` (its length `len`) is kept. */
 static bool
@@ -75,12 +79,34 @@ append_quoted(struct chime_kit_sqlbuf *out, PGconn *conn, const char *text, bool
 		PQfreemem(q);
 }
 
+/* What the markers need besides the state: the subscriptions' expiry
+ * column read as an instant. */
+struct marker_ctx {
+	const struct billing_state *state;
+	PGconn *conn;
+	const char *zone; /* a naive expiry's zone, the job's; NULL: timestamptz */
+};
+
 /* The text of marker {=name}; -ENOENT for an unknown one. */
 static int
-marker(const struct billing_state *state, PGconn *conn, const char *name, size_t len,
-       struct chime_kit_sqlbuf *out)
+marker(const struct marker_ctx *m, const char *name, size_t len, struct chime_kit_sqlbuf *out)
 {
+	const struct billing_state *state = m->state;
+	PGconn *conn = m->conn;
 	bool columns = len == 14 && strncmp(name, "values.columns", len) == 0;
+
+	if (len == 7 && strncmp(name, "expires", len) == 0) {
+		/* A column without time zone holds the wall time in the job's
+		 * zone: AT TIME ZONE makes it the instant. */
+		chime_kit_sqlbuf_printf(out, "%ss.", m->zone != NULL ? "(" : "");
+		append_quoted(out, conn, state->ident[BILLING_I_EXPIRES_AT], true);
+		if (m->zone != NULL) {
+			chime_kit_sqlbuf_printf(out, " AT TIME ZONE ");
+			append_quoted(out, conn, m->zone, false);
+			chime_kit_sqlbuf_printf(out, ")");
+		}
+		return 0;
+	}
 
 	if (columns || (len == 13 && strncmp(name, "values.select", len) == 0)) {
 		for (size_t i = 0; i < state->n_values; i++) {
@@ -104,16 +130,15 @@ marker(const struct billing_state *state, PGconn *conn, const char *name, size_t
 
 /* Pass 3. Returns 0, or a negative errno with the reason in err. */
 static int
-markers(const struct billing_state *state, PGconn *conn, const char *sql,
-        struct chime_kit_sqlbuf *out, char *err, size_t errsize)
+markers(const struct marker_ctx *m, const char *sql, struct chime_kit_sqlbuf *out, char *err,
+        size_t errsize)
 {
 	const char *p = sql, *open, *close;
 
 	while ((open = strstr(p, "{=")) != NULL) {
 		chime_kit_sqlbuf_printf(out, "%.*s", (int)(open - p), p);
 		close = strchr(open, '}');
-		if (close == NULL ||
-		    marker(state, conn, open + 2, (size_t)(close - open - 2), out) < 0) {
+		if (close == NULL || marker(m, open + 2, (size_t)(close - open - 2), out) < 0) {
 			snprintf(err, errsize, "unknown marker at '%.20s'", open);
 			return -EINVAL;
 		}
@@ -127,9 +152,22 @@ int
 billing_sql_build(const struct billing_state *state, struct chime_run *run, PGconn *conn,
                   const char *const *tmpls, int n, char **ret_sql)
 {
+	struct marker_ctx m = {.state = state, .conn = conn};
 	struct chime_kit_ident ids[BILLING_N_IDENTS];
+	struct chime__sql_table *t = NULL;
 	char err[256] = "out of memory";
 
+	assert(strcmp(billing_ident_defs[BILLING_I_EXPIRES_AT].placeholder, "s.expires_at") == 0 &&
+	       strcmp(billing_ident_defs[BILLING_I_SUBSCRIPTIONS].placeholder, "subscriptions") ==
+	               0);
+	/* The expiry's type: the catalog was checked just before. */
+	if (chime__sql_table_load(run, state->ident[BILLING_I_SUBSCRIPTIONS], &t) < 0)
+		return -EIO;
+	for (size_t i = 0; i < t->n_columns; i++)
+		if (strcmp(t->columns[i].name, state->ident[BILLING_I_EXPIRES_AT]) == 0 &&
+		    t->columns[i].kind == CHIME_SQL_TIMESTAMP)
+			m.zone = chime_run_timezone(run);
+	chime__sql_table_free(t);
 	for (int i = 0; i < BILLING_N_IDENTS; i++)
 		ids[i] = (struct chime_kit_ident){billing_ident_defs[i].placeholder,
 		                                  state->ident[i]};
@@ -142,7 +180,7 @@ billing_sql_build(const struct billing_state *state, struct chime_run *run, PGco
 			r = chime_kit_sql_template(&b, conn, a.data, ids, BILLING_N_IDENTS, err,
 			                           sizeof(err));
 		if (r >= 0 && !a.failed && !b.failed)
-			r = markers(state, conn, b.data, &c, err, sizeof(err));
+			r = markers(&m, b.data, &c, err, sizeof(err));
 		if (a.failed || b.failed)
 			r = -ENOMEM;
 		chime_kit_sqlbuf_done(&a);

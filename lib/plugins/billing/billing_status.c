@@ -39,8 +39,8 @@
 #define STATUS_COLUMNS                                                                             \
 	"s.{s.id}::text, t.{t.id}::text, t.{t.name}::text, t.{t.schema_name}::text,"               \
 	" t.{t.admin_email}::text, s.{s.plan}::text, s.{s.amount}::text, s.{s.currency}::text,"    \
-	" to_char(s.{s.expires_at} AT TIME ZONE $2::text, 'YYYY-MM-DD'),"                          \
-	" ((s.{s.expires_at} AT TIME ZONE $2::text)::date"                                         \
+	" to_char({=expires} AT TIME ZONE $2::text, 'YYYY-MM-DD'),"                                \
+	" (({=expires} AT TIME ZONE $2::text)::date"                                               \
 	" - (" NOMINAL " AT TIME ZONE $2::text)::date)::text"
 
 enum status_col {
@@ -60,14 +60,14 @@ enum status_col {
 static const char sql_due[] =
         "SELECT " STATUS_COLUMNS " FROM {subscriptions} s"
         " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}"
-        " WHERE s.{s.status} = {=active} AND s.{s.expires_at} < " NOMINAL " + interval '9 days'"
-        " ORDER BY s.{s.expires_at}, s.{s.id}";
+        " WHERE s.{s.status} = {=active} AND {=expires} < " NOMINAL " + interval '9 days'"
+        " ORDER BY {=expires}, s.{s.id}";
 
 /* Suspension notices committed but not sent (a failed mail, a crash). */
 static const char sql_unsent_suspensions[] =
         "SELECT " STATUS_COLUMNS ", n.{n.id}::text FROM {notices} n"
         " JOIN {subscriptions} s ON s.{s.id} = n.{n.subscription_id}"
-        " AND s.{s.expires_at} = n.{n.expires_at}"
+        " AND {=expires} = n.{n.expires_at}"
         " JOIN {tenants} t ON t.{t.id} = s.{s.tenant_id}"
         " WHERE n.{n.kind}::text = 'suspended' AND n.{n.status}::text <> 'sent'"
         " AND s.{s.status} = {=suspended}"
@@ -75,14 +75,14 @@ static const char sql_unsent_suspensions[] =
 
 static const char sql_insert[] =
         "INSERT INTO {notices} ({n.subscription_id}, {n.kind}, {n.expires_at}, {n.recipient},"
-        " {n.status}) SELECT s.{s.id}, $2::text, s.{s.expires_at}, $3::text, 'pending'"
+        " {n.status}) SELECT s.{s.id}, $2::text, {=expires}, $3::text, 'pending'"
         " FROM {subscriptions} s WHERE s.{s.id} = $1::bigint AND s.{s.status} = {=active}"
         " ON CONFLICT DO NOTHING RETURNING {n.id}::text";
 
 static const char sql_lookup[] =
         "SELECT n.{n.id}::text, n.{n.status}::text FROM {notices} n"
         " JOIN {subscriptions} s ON s.{s.id} = n.{n.subscription_id}"
-        " AND s.{s.expires_at} = n.{n.expires_at}"
+        " AND {=expires} = n.{n.expires_at}"
         " WHERE n.{n.subscription_id} = $1::bigint AND n.{n.kind}::text = $2::text";
 
 static const char sql_begin_send[] =
@@ -349,7 +349,7 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 		chime_run_count(c->run, "in_progress", 1);
 		return 0;
 	}
-	res = billing_exec(c->conn, c->sql[STMT_BEGIN_SEND], 1, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_BEGIN_SEND], 1, params);
 	if (!billing_ok(res)) {
 		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
 		                 "cannot update notice");
@@ -399,7 +399,7 @@ notice_send(struct status_ctx *c, const struct notice *n, const char *notice_id)
 			snprintf(c->smtp_down_reason, sizeof(c->smtp_down_reason), "%s", errbuf);
 		}
 	}
-	res = billing_exec(c->conn, c->sql[STMT_RECORD], 3, params);
+	res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_RECORD], 3, params);
 	if (!billing_ok(res))
 		billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
 		                 "cannot record the notice as sent (it may be sent again)");
@@ -426,6 +426,10 @@ suspend(struct status_ctx *c, const struct notice *n)
 		c->err.db_failed = PQstatus(c->conn) != CONNECTION_OK;
 		return 0;
 	}
+	/* The suspension is one fenced unit (the fence's reason is the
+	 * run's when it fails). */
+	if (chime_run_fence(c->run, c->conn) < 0)
+		goto fail;
 	res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
 	if (!billing_ok(res))
 		goto fail;
@@ -542,7 +546,7 @@ process(struct status_ctx *c, const struct notice *n)
 		if (r <= 0)
 			return c->err.db_failed ? -EIO : 0;
 	} else {
-		res = billing_exec(c->conn, c->sql[STMT_INSERT], 3, params);
+		res = chime__sql_exec_fenced(c->run, c->conn, c->sql[STMT_INSERT], 3, params);
 		if (!billing_ok(res)) {
 			billing_db_error(&c->err, res, "subscription %s: %s", n->sub_id,
 			                 "cannot insert notice");
@@ -591,7 +595,7 @@ billing_status_run(const struct billing_state *state, struct chime_run *run)
 
 	/* A mapping that cannot work fails the run before anything changes. */
 	chime__sql_check_init_run(&k, run);
-	r = billing_check_schema(state, &k);
+	r = billing_check_schema(&k, state);
 	if (r >= 0)
 		r = billing_sql_build(state, run, c.conn, stmt_templates, STMT_COUNT, c.sql);
 	if (r < 0)

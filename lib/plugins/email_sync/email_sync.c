@@ -10,8 +10,7 @@
  * the run's conninfo; units are queued round-robin across tenants so a
  * tenant with many mailboxes does not starve the others. Per unit:
  * EXAMINE for UIDVALIDITY (a change voids the stored UIDs: resync from UID
- * 1, noted in last_error and the report; the unique key includes
- * uidvalidity, so nothing is duplicated), `UID SEARCH UID last+1:*`
+ * 1, noted in last_error and the report), `UID SEARCH UID last+1:*`
  * filtered to UIDs above last_uid, the oldest `max_messages`, then in
  * chunks of `batch_size`: flags and sizes, each message by URL (over
  * `max_size`: not fetched, a row with raw NULL and a note), \Seen cleared
@@ -20,6 +19,19 @@
  * uid)) and advances last_uid and last_sync_at. A crash loses nothing and
  * duplicates nothing: a chunk is either committed with its last_uid or
  * fetched again by the next run.
+ *
+ * A message whose Message-ID is already stored for the connection (under
+ * any UIDVALIDITY: a resync, or one message copied twice into the
+ * mailbox) is not stored again and is counted `already_stored`; a message
+ * without a Message-ID is matched on its UID only, so a resync stores it
+ * again under the new UIDVALIDITY. Each message is inserted under a
+ * savepoint: one the application's table refuses (a subject too long for
+ * its varchar, a Message-ID its own UNIQUE has seen) is reported with its
+ * UID and the reason, counted `not_stored`, noted in last_error and
+ * skipped, and the rest of the chunk and the mailbox go on. Mailbox names
+ * are UTF-8 in the table and sent in modified UTF-7; From, To and Subject
+ * are decoded (RFC 2047, raw 8-bit read as Latin-1) while raw stays byte
+ * for byte; text columns that are NOT NULL get '' instead of NULL.
  *
  * Errors of one connection (DNS, refused, TLS, login, mailbox) go to its
  * last_error/last_error_at; the others continue. The run fails only when
@@ -61,8 +73,8 @@ static const struct chime_kit_name_option es_names[N_NAMES] = {
         [N_CONNS_TLS] = {"connections_tls", "tls_mode", false},
         [N_CONNS_USER] = {"connections_username", "username", false},
         [N_CONNS_PASSWORD] = {"connections_password", "password", false},
-        [N_CONNS_PASSWORD_REF] = {"connections_password_ref", "password_ref", false},
-        [N_CONNS_MAILBOX] = {"connections_mailbox", "mailbox", false},
+        [N_CONNS_PASSWORD_REF] = {"connections_password_ref", "password_ref", true},
+        [N_CONNS_MAILBOX] = {"connections_mailbox", "mailbox", true},
         [N_CONNS_ACTIVE] = {"connections_active", "is_active", false},
         [N_CONNS_UIDVALIDITY] = {"connections_uidvalidity", "uidvalidity", false},
         [N_CONNS_LAST_UID] = {"connections_last_uid", "last_uid", false},
@@ -84,7 +96,7 @@ static const struct chime_kit_name_option es_names[N_NAMES] = {
 
 static const char *const es_settings[] = {
         "tenants",     "tenant",  "max_messages", "max_size",
-        "concurrency", "timeout", "ca_file",      "batch_size",
+        "concurrency", "timeout", "ca_file",      "batch_size", "mailbox",
 };
 
 #define N_SETTINGS (sizeof(es_settings) / sizeof(es_settings[0]))
@@ -95,6 +107,34 @@ static void
 es_release(void *state)
 {
 	free(state);
+}
+
+/* The folder of a connection whose row names none. A name must be one
+ * modified UTF-7 can carry: YAML text is UTF-8 by the time it gets here
+ * (a file that is not is refused at its line and column), so what is
+ * left to refuse is the empty name and line breaks. */
+static int
+es_configure_mailbox(const struct chime_node *options, struct chime_diag_list *diags,
+                     const char **ret)
+{
+	const char *name;
+	char *utf7 = NULL;
+	int r;
+
+	if (chime_node_get_string(options, "mailbox", "INBOX", diags, &name) < 0)
+		return -EINVAL;
+	if (name[0] == '\0' || strpbrk(name, "\r\n") != NULL)
+		return chime_node_error(diags, chime_node_get(options, "mailbox"),
+		                        "a folder name must be one line and not empty");
+	r = chime__imap_mutf7_encode(name, &utf7);
+	free(utf7);
+	if (r == -EILSEQ)
+		return chime_node_error(diags, chime_node_get(options, "mailbox"),
+		                        "folder name '%s' is not valid UTF-8", name);
+	if (r < 0)
+		return r;
+	*ret = name;
+	return 0;
 }
 
 static int
@@ -145,6 +185,8 @@ es_configure(const struct chime_node *options, struct chime_diag_list *diags, vo
 		r = chime_node_error(diags, chime_node_get(options, "timeout"),
 		                     "must be at least 1s (the time one connection may take)");
 	if (chime_node_get_string(options, "ca_file", NULL, diags, &cfg->ca_file) < 0)
+		r = -EINVAL;
+	if (es_configure_mailbox(options, diags, &cfg->mailbox) < 0)
 		r = -EINVAL;
 	if (chime_kit_mapping_read(options, es_names, N_NAMES, diags, cfg->names) < 0)
 		r = -EINVAL;
@@ -199,7 +241,7 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 	        .host = u->host != NULL ? u->host : "",
 	        .port = u->port,
 	        .username = u->user != NULL ? u->user : "",
-	        .mailbox = u->mailbox != NULL ? u->mailbox : "INBOX",
+	        .mailbox = u->mailbox != NULL && u->mailbox[0] != '\0' ? u->mailbox : cfg->mailbox,
 	        .ca_file = cfg->ca_file,
 	        .timeout_usec = cfg->timeout_usec,
 	        .run = s->run,
@@ -334,8 +376,8 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 				        u->id, n_unseen, uerr);
 		}
 		if (n_msgs > 0 || last >= first) {
-			r = chime__email_db_store(s, db, u, uidvalidity, msgs, n_msgs, last,
-			                          note[0] ? note : NULL, &inserted, err, errsize);
+			r = chime__email_db_store(s, db, u, uidvalidity, msgs, n_msgs, last, note,
+			                          sizeof(note), &inserted, err, errsize);
 			es_msgs_free(msgs, n_msgs);
 			if (r < 0)
 				goto out;
@@ -353,8 +395,8 @@ es_sync_one(struct es_sync *s, PGconn *db, struct es_unit *u, char *err, size_t 
 	if (!wrote) {
 		int64_t inserted;
 
-		r = chime__email_db_store(s, db, u, uidvalidity, NULL, 0, first - 1,
-		                          note[0] ? note : NULL, &inserted, err, errsize);
+		r = chime__email_db_store(s, db, u, uidvalidity, NULL, 0, first - 1, note,
+		                          sizeof(note), &inserted, err, errsize);
 		if (r < 0)
 			goto out;
 	}
@@ -517,7 +559,10 @@ es_run(void *state, struct chime_run *run)
 		r = -ENOMEM;
 		goto out;
 	}
-	chime__email_db_raw_kind(&s, conn);
+	/* A schema that cannot work is refused before anything is fetched. */
+	r = chime__email_db_check(&s, conn, es_names);
+	if (r < 0)
+		goto out;
 	for (int64_t i = 0; i < s.cfg->concurrency && i < (int64_t)s.n_units; i++) {
 		if (pthread_create(&threads[n_threads], NULL, es_worker, &s) != 0)
 			break;
@@ -534,6 +579,8 @@ es_run(void *state, struct chime_run *run)
 	if (!s.dry_run) {
 		chime_run_count(run, "fetched", 0);
 		chime_run_count(run, "skipped", 0);
+		chime_run_count(run, "not_stored", 0);
+		chime_run_count(run, "already_stored", 0);
 	}
 	chime_run_count(run, "tenants", s.cfg->tenants_table != NULL ? (int64_t)n_schemas : 0);
 	chime_run_log(run, s.failed > 0 ? 4 : 6,
@@ -569,8 +616,21 @@ out:
 	return r;
 }
 
+/* `chimectl check`: the run's schema checks, every problem at its option. */
+static int
+es_check(void *state, PGconn *conn, const char *job, const char *timezone,
+         const struct chime_node *options, struct chime_diag_list *diags)
+{
+	(void)job;
+	(void)timezone;
+	return chime__email_check(state, es_names, conn, options, diags);
+}
+
 const struct chime_plugin chime_plugin_email_sync = {
         CHIME_PLUGIN_INIT("email_sync", es_configure, es_run, es_release),
         .idempotent = true,
+        .check = es_check,
         .needs_database = true,
+        /* Each chunk is a fenced unit (chime__email_db_store). */
+        .fences = true,
 };

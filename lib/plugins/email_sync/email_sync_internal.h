@@ -55,6 +55,7 @@ struct es_config {
 	int64_t max_messages, max_size, concurrency, batch_size;
 	int64_t timeout_usec;
 	const char *ca_file;
+	const char *mailbox; /* for a row without one (or no mailbox column) */
 	const char *names[N_NAMES];
 };
 
@@ -67,6 +68,12 @@ struct es_unit {
 	uint64_t uidvalidity, last_uid;
 };
 
+/* What the plugin adapts to, read from the catalog by the schema check. */
+struct es_shape {
+	bool raw_bytea;        /* else text */
+	bool notnull[N_NAMES]; /* NOT NULL columns: '' where the plugin has no text */
+};
+
 struct es_sync {
 	const struct es_config *cfg;
 	struct chime_run *run;
@@ -74,7 +81,7 @@ struct es_sync {
 	char **kw, **val; /* the run's conninfo, for the workers */
 	char statement_timeout[64];
 	struct chime_kit_ident ids[N_NAMES]; /* {option} -> its name (templates) */
-	bool raw_bytea;
+	struct es_shape shape;
 	struct es_unit *units;
 	size_t n_units, next;
 	pthread_mutex_t lock;
@@ -109,11 +116,17 @@ void chime__email_db_record_error(struct es_sync *s, PGconn *db, const struct es
 
 /*
  * Store `msgs` and advance the connection to `last` in one transaction;
- * `note` (or NULL) becomes last_error. Returns 0 or -EIO with err set.
+ * `note` ("" for none; the first refused message's reason is written
+ * there when it is empty, so later chunks keep it) becomes last_error.
+ * Each message is inserted under a savepoint: one the table
+ * refuses is reported with its UID and skipped (last_uid passes it); one
+ * whose Message-ID is already stored for the connection is not stored
+ * again. Returns 0 or -EIO with err set.
  */
 int chime__email_db_store(struct es_sync *s, PGconn *db, const struct es_unit *u,
                           uint64_t uidvalidity, const struct es_msg *msgs, size_t n, uint64_t last,
-                          const char *note, int64_t *ret_inserted, char *err, size_t errsize);
+                          char *note, size_t notesize, int64_t *ret_inserted, char *err,
+                          size_t errsize);
 
 /* A worker's own connection, opened with the run's conninfo and its
  * statement_timeout; NULL with the reason in err. */
@@ -123,7 +136,37 @@ PGconn *chime__email_db_connect(struct es_sync *s, char *err, size_t errsize);
  * -ENOMEM. */
 int chime__email_db_prepare(struct es_sync *s, PGconn *conn);
 
-/* Is the emails raw column bytea (in the first schema that has the table)? */
-void chime__email_db_raw_kind(struct es_sync *s, PGconn *conn);
+/* The active tenant schemas, from the tenants table (a template over the
+ * tenants.* options; $1 is `tenant` or NULL). */
+#define CHIME__EMAIL_TENANTS_SQL                                                                  \
+	"SELECT {tenants.schema_column}::text FROM {tenants.table}"                               \
+	" WHERE {tenants.active_column} AND ($1::text IS NULL"                                    \
+	" OR {tenants.schema_column} = $1) ORDER BY 1"
+
+struct chime__sql_check;
+struct chime_kit_name_option;
+
+/*
+ * The schema checks (email_sync_check.c) in the schema the search_path
+ * names: tables, columns and their kinds, the unique key, the NOT NULL
+ * columns, the Message-ID index. `names` is the option table. Fills
+ * *ret_shape (may be NULL) when they pass. Returns 0, or -EINVAL after
+ * reporting every problem through `k`.
+ */
+int chime__email_check_schema(struct chime__sql_check *k, const struct es_config *cfg,
+                              const struct chime_kit_name_option *names,
+                              struct es_shape *ret_shape);
+
+/* check() of the plugin: the tenants table, then the schema checks in the
+ * first active tenant's schema (or `tenant`'s, or the search_path). */
+int chime__email_check(const struct es_config *cfg, const struct chime_kit_name_option *names,
+                       PGconn *conn, const struct chime_node *options,
+                       struct chime_diag_list *diags);
+
+/* At the start of a run, before anything changes: the schema checks in
+ * the first unit's schema, filling s->shape. 0, or a negative errno after
+ * chime_run_fail(). */
+int chime__email_db_check(struct es_sync *s, PGconn *conn,
+                          const struct chime_kit_name_option *names);
 
 #endif

@@ -12,45 +12,23 @@
 #include <time.h>
 
 #include "email_sync.h"
+#include "utf8.h"
 
 bool
 chime__email_valid_utf8(const unsigned char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
+		int32_t cp = chime__utf8_next(s, n, &i);
 
-		if (c == 0)
+		if (cp <= 0)
 			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			k = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			k = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			k = 3, cp = c & 0x07;
-		else
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += k + 1;
 	}
 	return true;
 }
 
-/* The unfolded, trimmed value of the first header `name`, if it is valid
- * UTF-8 (else NULL); malloc'd. Broken header blocks are read as far as
- * they make sense. */
+/* The unfolded, trimmed value of the first header `name` as UTF-8 (read
+ * as Latin-1 when it is not UTF-8); malloc'd. Broken header blocks are
+ * read as far as they make sense. */
 char *
 chime__email_header(const char *raw, size_t len, const char *name)
 {
@@ -108,12 +86,17 @@ chime__email_header(const char *raw, size_t len, const char *name)
 				n--;
 			v[n] = '\0';
 			size_t skip = strspn(v, " ");
-			if (!chime__email_valid_utf8((const unsigned char *)v + skip, n - skip)) {
-				free(v);
-				return NULL;
+			char *latin1;
+
+			if (chime__email_valid_utf8((const unsigned char *)v + skip, n - skip)) {
+				memmove(v, v + skip, n - skip + 1);
+				return v;
 			}
-			memmove(v, v + skip, n - skip + 1);
-			return v;
+			/* 8-bit text that is not UTF-8: most likely Latin-1. */
+			latin1 = chime__email_latin1_to_utf8((const unsigned char *)v + skip,
+			                                     n - skip);
+			free(v);
+			return latin1;
 		}
 		i = eol + 1;
 	}

@@ -24,12 +24,15 @@
 #include "clock.h"
 #include "freemany.h"
 #include "http.h"
+#include "utf8.h"
 
 struct chime__imap {
 	CURL *curl;
 	char *base_url;    /* imap://host:port/ */
 	char *mailbox_url; /* imap://host:port/MAILBOX (escaped) */
-	char *mailbox_q;   /* the mailbox as an IMAP quoted string */
+	char *mailbox_q;   /* the mailbox (modified UTF-7) as an IMAP quoted string */
+	char *mailbox;     /* the mailbox as configured (UTF-8), for messages */
+	bool encoded;      /* mailbox_q differs from it (not plain ASCII) */
 	struct chime_run *run;
 	int64_t deadline_usec; /* CLOCK_MONOTONIC; 0: none */
 	char curl_err[CURL_ERROR_SIZE];
@@ -82,12 +85,83 @@ imap_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return s->run != NULL && chime_run_cancelled(s->run) ? 1 : 0;
 }
 
+/* Append the modified base64 of UTF-16BE code units u[0..n) to out. */
+static char *
+imap_mutf7_b64(char *out, const uint16_t *u, size_t n)
+{
+	static const char b64[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+	uint32_t bits = 0;
+	int nbits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bits = (bits << 16) | u[i];
+		nbits += 16;
+		while (nbits >= 6) {
+			nbits -= 6;
+			*out++ = b64[(bits >> nbits) & 0x3f];
+		}
+	}
+	if (nbits > 0)
+		*out++ = b64[(bits << (6 - nbits)) & 0x3f]; /* zero bits pad the last one */
+	return out;
+}
+
+int
+chime__imap_mutf7_encode(const char *utf8, char **ret)
+{
+	const unsigned char *s = (const unsigned char *)utf8;
+	size_t len = strlen(utf8), i = 0;
+	/* Worst case: a lone control byte between ASCII ones, "&AAE-": five
+	 * characters for one byte. */
+	char *out = malloc(len * 5 + 1), *o = out;
+	uint16_t *run = malloc((len + 1) * sizeof(*run));
+
+	if (out == NULL || run == NULL) {
+		chime_free_many(out, run);
+		return -ENOMEM;
+	}
+	while (i < len) {
+		size_t n = 0;
+
+		if (s[i] >= 0x20 && s[i] <= 0x7e) {
+			*o++ = (char)s[i];
+			if (s[i++] == '&')
+				*o++ = '-';
+			continue;
+		}
+		/* A run of characters outside printable ASCII: one base64 block. */
+		while (i < len && !(s[i] >= 0x20 && s[i] <= 0x7e)) {
+			int32_t cp = chime__utf8_next(s, len, &i);
+
+			if (cp < 0) {
+				chime_free_many(out, run);
+				return -EILSEQ;
+			}
+			if (cp >= 0x10000) {
+				cp -= 0x10000;
+				run[n++] = (uint16_t)(0xd800 | (cp >> 10));
+				run[n++] = (uint16_t)(0xdc00 | (cp & 0x3ff));
+			} else {
+				run[n++] = (uint16_t)cp;
+			}
+		}
+		*o++ = '&';
+		o = imap_mutf7_b64(o, run, n);
+		*o++ = '-';
+	}
+	*o = '\0';
+	free(run);
+	*ret = out;
+	return 0;
+}
+
 int
 chime__imap_open(const struct chime__imap_server *server, struct chime__imap **ret, char *errbuf,
                  size_t errsize)
 {
 	struct chime__imap *s = NULL;
-	char *mb = NULL, *p;
+	char *mb = NULL, *utf7 = NULL, *p;
 	bool v6 = strchr(server->host, ':') != NULL;
 	size_t n;
 	int r;
@@ -109,13 +183,22 @@ chime__imap_open(const struct chime__imap_server *server, struct chime__imap **r
 		chime__imap_close(s);
 		return r;
 	}
-	mb = curl_easy_escape(s->curl, server->mailbox, 0);
-	if (mb == NULL)
+	r = chime__imap_mutf7_encode(server->mailbox, &utf7);
+	if (r == -EILSEQ) {
+		snprintf(errbuf, errsize, "the mailbox name is not valid UTF-8");
+		chime__imap_close(s);
+		return -EINVAL;
+	}
+	if (r < 0)
+		goto oom;
+	s->mailbox = strdup(server->mailbox);
+	mb = curl_easy_escape(s->curl, utf7, 0);
+	if (mb == NULL || s->mailbox == NULL)
 		goto oom;
 	n = strlen(server->host) + 64;
 	s->base_url = malloc(n);
 	s->mailbox_url = malloc(n + strlen(mb));
-	s->mailbox_q = malloc(2 * strlen(server->mailbox) + 3);
+	s->mailbox_q = malloc(2 * strlen(utf7) + 3);
 	if (s->base_url == NULL || s->mailbox_url == NULL || s->mailbox_q == NULL)
 		goto oom;
 	snprintf(s->base_url, n, "%s://%s%s%s:%d/",
@@ -124,13 +207,16 @@ chime__imap_open(const struct chime__imap_server *server, struct chime__imap **r
 	snprintf(s->mailbox_url, n + strlen(mb), "%s%s", s->base_url, mb);
 	p = s->mailbox_q;
 	*p++ = '"';
-	for (const char *c = server->mailbox; *c != '\0'; c++) {
+	for (const char *c = utf7; *c != '\0'; c++) {
 		if (*c == '"' || *c == '\\')
 			*p++ = '\\';
 		*p++ = *c;
 	}
 	*p++ = '"';
 	*p = '\0';
+	s->encoded = strcmp(utf7, server->mailbox) != 0;
+	free(utf7);
+	utf7 = NULL;
 	curl_free(mb);
 
 	(void)curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
@@ -151,6 +237,7 @@ chime__imap_open(const struct chime__imap_server *server, struct chime__imap **r
 	return 0;
 oom:
 	curl_free(mb);
+	free(utf7);
 	chime__imap_close(s);
 	snprintf(errbuf, errsize, "out of memory");
 	return -ENOMEM;
@@ -165,7 +252,7 @@ chime__imap_close(struct chime__imap *s)
 		/* Drop the password from memory held by libcurl as soon as we can. */
 		curl_easy_cleanup(s->curl);
 	}
-	chime_free_many(s->base_url, s->mailbox_url, s->mailbox_q, s);
+	chime_free_many(s->base_url, s->mailbox_url, s->mailbox_q, s->mailbox, s);
 	return NULL;
 }
 
@@ -252,8 +339,9 @@ chime__imap_examine(struct chime__imap *s, uint64_t *ret_uidvalidity, char *errb
 	r = 0;
 out:
 	if (r == -ENOENT)
-		snprintf(errbuf, errsize, "cannot open the mailbox %s (EXAMINE refused)",
-		         s->mailbox_q);
+		snprintf(errbuf, errsize, "cannot open the mailbox \"%s\"%s%s%s (EXAMINE refused)",
+		         s->mailbox, s->encoded ? " (sent as " : "", s->encoded ? s->mailbox_q : "",
+		         s->encoded ? ")" : "");
 	free(k.data);
 	free(cmd);
 	return r;

@@ -29,7 +29,8 @@ struct chime__imap_server {
 	enum chime__imap_tls tls;
 	const char *username;
 	const char *password;
-	const char *mailbox;   /* ASCII name, as the server spells it ("INBOX") */
+	const char *mailbox;   /* UTF-8 name as users see it ("INBOX", "Входящие"); sent in
+	                        * modified UTF-7 */
 	const char *ca_file;   /* NULL: the system's trust store */
 	int64_t timeout_usec;  /* the whole session; 0: none */
 	struct chime_run *run; /* aborts when cancelled; may be NULL */
@@ -43,8 +44,18 @@ struct chime__imap_info {
 
 struct chime__imap;
 
+/*
+ * `utf8` as an IMAP mailbox name in modified UTF-7 (RFC 3501 section
+ * 5.1.3): printable US-ASCII stands for itself ("&" as "&-"), every run of
+ * other characters is "&", the modified base64 of its UTF-16BE, "-".
+ * Returns 0 and a malloc'd string in *ret, -EILSEQ when `utf8` is not
+ * valid UTF-8, or -ENOMEM. Pure.
+ */
+int chime__imap_mutf7_encode(const char *utf8, char **ret);
+
 /* A new session (no I/O yet); copies what it needs from `server`.
- * Returns 0 or -ENOMEM / -EINVAL with the reason in errbuf. */
+ * Returns 0 or -ENOMEM / -EINVAL (a bad host, a mailbox name with CR or
+ * LF or not valid UTF-8) with the reason in errbuf. */
 int chime__imap_open(const struct chime__imap_server *server, struct chime__imap **ret,
                      char *errbuf, size_t errsize);
 struct chime__imap *chime__imap_close(struct chime__imap *s); /* NULL-safe, returns NULL */

@@ -77,6 +77,17 @@ chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
 	*k = (struct chime__sql_check){.conn = conn, .diags = diags, .options = options};
 }
 
+int
+chime__sql_check_diags(PGconn *conn, const struct chime_node *options,
+                       struct chime_diag_list *diags, chime__sql_schema_fn schema,
+                       const void *state)
+{
+	struct chime__sql_check k;
+
+	chime__sql_check_init_diags(&k, conn, options, diags);
+	return schema(&k, state);
+}
+
 const struct chime_node *
 chime__sql_option_node(const struct chime_node *options, const char *option)
 {
@@ -376,6 +387,75 @@ batch_sql(const struct chime__sql_batch *b, bool keyset, struct chime_kit_sqlbuf
 	return s->failed ? -ENOMEM : 0;
 }
 
+/* A transaction command; fails the run naming it. */
+static int
+unit_command(struct chime_run *run, PGconn *conn, const char *command)
+{
+	PGresult *res = PQexec(conn, command);
+	char err[512];
+	int r = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		chime__sql_error_text(res, conn, err, sizeof(err));
+		chime_run_fail(run, "job '%s': %s failed: %s", chime_run_job(run), command, err);
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
+}
+
+int
+chime__sql_unit_begin(struct chime_run *run, PGconn *conn)
+{
+	int r = unit_command(run, conn, "BEGIN");
+
+	if (r < 0)
+		return r;
+	r = chime_run_fence(run, conn);
+	if (r < 0)
+		chime__sql_unit_rollback(conn);
+	return r;
+}
+
+int
+chime__sql_unit_commit(struct chime_run *run, PGconn *conn)
+{
+	int r = unit_command(run, conn, "COMMIT");
+
+	if (r < 0)
+		chime__sql_unit_rollback(conn);
+	return r;
+}
+
+void
+chime__sql_unit_rollback(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+PGresult *
+chime__sql_exec_fenced(struct chime_run *run, PGconn *conn, const char *sql, int n,
+                       const char *const *params)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	if (chime__sql_unit_begin(run, conn) < 0)
+		return NULL;
+	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		chime__sql_unit_rollback(conn);
+		return res;
+	}
+	if (chime__sql_unit_commit(run, conn) < 0) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
 int
 chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, int64_t *ret_rows)
 {
@@ -414,6 +494,11 @@ chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, in
 			goto out;
 		}
 		params[n_params] = last_key;
+		if (!b->dry_run) {
+			r = chime__sql_unit_begin(run, conn);
+			if (r < 0)
+				goto out;
+		}
 		res = PQexecParams(conn, last_key != NULL ? next.data : first.data,
 		                   n_params + (last_key != NULL ? 1 : 0), types, params, NULL, NULL,
 		                   0);
@@ -446,12 +531,19 @@ chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b, in
 			}
 		}
 		PQclear(res);
+		if (!b->dry_run) {
+			r = chime__sql_unit_commit(run, conn);
+			if (r < 0)
+				goto out;
+		}
 		if (n == 0)
 			break;
 	}
 	*ret_rows = rows;
 	r = 0;
 out:
+	if (r < 0)
+		chime__sql_unit_rollback(conn);
 	chime_free_many(last_key, params, types);
 	chime_kit_sqlbuf_done(&first);
 	chime_kit_sqlbuf_done(&next);

@@ -113,6 +113,13 @@ struct chime__sql_check {
 void chime__sql_check_init_run(struct chime__sql_check *k, struct chime_run *run);
 void chime__sql_check_init_diags(struct chime__sql_check *k, PGconn *conn,
                                  const struct chime_node *options, struct chime_diag_list *diags);
+/* A plugin's check() in the usual case: `schema(k, state)` with a
+ * check-time context over `conn`, `options` and `diags` (the same function
+ * a run calls with chime__sql_check_init_run()). Returns what it returns. */
+typedef int (*chime__sql_schema_fn)(struct chime__sql_check *k, const void *state);
+int chime__sql_check_diags(PGconn *conn, const struct chime_node *options,
+                           struct chime_diag_list *diags, chime__sql_schema_fn schema,
+                           const void *state);
 /* The node of dotted option `option` ("status.column") in `options`, or
  * the nearest one above it that exists (NULL when options is NULL). */
 const struct chime_node *chime__sql_option_node(const struct chime_node *options,
@@ -181,6 +188,30 @@ int chime__sql_check_query(struct chime__sql_check *k, const char *sql, int n,
 /* Called with each changed (or, in a dry run, matching) row: column 0 is
  * the key as text, then the report columns. Returns 0 or a negative errno
  * (after chime_run_fail()) to stop. */
+/*
+ * The unit transaction of a database plugin: BEGIN, then chime_run_fence()
+ * (docs/design.md, "Fencing effects"), so a run whose claim another node
+ * recovered while this one stalled changes nothing more. Returns 0 with the
+ * unit open, or a negative errno after chime_run_fail() with nothing left
+ * open (a failed fence: "fenced: ..."). Without a ledger the fence is a
+ * no-op and this is a plain BEGIN.
+ */
+int chime__sql_unit_begin(struct chime_run *run, PGconn *conn);
+/* COMMIT the unit: 0, or a negative errno after chime_run_fail()
+ * ("COMMIT failed: ..."; the unit is then rolled back). */
+int chime__sql_unit_commit(struct chime_run *run, PGconn *conn);
+/* ROLLBACK the unit after a failure (the run's reason stays). */
+void chime__sql_unit_rollback(PGconn *conn);
+/*
+ * One statement as a fenced unit of its own: BEGIN, the fence, the
+ * statement, COMMIT (or ROLLBACK when the statement failed). Returns the
+ * statement's result as PQexecParams() does (text parameters, types
+ * inferred), or NULL after chime_run_fail() when the unit could not begin
+ * or commit (a failed fence: the run is then cancelled, "fenced: ...").
+ */
+PGresult *chime__sql_exec_fenced(struct chime_run *run, PGconn *conn, const char *sql, int n,
+                                 const char *const *params);
+
 typedef int (*chime__sql_row_fn)(struct chime_run *run, const PGresult *res, int row,
                                  void *userdata);
 
@@ -209,7 +240,8 @@ struct chime__sql_batch {
  * batch finds nothing, checking chime_run_cancelled() between batches.
  * Returns the number of rows changed (or matched) in *ret_rows, and 0, or
  * a negative errno after chime_run_fail() (-ECANCELED when cancelled).
- * Every batch that completed stays committed.
+ * Each batch of a real run is a fenced unit (chime__sql_unit_begin());
+ * every batch that completed stays committed.
  */
 int chime__sql_batch_run(struct chime_run *run, const struct chime__sql_batch *b,
                          int64_t *ret_rows);

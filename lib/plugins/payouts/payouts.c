@@ -202,6 +202,13 @@ payouts_job_done(struct payouts_job *job)
 	free(job->totals);
 }
 
+/* The schema checks of a run and of `chimectl check` (payouts_check.c). */
+static int
+payouts_schema(struct chime__sql_check *k, const void *cfg)
+{
+	return chime__payouts_check_schema(k, cfg, payouts_names);
+}
+
 /* Compute the payout date, quote the mapping and prepare both statements. */
 static int
 payouts_start(struct payouts_job *job)
@@ -216,7 +223,7 @@ payouts_start(struct payouts_job *job)
 
 	/* A schema that cannot work is refused before anyone is paid. */
 	chime__sql_check_init_run(&k, job->run);
-	r = chime__payouts_check_schema(&k, cfg, payouts_names);
+	r = payouts_schema(&k, cfg);
 	if (r < 0)
 		return r;
 	snprintf(usec, sizeof(usec), "%" PRId64, chime_run_nominal_usec(job->run));
@@ -299,22 +306,21 @@ out:
 	return r;
 }
 
-/* `chimectl check`: the run's schema checks, every problem at its option. */
+/* `chimectl check`: every problem at its option. */
 static int
 payouts_check(void *state, PGconn *conn, const char *job, const char *timezone,
               const struct chime_node *options, struct chime_diag_list *diags)
 {
-	struct chime__sql_check k;
-
 	(void)job;
 	(void)timezone;
-	chime__sql_check_init_diags(&k, conn, options, diags);
-	return chime__payouts_check_schema(&k, state, payouts_names);
+	return chime__sql_check_diags(conn, options, diags, payouts_schema, state);
 }
 
 const struct chime_plugin chime_plugin_payouts = {
         CHIME_PLUGIN_INIT("payouts", payouts_configure, payouts_run, payouts_release),
         .idempotent = true,
+        /* Every pay batch is fenced (payouts_pay). */
+        .fences = true,
         .check = payouts_check,
         .needs_database = true,
 };

@@ -182,7 +182,8 @@ payouts_filter_params(const struct payouts_job *job, const char *params[])
 /*
  * Pay the users in `ids` (an array literal) in one transaction. Returns 0
  * after the commit and the report update, -ENOTCONN when the connection is
- * gone, or -EIO with the server's message in err (rolled back).
+ * gone, -ESTALE when the fence failed (the run's reason is set), or -EIO
+ * with the server's message in err (rolled back).
  */
 static int
 payouts_pay(struct payouts_job *job, const char *ids, char *err, size_t errsize)
@@ -204,6 +205,13 @@ payouts_pay(struct payouts_job *job, const char *ids, char *err, size_t errsize)
 		r = chime__payouts_exec(job, begin, err, errsize);
 		if (r < 0)
 			goto fail;
+		/* A fenced unit: a node whose claim was recovered pays no one
+		 * (the reason is set; the batch is not retried user by user). */
+		r = chime_run_fence(job->run, job->conn);
+		if (r < 0) {
+			chime__payouts_rollback(job);
+			return r == -ENOTCONN ? r : -ESTALE;
+		}
 	}
 	res = PQexecPrepared(job->conn, PAY_STMT, Y_N, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -261,7 +269,7 @@ payouts_pay_each(struct payouts_job *job, const PGresult *scan)
 			return -ECANCELED;
 		snprintf(ids, sizeof(ids), "{%s}", id);
 		r = payouts_pay(job, ids, err, sizeof(err));
-		if (r == -ENOTCONN || r == -ENOMEM || r == -ERANGE)
+		if (r == -ENOTCONN || r == -ENOMEM || r == -ERANGE || r == -ESTALE)
 			return r;
 		if (r < 0) {
 			job->failed++;
