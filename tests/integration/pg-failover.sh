@@ -69,7 +69,9 @@ ran() { [ "$(qa "SELECT count(DISTINCT job) FROM effects")" = $jobs ]; }
 wait_until 30 ran || fail "the jobs did not run on the primary"
 from=$(($(date +%s) + 1))
 sleep 6 # load on the primary: time must pass
-
+# Crash 20 ms after a slot, with its claims and statements in flight.
+now_ms=$(date +%s%3N)
+sleep "$(printf '0.%03d' $((1020 - now_ms % 1000 > 999 ? 999 : 1020 - now_ms % 1000)))"
 "$cluster" crash "$tmp/a"
 crash_ms=$(date +%s%3N)
 "$cluster" promote "$tmp/b"
@@ -89,7 +91,7 @@ wait_eq 30 0 live || fail "runs still live on the new primary"
 kill -TERM "$chimed_pid"
 wait "$chimed_pid" || fail "chimed exited with an error"
 chimed_pid=
-grep -E "database|catch-up|skipped|failed" "$tmp/chimed.log" | head -20 | sed 's/^/# log: /'
+grep -m 20 -E "database|catch-up|skipped|failed" "$tmp/chimed.log" | sed 's/^/# log: /'
 
 export PGHOST=$tmp/b PGPORT=$(port_of b) PGUSER=postgres PGDATABASE=failover
 sql "CREATE TABLE verdict AS
