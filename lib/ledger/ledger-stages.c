@@ -58,6 +58,7 @@ struct record_op {
 	bool late;      /* recovered meanwhile: the truth was added to its row */
 	bool in_tx;     /* the plugin recorded `succeeded` in its transaction */
 	bool abandoned; /* given up past timeout plus grace: its backend may hold the row */
+	bool vanished;  /* its row was gone: the outcome went on a new row */
 	enum chime_run_status status;
 	char *summary, *error;
 };
@@ -95,23 +96,31 @@ claim_start_failed(struct claim_op *op)
 	op->outcome = CLAIM_RETRY;
 }
 
+/* The ledger's key of run `rr`'s slot. */
+static struct chime_ledger_slot
+run_slot(const struct chime_runner_run *rr)
+{
+	const struct chime_slot *s = chime_runner_run_slot(rr);
+
+	return (struct chime_ledger_slot){
+	        .job = chime_runner_run_job(rr)->name,
+	        .local_usec = s->local_usec,
+	        .occurrence = s->occurrence,
+	        .instant_usec = s->instant_usec,
+	        .previous_usec = chime_runner_run_previous_usec(rr),
+	};
+}
+
 static void
 claim_work(struct ledger_work *w, struct chime_db_conn *c)
 {
 	struct claim_op *op = (struct claim_op *)w;
 	struct chime_runner_run *rr = op->rr;
 	const struct chime_job_config *job = chime_runner_run_job(rr);
-	const struct chime_slot *s = chime_runner_run_slot(rr);
 	bool manual = chime_runner_run_manual(rr), catchup = chime_runner_run_catchup(rr);
 	bool first = chime_runner_run_attempt(rr) == 1;
 	bool waitable = first && !manual && (catchup || job->overlap != CHIME_OVERLAP_SKIP);
-	struct chime_ledger_slot slot = {
-	        .job = job->name,
-	        .local_usec = s->local_usec,
-	        .occurrence = s->occurrence,
-	        .instant_usec = s->instant_usec,
-	        .previous_usec = chime_runner_run_previous_usec(rr),
-	};
+	struct chime_ledger_slot slot = run_slot(rr);
 	struct chime_ledger_claim claim = {
 	        .slot = &slot,
 	        .attempt = chime_runner_run_attempt(rr),
@@ -313,6 +322,39 @@ chime__ledger_claim(struct chime_runner_run *rr, chime_runner_stage_done_fn done
 
 /* ---- Record ------------------------------------------------------------ */
 
+/*
+ * Run `id`'s row is gone (a failover to an asynchronous standby that never
+ * received the claim): give the slot a row saying how the run ended. A
+ * run that recorded `succeeded` in its own transaction lost that
+ * transaction with the row, so its work did not happen here: failed.
+ */
+static int
+record_vanished(struct record_op *op, PGconn *conn, int64_t id)
+{
+	struct chime_ledger_slot slot = run_slot(op->rr);
+	struct chime_ledger_claim claim = {
+	        .slot = &slot,
+	        .attempt = chime_runner_run_attempt(op->rr),
+	        .node = chime_runner_run_node(op->rr),
+	        .manual = chime_runner_run_manual(op->rr),
+	};
+	enum chime_run_status status = op->in_tx ? CHIME_RUN_FAILED : op->status;
+	const char *why = !op->in_tx && op->error != NULL ? op->error : NULL;
+	char *error = NULL;
+	int r;
+
+	if (asprintf(&error,
+	             "the run's ledger row (id %" PRId64 ") was lost with the database it was "
+	             "claimed on (a failover?)%s%s%s",
+	             id, op->in_tx ? ": its work, committed with that row, was lost too" : "",
+	             why != NULL ? "; the run: " : "", why != NULL ? why : "") < 0)
+		return -ENOMEM;
+	r = chime_ledger_record_vanished(conn, &claim, id, status, op->in_tx ? NULL : op->summary,
+	                                 error, NULL, 0);
+	free(error);
+	return r;
+}
+
 static void
 record_work(struct ledger_work *w, struct chime_db_conn *c)
 {
@@ -339,6 +381,8 @@ record_work(struct ledger_work *w, struct chime_db_conn *c)
 		op->late =
 		        chime_ledger_finish_late(c->pg, id, chime_runner_run_node(op->rr),
 		                                 op->status, op->summary, op->error, NULL, 0) == 0;
+	if (w->r == -ESTALE && !op->late)
+		op->vanished = record_vanished(op, c->pg, id) == 0;
 }
 
 static void
@@ -397,7 +441,12 @@ record_after(struct ledger_work *w)
 		chime_runner_run_defer(rr, RECORD_POLL_USEC, record_retry_cb);
 		return;
 	}
-	if (w->r == -ESTALE && op->late)
+	if (w->r == -ESTALE && op->vanished)
+		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
+		                     "run of %s: its ledger row was gone (lost with the database "
+		                     "it was claimed on: a failover?); the outcome went on a new row",
+		                     when);
+	else if (w->r == -ESTALE && op->late)
 		chime_runner_run_log(
 		        rr, CHIME_LOG_WARNING, NULL,
 		        "run of %s: another node recovered the claim as lost meanwhile; "

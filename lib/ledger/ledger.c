@@ -446,6 +446,38 @@ chime_ledger_finish_late(PGconn *conn, int64_t id, const char *node, enum chime_
 }
 
 int
+chime_ledger_record_vanished(PGconn *conn, const struct chime_ledger_claim *claim, int64_t id,
+                             enum chime_run_status status, const char *summary_json,
+                             const char *error, char *errbuf, size_t errsize)
+{
+	const struct chime_ledger_slot *s = claim->slot;
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	if (chime_run_status_name(status) == NULL)
+		return -EINVAL;
+	p_str(&p, s->job);
+	p_i64(&p, s->local_usec);
+	p_i64(&p, s->occurrence);
+	p_i64(&p, s->instant_usec);
+	p_opt_i64(&p, s->previous_usec);
+	p_i64(&p, claim->attempt);
+	p_str(&p, claim->node != NULL ? claim->node : "");
+	p_bool(&p, claim->manual);
+	p_str(&p, chime_run_status_name(status));
+	p_str(&p, summary_json);
+	p_str(&p, error);
+	p_i64(&p, id);
+	r = ledger_exec(conn, chime_sql_runs_record_vanished, &p, &res, errbuf, errsize);
+	if (r < 0)
+		return r;
+	r = PQntuples(res) == 1 ? 0 : -ESTALE;
+	PQclear(res);
+	return r;
+}
+
+int
 chime_ledger_record_skipped(PGconn *conn, const struct chime_ledger_slot *slot, const char *node,
                             const char *reason, int64_t *ret_id, char *errbuf, size_t errsize)
 {

@@ -128,6 +128,17 @@ int chime_ledger_finish(PGconn *conn, int64_t id, enum chime_run_status status,
 int chime_ledger_fence(PGconn *conn, int64_t id, const char *node, char *errbuf, size_t errsize);
 
 /*
+ * A run's outcome when its row `id` is gone altogether (its claim was
+ * committed on a primary whose asynchronous standby was promoted before
+ * receiving it): recorded on a new row for claim->slot and
+ * claim->attempt, so the slot keeps one final row. 0 when inserted,
+ * -ESTALE when row `id` exists or the slot's attempt has a row again.
+ */
+int chime_ledger_record_vanished(PGconn *conn, const struct chime_ledger_claim *claim, int64_t id,
+                                 enum chime_run_status status, const char *summary_json,
+                                 const char *error, char *errbuf, size_t errsize);
+
+/*
  * A run's outcome when chime_ledger_finish() said -ESTALE: when another
  * node recovered the row as lost while this node (`node`) still worked,
  * record on it what really happened (succeeded late, or why the run

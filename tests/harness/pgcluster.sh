@@ -16,6 +16,11 @@
 #                             backends killed, recovery at the next start)
 #   pgcluster.sh resume DIR   start it again on the same port
 #   pgcluster.sh stop DIR     stop the server and remove DIR
+#   pgcluster.sh standby PRIMARY DIR
+#                             a streaming standby of the cluster in PRIMARY
+#                             (pg_basebackup -R, asynchronous), started on
+#                             a free port; DIR/env as for start
+#   pgcluster.sh promote DIR  promote the standby in DIR to a primary
 #
 # initdb and postgres refuse to run as root: as root they run as the
 # unprivileged 'postgres' user (created by Debian's postgresql package).
@@ -28,8 +33,8 @@
 # owner left running, and resume refuses a server that is already up.
 set -euo pipefail
 
-cmd=${1:?usage: pgcluster.sh start|halt|crash|resume|stop DIR}
-dir=${2:?usage: pgcluster.sh start|halt|crash|resume|stop DIR}
+cmd=${1:?usage: pgcluster.sh start|halt|crash|resume|stop|standby|promote DIR}
+dir=${2:?usage: pgcluster.sh start|halt|crash|resume|stop|standby|promote DIR}
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 as_owner() {
@@ -109,6 +114,18 @@ refuse_shared() {
 	fi
 }
 
+# write_env PORT: DIR/env, for sourcing.
+write_env() {
+	cat >"$dir/env" <<ENV
+export PGHOST=$dir
+export PGPORT=$1
+export PGUSER=postgres
+export PGDATABASE=postgres
+export CHIME_PG_DIR=$dir
+ENV
+	chmod a+r "$dir/env"
+}
+
 case "$cmd" in
 start)
 	start_guard
@@ -122,15 +139,30 @@ start)
 		{ cat "$dir/initdb.log" >&2; exit 1; }
 	port=$(free_port)
 	server_start "$port" || { cat "$dir/postgres.log" >&2; exit 1; }
-	cat >"$dir/env" <<ENV
-export PGHOST=$dir
-export PGPORT=$port
-export PGUSER=postgres
-export PGDATABASE=postgres
-export CHIME_PG_DIR=$dir
-ENV
-	chmod a+r "$dir/env"
+	write_env "$port"
 	echo "PostgreSQL on port $port, socket in $dir"
+	;;
+standby)
+	# The standby's DIR is the third argument; the primary's is DIR.
+	primary=$dir
+	dir=${3:?usage: pgcluster.sh standby PRIMARY DIR}
+	primary_port=$(sed -n 's/^export PGPORT=//p' "$primary/env")
+	start_guard
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	echo "$PPID" >"$dir/owner"
+	[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+	as_owner "$bindir/pg_basebackup" -h "$primary" -p "$primary_port" -U postgres \
+		-D "$dir/data" -R -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1 ||
+		{ cat "$dir/basebackup.log" >&2; exit 1; }
+	port=$(free_port)
+	server_start "$port" || { cat "$dir/postgres.log" >&2; exit 1; }
+	write_env "$port"
+	echo "standby of $primary on port $port, socket in $dir"
+	;;
+promote)
+	refuse_shared
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -w promote >/dev/null
 	;;
 halt)
 	refuse_shared
@@ -167,7 +199,7 @@ stop)
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: pgcluster.sh start|halt|crash|resume|stop DIR" >&2
+	echo "usage: pgcluster.sh start|halt|crash|resume|stop|standby|promote DIR" >&2
 	exit 2
 	;;
 esac

@@ -56,6 +56,23 @@ UPDATE chime.runs SET status = $2, finished_at = now(),
  heartbeat_at = now(), summary = $3::jsonb, error = $4
  WHERE id = $1 AND status IN ('claimed', 'running');
 
+-- name: runs_record_vanished
+-- Run $12's row is gone: its claim committed on a primary whose
+-- asynchronous standby was promoted before receiving it. Its outcome goes
+-- on a row of its own, so the slot keeps one final row, unless the slot's
+-- attempt has a row again. $1 job, $2 slot local usec, $3 occurrence, $4
+-- scheduled usec, $5 previous usec or NULL, $6 attempt, $7 node, $8
+-- manual, $9 final status, $10 summary JSON or NULL, $11 error.
+INSERT INTO chime.runs (job, slot_local, slot_occurrence, scheduled_for,
+ previous_for, attempt, node, status, manual, finished_at, summary, error)
+ SELECT $1, ('epoch'::timestamp + ($2::bigint) * interval '1 microsecond'), $3,
+  ('epoch'::timestamptz + ($4::bigint) * interval '1 microsecond'),
+  ('epoch'::timestamptz + ($5::bigint) * interval '1 microsecond'), $6, $7, $9, $8,
+  now(), $10::jsonb, $11
+ WHERE NOT EXISTS (SELECT 1 FROM chime.runs WHERE id = $12)
+ ON CONFLICT (job, slot_local, slot_occurrence, attempt) DO NOTHING
+ RETURNING id;
+
 -- name: runs_record_skipped
 -- A slot that does not run: $1 job, $2 slot local usec, $3 occurrence, $4
 -- scheduled usec, $5 previous usec or NULL, $6 node, $7 the reason.
