@@ -618,11 +618,11 @@ out:
 
 /* `chimectl check`: the run's schema checks, every problem at its option. */
 static int
-es_check(void *state, PGconn *conn, const char *job, const char *timezone,
+es_check(void *state, PGconn *conn, const char *job, const char *zone,
          const struct chime_node *options, struct chime_diag_list *diags)
 {
 	(void)job;
-	(void)timezone;
+	(void)zone;
 	return chime__email_check(state, es_names, conn, options, diags);
 }
 
