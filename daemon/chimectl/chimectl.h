@@ -31,8 +31,8 @@ int chimectl_control_main(int argc,
  * section; unless `no_db`, the connection as chimed makes it, the ledger's
  * privileges and each plugin's check(), in transactions rolled back; with
  * `apply`, first each plugin's apply() (committed: the on_save triggers),
- * printing what it installed to stdout. Prints the diagnostics (and the note when the server cannot be reached
- * at all) to `err`. Returns 0, or -EINVAL when it printed an error.
+ * printing what it installed to stdout. Prints the diagnostics (and the note when the server cannot
+ * be reached at all) to `err`. Returns 0, or -EINVAL when it printed an error.
  */
 int chimectl_check_database(const struct chime_config *config, bool no_db, bool apply, FILE *err);
 

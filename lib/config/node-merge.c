@@ -57,7 +57,8 @@ node_repath(struct chime_node *n, char *path, const struct chime_node *merge_key
 		int r;
 
 		if (n->kind == CHIME_NODE_MAPPING)
-			r = asprintf(&child, "%s%s%s", path, path[0] != '\0' ? "." : "", n->keys[i]);
+			r = asprintf(&child, "%s%s%s", path, path[0] != '\0' ? "." : "",
+			             n->keys[i]);
 		else
 			r = asprintf(&child, "%s[%zu]", path, i);
 		if (r < 0)

@@ -17,12 +17,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "diag.h"
 #include "chime/plugin.h"
+
+#include "diag.h"
 
 struct chime_node {
 	enum chime_node_kind kind;
-	unsigned line, column; /* 1-based; where the value's text starts */
+	unsigned line, column;             /* 1-based; where the value's text starts */
 	unsigned merge_line, merge_column; /* where a merge key (<<) brought this node in
 	                                    * (its text is elsewhere: the anchor), or 0 */
 	unsigned value_column; /* column of the scalar's first character when it is written on

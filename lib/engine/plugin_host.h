@@ -16,8 +16,9 @@
 
 #include <stddef.h>
 
-#include "config.h"
 #include "chime/plugin.h"
+
+#include "config.h"
 
 struct chime_plugin_host;
 
@@ -73,6 +74,5 @@ void chime_plugin_host_hooks(struct chime_plugin_host *host, struct chime_config
  * nothing). `on_lost: auto` re-runs exactly these.
  */
 bool chime_plugin_rerun_safe(const struct chime_job_config *job);
-
 
 #endif

@@ -442,10 +442,11 @@ record_after(struct ledger_work *w)
 		return;
 	}
 	if (w->r == -ESTALE && op->vanished)
-		chime_runner_run_log(rr, CHIME_LOG_WARNING, NULL,
-		                     "run of %s: its ledger row was gone (lost with the database "
-		                     "it was claimed on: a failover?); the outcome went on a new row",
-		                     when);
+		chime_runner_run_log(
+		        rr, CHIME_LOG_WARNING, NULL,
+		        "run of %s: its ledger row was gone (lost with the database "
+		        "it was claimed on: a failover?); the outcome went on a new row",
+		        when);
 	else if (w->r == -ESTALE && op->late)
 		chime_runner_run_log(
 		        rr, CHIME_LOG_WARNING, NULL,

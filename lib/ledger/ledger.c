@@ -250,23 +250,32 @@ chime_ledger_migrate_try(PGconn *conn, char *errbuf, size_t errsize)
 
 /* ---- Runs ----------------------------------------------------------- */
 
+/* $1-$8 of a claim's row: job, slot local usec, occurrence, scheduled
+ * usec, previous usec or NULL, attempt, node, manual. */
+static void
+p_claim_key(struct params *p, const struct chime_ledger_claim *claim)
+{
+	const struct chime_ledger_slot *s = claim->slot;
+
+	p_str(p, s->job);
+	p_i64(p, s->local_usec);
+	p_i64(p, s->occurrence);
+	p_i64(p, s->instant_usec);
+	p_opt_i64(p, s->previous_usec);
+	p_i64(p, claim->attempt);
+	p_str(p, claim->node != NULL ? claim->node : "");
+	p_bool(p, claim->manual);
+}
+
 int
 chime_ledger_claim(PGconn *conn, const struct chime_ledger_claim *claim, int64_t *ret_id,
                    enum chime_run_status *ret_status, char *errbuf, size_t errsize)
 {
-	const struct chime_ledger_slot *s = claim->slot;
 	struct params p = {0};
 	PGresult *res = NULL;
 	int r;
 
-	p_str(&p, s->job);
-	p_i64(&p, s->local_usec);
-	p_i64(&p, s->occurrence);
-	p_i64(&p, s->instant_usec);
-	p_opt_i64(&p, s->previous_usec);
-	p_i64(&p, claim->attempt);
-	p_str(&p, claim->node != NULL ? claim->node : "");
-	p_bool(&p, claim->manual);
+	p_claim_key(&p, claim);
 	p_i64(&p, claim->lease_usec > 0 ? claim->lease_usec : INT64_C(300000000));
 	p_bool(&p, claim->skip_if_busy);
 	p_str(&p, claim->start ? "running" : "claimed");
@@ -450,21 +459,13 @@ chime_ledger_record_vanished(PGconn *conn, const struct chime_ledger_claim *clai
                              enum chime_run_status status, const char *summary_json,
                              const char *error, char *errbuf, size_t errsize)
 {
-	const struct chime_ledger_slot *s = claim->slot;
 	struct params p = {0};
 	PGresult *res = NULL;
 	int r;
 
 	if (chime_run_status_name(status) == NULL)
 		return -EINVAL;
-	p_str(&p, s->job);
-	p_i64(&p, s->local_usec);
-	p_i64(&p, s->occurrence);
-	p_i64(&p, s->instant_usec);
-	p_opt_i64(&p, s->previous_usec);
-	p_i64(&p, claim->attempt);
-	p_str(&p, claim->node != NULL ? claim->node : "");
-	p_bool(&p, claim->manual);
+	p_claim_key(&p, claim);
 	p_str(&p, chime_run_status_name(status));
 	p_str(&p, summary_json);
 	p_str(&p, error);
