@@ -171,10 +171,10 @@ chime_ledger_audit_done(struct chime_ledger_audit *audit)
 	if (audit == NULL)
 		return;
 	/* The strings each record owns, then the arrays. */
-	for (struct chime_run_record *r = audit->runs; r < audit->runs + audit->n_runs; r++)
-		free(r->node), free(r->error);
-	for (struct chime_pause_record *p = audit->pauses; p < audit->pauses + audit->n_pauses; p++)
-		free(p->by), free(p->note), free(p->node);
+	for (size_t i = 0; i < audit->n_runs; i++)
+		free(audit->runs[i].node), free(audit->runs[i].error);
+	for (size_t i = 0; i < audit->n_pauses; i++)
+		free(audit->pauses[i].by), free(audit->pauses[i].note), free(audit->pauses[i].node);
 	free(audit->runs);
 	free(audit->pauses);
 	*audit = (struct chime_ledger_audit){.first_usec = INT64_MIN};

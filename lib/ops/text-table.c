@@ -108,8 +108,15 @@ void
 chime_text_time(int64_t utc_usec, const struct chime_tz *tz, char *buf, size_t size)
 {
 	char rfc[CHIME_CLOCK_FORMAT_MAX];
+	int64_t frac;
 
-	utc_usec -= ((utc_usec % 1000000) + 1000000) % 1000000;
+	/* INT64_MIN is the ledger's "no such time" (a run never started). */
+	if (utc_usec == INT64_MIN) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	frac = utc_usec % 1000000;
+	utc_usec -= frac < 0 ? frac + 1000000 : frac;
 	if (chime_time_format(utc_usec, tz, rfc, sizeof(rfc)) < 0) {
 		snprintf(buf, size, "?");
 		return;

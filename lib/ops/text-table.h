@@ -42,8 +42,8 @@ void chime_text_put(FILE *f, const char *text, size_t len);
 /* An RFC 3339 time as a cell, keeping its offset: "2026-12-04T16:20:00+01:00"
  * becomes "2026-12-04 16:20:00 +01:00" ("Z" becomes "+00:00"). */
 void chime_text_rfc3339_cell(const char *rfc, char *buf, size_t size);
-/* The instant in `tz` (NULL: UTC), to the second, as such a cell; "?"
- * when it cannot be written. */
+/* The instant in `tz` (NULL: UTC), to the second, as such a cell; "-" for
+ * INT64_MIN (no such time), "?" when it cannot be written. */
 void chime_text_time(int64_t utc_usec, const struct chime_tz *tz, char *buf, size_t size);
 
 #endif
